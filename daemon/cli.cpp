@@ -1,0 +1,69 @@
+// The command line: `tlsrptd <noun> <verb>` with CLI11. Parsing and help only; the
+// work is in the cmd_* functions.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "daemon/commands.hpp"
+#include "daemon/exit_codes.hpp"
+
+namespace tlsrpt::daemon {
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{
+      "tlsrptd: receive, store and query SMTP TLS reports (RFC 8460 TLS-RPT).\n"
+      "Reports arrive by HTTPS POST or mail from sending mail servers; tlsrptd stores the\n"
+      "per-policy session counts in SQLite for admins to query."};
+  app.name("tlsrptd");
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
+  app.set_version_flag("--version", "tlsrptd 0.1.0");
+
+  GlobalOptions g;
+  app.add_option("--config", g.config, "configuration file (TOML); without it the embedded defaults apply")
+      ->check(CLI::ExistingFile);
+  app.add_option("--db", g.db, "SQLite database (default: var/tlsrptd.sqlite, created on first use)");
+
+  int rc = kExitOk;
+
+  auto* report = app.add_subcommand("report", "parse or import report files");
+  report->require_subcommand(1);
+
+  std::string parse_file;
+  auto* parse = report->add_subcommand("parse", "print a report's canonical JSON and data-quality notes, or why it is rejected");
+  parse->add_option("FILE", parse_file, "report file (.json or .json.gz, detected by content); - for stdin")->required();
+  parse->callback([&] { rc = cmd_report_parse(g, parse_file); });
+
+  ImportOptions io;
+  auto* import = report->add_subcommand("import", "store report files and folders (recursively) in the database");
+  import->add_option("PATH", io.paths, "report files or folders")->required();
+  import->add_flag("-v,--verbose", io.verbose, "show each report's data-quality notes");
+  import->add_flag("!--no-progress", io.progress, "no progress bar");
+  import->add_option("--batch", io.batch, "reports per transaction")->check(CLI::Range(1, 100000));
+  import->callback([&] { rc = cmd_report_import(g, io); });
+
+  StatsOptions so;
+  auto* stats = app.add_subcommand("stats", "successful and failed sessions per policy domain and type");
+  stats->add_option("--domain", so.domain, "only this policy domain");
+  stats->add_option("--since", so.since, "first day, YYYY-MM-DD (UTC, inclusive)");
+  stats->add_option("--until", so.until, "last day, YYYY-MM-DD (UTC, inclusive)");
+  stats->add_option("--format", so.format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}));
+  stats->callback([&] { rc = cmd_stats(g, so); });
+
+  auto* config = app.add_subcommand("config", "check the configuration or print every parameter's default");
+  config->require_subcommand(1);
+  config->add_subcommand("check", "validate the configuration file (exit 0, or 78 with file:line errors)")
+      ->callback([&] { rc = cmd_config_check(g); });
+  config->add_subcommand("defaults", "print every parameter with its default and documentation")
+      ->callback([&] { rc = cmd_config_defaults(); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  return rc;
+}
+
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,37 @@
+// The CLI commands (`tlsrptd <noun> <verb>`), each a function from parsed options
+// to an exit code (exit_codes.hpp). cli.cpp wires them to CLI11.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tlsrpt::daemon {
+
+struct GlobalOptions {
+  std::optional<std::string> config;  // --config FILE
+  std::optional<std::string> db;      // --db PATH
+};
+
+int cmd_report_parse(const GlobalOptions& g, const std::string& file);
+
+struct ImportOptions {
+  std::vector<std::string> paths;
+  bool verbose = false;   // print data-quality notes
+  bool progress = true;   // a progress bar when stderr is a terminal
+  std::size_t batch = 256;
+};
+int cmd_report_import(const GlobalOptions& g, const ImportOptions& o);
+
+struct StatsOptions {
+  std::optional<std::string> domain, since, until;
+  std::string format = "table";  // table | json | csv
+};
+int cmd_stats(const GlobalOptions& g, const StatsOptions& o);
+
+int cmd_config_check(const GlobalOptions& g);
+int cmd_config_defaults();
+
+int run_cli(int argc, char** argv);
+
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,25 @@
+// `tlsrptd config check` and `tlsrptd config defaults`.
+#include <iostream>
+
+#include "daemon/commands.hpp"
+#include "daemon/config.hpp"
+#include "daemon/exit_codes.hpp"
+
+namespace tlsrpt::daemon {
+
+int cmd_config_check(const GlobalOptions& g) {
+  auto cfg = resolve_config(g.config, g.db);
+  if (!cfg) {
+    for (const auto& e : cfg.error()) std::cerr << e.text() << "\n";
+    return kExitConfig;
+  }
+  std::cout << "configuration OK\n";
+  return kExitOk;
+}
+
+int cmd_config_defaults() {
+  std::cout << render_defaults();
+  return kExitOk;
+}
+
+}  // namespace tlsrpt::daemon

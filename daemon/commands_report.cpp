@@ -1,0 +1,122 @@
+// `tlsrptd report parse` and `tlsrptd report import`.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include "daemon/commands.hpp"
+#include "daemon/config.hpp"
+#include "daemon/exit_codes.hpp"
+#include "daemon/importer.hpp"
+#include "daemon/text.hpp"
+#include "parser/canonical_json.hpp"
+#include "parser/datetime.hpp"
+#include "parser/ingest.hpp"
+#include "parser/json_writer.hpp"
+
+namespace tlsrpt::daemon {
+namespace {
+
+std::optional<Config> config_or_report(const GlobalOptions& g) {
+  auto cfg = resolve_config(g.config, g.db);
+  if (!cfg) {
+    for (const auto& e : cfg.error()) std::cerr << "tlsrptd: " << e.text() << "\n";
+    return std::nullopt;
+  }
+  return *cfg;
+}
+
+}  // namespace
+
+int cmd_report_parse(const GlobalOptions& g, const std::string& file) {
+  auto cfg = config_or_report(g);
+  if (!cfg) return kExitConfig;
+  std::string bytes;
+  if (file == "-") {
+    bytes.assign(std::istreambuf_iterator<char>(std::cin), {});
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      std::cerr << "tlsrptd: " << printable(file) << ": cannot open\n";
+      return kExitNoInput;
+    }
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  Ingestor ingestor(cfg->limits);
+  auto r = ingestor.ingest(bytes);
+  if (!r) {
+    std::cerr << printable(file) << ": rejected: " << printable(r.error().text()) << "\n";
+    return kExitDataErr;
+  }
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object();
+  w.key("report").raw(r->canonical_json);
+  w.member("day", std::string_view(report_day(r->parsed.report)));
+  w.member("content_sha256", std::string_view(r->content_sha256));
+  w.member("compressed", r->was_gzip);
+  w.key("notes").raw(notes_to_json(r->parsed.notes));
+  w.end_object();
+  std::cout << out << "\n";
+  return kExitOk;
+}
+
+int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
+  auto cfg = config_or_report(g);
+  if (!cfg) return kExitConfig;
+  auto store = storage::Store::open(cfg->database);
+  if (!store) {
+    std::cerr << "tlsrptd: " << store.error().message << "\n";
+    return kExitIoErr;
+  }
+  std::vector<ImportResult> missing;
+  auto files = Importer::expand(o.paths, missing);
+
+  auto print = [&](const ImportResult& r) {
+    std::string line = printable(r.path) + ": ";
+    switch (r.kind) {
+      case ImportResult::Kind::stored: line += "stored"; break;
+      case ImportResult::Kind::duplicate: line += "duplicate"; break;
+      case ImportResult::Kind::conflict:
+        line += "conflict (kept, not counted: a stored report has the same organization-name and report-id "
+                "with different content)";
+        break;
+      case ImportResult::Kind::rejected: line += "rejected: " + printable(r.reason); break;
+      case ImportResult::Kind::failed: line += "failed: " + printable(r.reason); break;
+    }
+    std::cout << line << "\n";
+    if (o.verbose)
+      for (const auto& n : r.note_list)
+        std::cout << "  note " << n.code << (n.where.empty() ? "" : " at " + printable(n.where))
+                  << (n.detail.empty() ? "" : ": " + printable(n.detail)) << "\n";
+  };
+  for (const auto& m : missing) print(m);
+
+  const bool bar = o.progress && isatty(STDERR_FILENO) && files.size() >= 50;
+  auto progress = [&](std::size_t done, std::size_t total) {
+    if (!bar || (done % 25 != 0 && done != total)) return;
+    constexpr int kWidth = 40;
+    int filled = static_cast<int>(kWidth * done / total);
+    std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu files", filled, "########################################",
+                 kWidth - filled, "", done, total);
+    if (done == total) std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+  };
+
+  Importer importer(**store, cfg->limits, o.batch);
+  ImportSummary sum = importer.run(files, print, progress);
+  sum.failed += missing.size();
+  sum.files += missing.size();
+  std::cout << sum.files << " files: " << sum.stored << " stored, " << sum.duplicate << " duplicate, "
+            << sum.conflict << " conflict, " << sum.rejected << " rejected";
+  if (sum.failed) std::cout << ", " << sum.failed << " failed";
+  std::cout << "\n";
+  std::cout.flush();
+  if (sum.failed > missing.size()) return kExitIoErr;  // database failure
+  if (sum.rejected) return kExitDataErr;
+  return missing.empty() ? kExitOk : kExitNoInput;
+}
+
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,54 @@
+// `tlsrptd report import`: files and folders -> ingest -> the store, in batches of
+// one transaction each. The per-file outcome is reported through a callback in
+// input order, after the batch holding the file committed.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "parser/ingest.hpp"
+#include "storage/store.hpp"
+
+namespace tlsrpt::daemon {
+
+struct ImportResult {
+  enum class Kind { stored, duplicate, conflict, rejected, failed };
+  std::string path;
+  Kind kind = Kind::rejected;
+  std::string reason;           // for rejected / failed
+  std::vector<Note> note_list;  // data-quality notes of a parsed report
+
+  static ImportResult failure(std::string path, std::string reason) {
+    ImportResult r;
+    r.path = std::move(path);
+    r.kind = Kind::failed;
+    r.reason = std::move(reason);
+    return r;
+  }
+};
+
+struct ImportSummary {
+  std::size_t files = 0, stored = 0, duplicate = 0, conflict = 0, rejected = 0, failed = 0;
+};
+
+class Importer {
+ public:
+  Importer(storage::Store& store, const Limits& limits, std::size_t batch_size = 256);
+
+  // Expands folders recursively (sorted, symlinks not followed into folders).
+  static std::vector<std::string> expand(const std::vector<std::string>& paths,
+                                         std::vector<ImportResult>& missing);
+
+  // Imports `files`; `on_result` sees each outcome once its batch is committed.
+  // A database error fails the current batch and stops the import.
+  ImportSummary run(const std::vector<std::string>& files, const std::function<void(const ImportResult&)>& on_result,
+                    const std::function<void(std::size_t done, std::size_t total)>& on_progress = {});
+
+ private:
+  storage::Store& store_;
+  Ingestor ingestor_;
+  std::size_t batch_size_;
+};
+
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,107 @@
+// zlib inflate with windowBits 16+MAX_WBITS (gzip only, CRC32 and ISIZE checked by
+// zlib). The output cap is checked after every inflate() call (design §7).
+#include "parser/gunzip.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+
+namespace tlsrpt {
+namespace {
+
+constexpr std::size_t kFirstChunk = 64 * kKiB;
+
+struct Inflater {
+  z_stream zs{};
+  bool ready = false;
+  ~Inflater() {
+    if (ready) inflateEnd(&zs);
+  }
+};
+
+Error gz_error(RejectReason reason, std::string message) {
+  return Error{reason, "", std::move(message)};
+}
+
+}  // namespace
+
+std::expected<GunzipInfo, Error> gunzip(std::string_view in, std::string& out, const Limits& limits) {
+  out.clear();
+  if (in.empty()) return std::unexpected(gz_error(RejectReason::empty, "empty gzip stream"));
+  if (in.size() > limits.max_submission_bytes)
+    return std::unexpected(gz_error(RejectReason::too_large, "compressed report is larger than " +
+                                                                 std::to_string(limits.max_submission_bytes) +
+                                                                 " bytes"));
+  Inflater inf;
+  if (inflateInit2(&inf.zs, 16 + MAX_WBITS) != Z_OK)
+    return std::unexpected(gz_error(RejectReason::gzip_corrupt, "zlib could not start"));
+  inf.ready = true;
+
+  const std::size_t cap = limits.max_report_bytes;
+  inf.zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  inf.zs.avail_in = static_cast<uInt>(in.size());
+  GunzipInfo info;
+  std::size_t produced = 0;
+  // Never allocate past cap + 1: the extra byte tells "exactly cap" from "over cap".
+  // The trailer's ISIZE (RFC 1952 §2.3.1) is only a hint: a bomb may lie, and the
+  // buffer then grows by doubling up to the cap.
+  std::size_t hint = kFirstChunk;
+  if (in.size() >= 18) {
+    const auto* t = reinterpret_cast<const unsigned char*>(in.data() + in.size() - 4);
+    hint = std::size_t{t[0]} | std::size_t{t[1]} << 8 | std::size_t{t[2]} << 16 | std::size_t{t[3]} << 24;
+    hint = std::clamp<std::size_t>(hint + 1, 4 * kKiB, kFirstChunk * 16);
+  }
+  out.resize(std::min(cap + 1, hint));
+
+  for (;;) {
+    if (produced == out.size()) {
+      if (out.size() > cap)
+        return std::unexpected(gz_error(RejectReason::too_large, "decompressed report is larger than " +
+                                                                     std::to_string(cap) + " bytes"));
+      out.resize(std::min(cap + 1, out.size() * 2));
+    }
+    inf.zs.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+    inf.zs.avail_out = static_cast<uInt>(out.size() - produced);
+    int rc = inflate(&inf.zs, Z_NO_FLUSH);
+    produced = out.size() - inf.zs.avail_out;
+
+    if (produced > cap)
+      return std::unexpected(gz_error(RejectReason::too_large, "decompressed report is larger than " +
+                                                                   std::to_string(cap) + " bytes"));
+    const std::size_t consumed = in.size() - inf.zs.avail_in;
+    if (produced > limits.ratio_grace_bytes && produced / std::max<std::size_t>(consumed, 1) >
+                                                   limits.max_inflate_ratio)
+      return std::unexpected(gz_error(
+          RejectReason::gzip_ratio,
+          "gzip expands more than " + std::to_string(limits.max_inflate_ratio) + " times (a gzip bomb?)"));
+
+    if (rc == Z_STREAM_END) {
+      ++info.members;
+      if (inf.zs.avail_in == 0) break;
+      // Concatenated members (RFC 1952 §2.2) are one payload; anything else after
+      // the first member is garbage.
+      std::string_view rest(reinterpret_cast<const char*>(inf.zs.next_in), inf.zs.avail_in);
+      if (!has_gzip_magic(rest))
+        return std::unexpected(gz_error(RejectReason::gzip_corrupt,
+                                        std::to_string(rest.size()) + " bytes of trailing data after the gzip stream"));
+      if (inflateReset(&inf.zs) != Z_OK)
+        return std::unexpected(gz_error(RejectReason::gzip_corrupt, "zlib could not reset"));
+      continue;
+    }
+    if (rc == Z_OK) continue;
+    if (rc == Z_BUF_ERROR) {
+      if (inf.zs.avail_out == 0) continue;  // output buffer full; grown at the top of the loop
+      // No progress with room left on both sides cannot happen; with the input
+      // used up it means the stream ended early.
+      return std::unexpected(gz_error(RejectReason::gzip_truncated, "gzip stream is truncated"));
+    }
+    std::string msg = inf.zs.msg ? inf.zs.msg : "inflate error";
+    if (rc == Z_DATA_ERROR)
+      return std::unexpected(gz_error(RejectReason::gzip_corrupt, "corrupt gzip data: " + msg));
+    return std::unexpected(gz_error(RejectReason::gzip_corrupt, "gzip error: " + msg));
+  }
+  out.resize(produced);
+  return info;
+}
+
+}  // namespace tlsrpt

@@ -1,0 +1,64 @@
+// Hop [2] of the flow (design §1): submitted bytes -> a validated, normalised
+// report ready to store. Every channel (HTTPS, SMTP/LMTP, Maildir, import) calls
+// this one function; it detects the format by content, never by name or label.
+#pragma once
+
+#include <chrono>
+#include <expected>
+#include <string>
+#include <string_view>
+
+#include "parser/error.hpp"
+#include "parser/limits.hpp"
+#include "parser/report.hpp"
+#include "parser/report_parser.hpp"
+
+namespace tlsrpt {
+
+// How a submission reached us; stored with the report (design §6 `transport`).
+enum class Transport { https, smtp, lmtp, maildir, import };
+std::string_view to_token(Transport t);
+
+// Where a submission came from and how it was labelled: stored with the report.
+struct Provenance {
+  Transport transport = Transport::import;
+  std::string source;      // file path, peer address, Message-ID ...
+  std::string media_type;  // as labelled by the sender ("" if none)
+  std::chrono::sys_seconds received_at{};
+};
+
+enum class Format { gzip, json, unknown };
+// By content: gzip magic, or a JSON object/array after optional BOM and whitespace.
+Format detect_format(std::string_view bytes);
+
+struct Ingested {
+  ParsedReport parsed;
+  std::string canonical_json;  // see canonical_json.hpp
+  std::string content_sha256;  // of canonical_json: the dedupe identity of the content
+  bool was_gzip = false;
+};
+
+// Owns the reusable buffers and the JSON parser: one per thread.
+class Ingestor {
+ public:
+  explicit Ingestor(const Limits& limits = {});
+  std::expected<Ingested, Error> ingest(std::string_view bytes);
+
+  // The two halves, for the benchmark's stage timings.
+  std::expected<std::string_view, Error> inflate(std::string_view gz);
+  std::expected<Ingested, Error> parse_json(std::string_view json, std::size_t capacity = 0);
+
+  const Limits& limits() const { return limits_; }
+
+ private:
+  Limits limits_;
+  ReportParser parser_;
+  std::string inflated_;
+  std::size_t gzip_members_ = 0;
+};
+
+// A mail message (RFC 5322 header lines, or an mbox "From " line) rather than a
+// report: the mail channels unwrap it first.
+bool looks_like_mail(std::string_view bytes);
+
+}  // namespace tlsrpt

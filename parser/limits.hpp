@@ -1,0 +1,37 @@
+// Every size limit on untrusted report input, by name, in one place (design §7).
+// The defaults are sized for real reports (1-30 KB) with room to spare; the config
+// may change them, nothing else does.
+#pragma once
+
+#include <cstddef>
+
+namespace tlsrpt {
+
+inline constexpr std::size_t kKiB = 1024;
+inline constexpr std::size_t kMiB = 1024 * kKiB;
+
+struct Limits {
+  // Bytes as submitted (an HTTPS body, a decoded mail attachment, a file).
+  std::size_t max_submission_bytes = 2 * kMiB;
+  // Bytes of JSON after gunzip; a gzip bomb stops here.
+  std::size_t max_report_bytes = 16 * kMiB;
+  // Inflated/compressed ratio allowed once the output passes ratio_grace_bytes
+  // (Apache mod_deflate's DeflateInflateRatioLimit is 200; real reports reach ~30).
+  std::size_t max_inflate_ratio = 200;
+  std::size_t ratio_grace_bytes = 1 * kMiB;
+  // JSON shape. A report is 5 levels deep; 32 leaves room for unknown members.
+  std::size_t max_json_depth = 32;
+  std::size_t max_json_values = 200'000;  // every value in the document, known or not
+  std::size_t max_policies = 1'000;
+  std::size_t max_failure_details = 10'000;  // across all policies of one report
+  std::size_t max_policy_strings = 1'000;    // per policy (policy-string + mx-host)
+  // Identifiers (organization-name, report-id, domains, host names, addresses).
+  std::size_t max_identifier_bytes = 1'024;
+  // Free text (policy strings, failure-reason-code, helo, additional-information):
+  // longer values are truncated and noted, not refused.
+  std::size_t max_text_bytes = 8 * kKiB;
+  // Data-quality notes kept per report; the rest is summarised in one note.
+  std::size_t max_notes = 100;
+};
+
+}  // namespace tlsrpt

@@ -1,0 +1,161 @@
+#include "storage/schema.hpp"
+
+#include <string>
+
+namespace tlsrpt::storage {
+namespace {
+
+// Migration N takes user_version N-1 to N. Never edit a released migration: add one.
+constexpr const char* kMigrations[] = {
+    // 1: reports, their policies and failure details, raw submissions, the views.
+    R"sql(
+CREATE TABLE report (
+  id                INTEGER PRIMARY KEY,
+  organization_name TEXT NOT NULL,
+  report_id         TEXT NOT NULL,
+  content_sha256    TEXT NOT NULL,            -- of the canonical JSON
+  status            TEXT NOT NULL CHECK (status IN ('counted', 'conflict')),
+  contact_info      TEXT,
+  start_datetime    TEXT NOT NULL,            -- RFC 3339, UTC
+  end_datetime      TEXT NOT NULL,
+  day               TEXT NOT NULL,            -- UTC date of start_datetime
+  received_at       TEXT NOT NULL,
+  transport         TEXT NOT NULL CHECK (transport IN ('https', 'smtp', 'lmtp', 'maildir', 'import')),
+  source            TEXT NOT NULL,
+  notes             TEXT NOT NULL,            -- JSON array of data-quality notes
+  UNIQUE (organization_name, report_id, content_sha256)
+) STRICT;
+CREATE INDEX report_by_day ON report (day);
+
+CREATE TABLE report_raw (
+  report     INTEGER PRIMARY KEY REFERENCES report (id) ON DELETE CASCADE,
+  media_type TEXT NOT NULL,
+  bytes      BLOB NOT NULL                    -- exactly as submitted, for re-parsing
+) STRICT;
+
+CREATE TABLE policy (
+  report              INTEGER NOT NULL REFERENCES report (id) ON DELETE CASCADE,
+  idx                 INTEGER NOT NULL,
+  policy_type         TEXT NOT NULL,
+  policy_domain       TEXT NOT NULL,
+  policy_strings      TEXT NOT NULL,          -- JSON array
+  mx_hosts            TEXT NOT NULL,          -- JSON array
+  successful_sessions INTEGER NOT NULL CHECK (successful_sessions >= 0),
+  failed_sessions     INTEGER NOT NULL CHECK (failed_sessions >= 0),
+  PRIMARY KEY (report, idx)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX policy_by_domain ON policy (policy_domain);
+
+CREATE TABLE failure (
+  report                 INTEGER NOT NULL,
+  policy_idx             INTEGER NOT NULL,
+  idx                    INTEGER NOT NULL,
+  result_type            TEXT NOT NULL,
+  sending_mta_ip         TEXT,
+  receiving_mx_hostname  TEXT,
+  receiving_mx_helo      TEXT,
+  receiving_ip           TEXT,
+  failed_sessions        INTEGER NOT NULL CHECK (failed_sessions >= 0),
+  additional_information TEXT,
+  failure_reason_code    TEXT,
+  PRIMARY KEY (report, policy_idx, idx),
+  FOREIGN KEY (report, policy_idx) REFERENCES policy (report, idx) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+
+-- The stable query interface (design §6). Sums use TOTAL(): a sum of many counts
+-- near 2^53 must not raise "integer overflow" and break every query.
+CREATE VIEW reports AS
+SELECT r.id, r.organization_name, r.report_id, r.contact_info, r.start_datetime, r.end_datetime,
+       r.day, r.received_at, r.transport, r.source,
+       CASE r.status WHEN 'counted' THEN 'stored' ELSE r.status END AS status,
+       r.content_sha256, r.notes,
+       (SELECT count(*) FROM policy p WHERE p.report = r.id) AS policies
+FROM report r;
+
+CREATE VIEW policy_daily AS
+SELECT r.day, p.policy_domain, p.policy_type, r.organization_name,
+       CAST(TOTAL(p.successful_sessions) AS INTEGER) AS successful_sessions,
+       CAST(TOTAL(p.failed_sessions) AS INTEGER) AS failed_sessions,
+       COUNT(DISTINCT r.id) AS reports
+FROM report r JOIN policy p ON p.report = r.id
+WHERE r.status = 'counted'
+GROUP BY r.day, p.policy_domain, p.policy_type, r.organization_name;
+
+CREATE VIEW failure_daily AS
+SELECT r.day, p.policy_domain, p.policy_type, r.organization_name, f.result_type,
+       f.receiving_mx_hostname, f.sending_mta_ip,
+       CAST(TOTAL(f.failed_sessions) AS INTEGER) AS failed_sessions
+FROM report r
+JOIN policy p ON p.report = r.id
+JOIN failure f ON f.report = p.report AND f.policy_idx = p.idx
+WHERE r.status = 'counted'
+GROUP BY r.day, p.policy_domain, p.policy_type, r.organization_name, f.result_type,
+         f.receiving_mx_hostname, f.sending_mta_ip;
+)sql",
+};
+
+constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
+static_assert(kMigrationCount == kSchemaVersion);
+
+std::expected<int, StoreError> user_version(Db& db) {
+  auto st = db.prepare("PRAGMA user_version");
+  if (!st) return std::unexpected(st.error());
+  auto row = st->step();
+  if (!row) return std::unexpected(row.error());
+  return static_cast<int>(st->int64(0));
+}
+
+}  // namespace
+
+std::expected<void, StoreError> configure_connection(Db& db, int busy_timeout_ms) {
+  sqlite3_busy_timeout(db.handle(), busy_timeout_ms);
+  sqlite3_db_config(db.handle(), SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_db_config(db.handle(), SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+  sqlite3_db_config(db.handle(), SQLITE_DBCONFIG_ENABLE_FKEY, 1, nullptr);
+  // WAL: readers never block the writer. FULL: every COMMIT is fsynced before it
+  // returns, which is what makes "acknowledge after commit" a durability promise.
+  {
+    auto st = db.prepare("PRAGMA journal_mode=WAL");
+    if (!st) return std::unexpected(st.error());
+    auto row = st->step();
+    if (!row) return std::unexpected(row.error());
+    if (st->text(0) != "wal")
+      return std::unexpected(StoreError{"could not switch the database to WAL mode", SQLITE_ERROR});
+  }
+  if (auto r = db.exec("PRAGMA synchronous=FULL"); !r) return r;
+  return {};
+}
+
+std::expected<int, StoreError> migrate(Db& db) {
+  auto v = user_version(db);
+  if (!v) return v;
+  if (*v > kSchemaVersion)
+    return std::unexpected(StoreError{"database schema version " + std::to_string(*v) +
+                                          " is newer than this tlsrptd understands (" +
+                                          std::to_string(kSchemaVersion) + ")",
+                                      SQLITE_ERROR});
+  for (int next = *v + 1; next <= kSchemaVersion; ++next) {
+    if (auto r = db.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+    // Another process may have migrated while we waited for the lock.
+    auto now = user_version(db);
+    if (!now) {
+      (void)db.exec("ROLLBACK");
+      return now;
+    }
+    if (*now >= next) {
+      (void)db.exec("COMMIT");
+      continue;
+    }
+    auto r = db.exec(kMigrations[next - 1]);
+    if (r) r = db.exec(("PRAGMA user_version=" + std::to_string(next)).c_str());
+    if (r) r = db.exec("COMMIT");
+    if (!r) {
+      (void)db.exec("ROLLBACK");
+      return std::unexpected(StoreError{"schema migration " + std::to_string(next) + " failed: " + r.error().message,
+                                        r.error().code});
+    }
+  }
+  return kSchemaVersion;
+}
+
+}  // namespace tlsrpt::storage

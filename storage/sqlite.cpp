@@ -1,0 +1,139 @@
+#include "storage/sqlite.hpp"
+
+#include <utility>
+
+namespace tlsrpt::storage {
+
+bool StoreError::transient() const {
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_READONLY:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Db::~Db() {
+  if (h_) sqlite3_close_v2(h_);
+}
+
+Db& Db::operator=(Db&& o) noexcept {
+  if (this != &o) {
+    if (h_) sqlite3_close_v2(h_);
+    h_ = std::exchange(o.h_, nullptr);
+  }
+  return *this;
+}
+
+std::expected<Db, StoreError> Db::open(const std::string& path, bool create, bool read_only) {
+  sqlite3* h = nullptr;
+  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  flags |= read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  if (create && !read_only) flags |= SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &h, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    StoreError e{"cannot open database " + path + ": " + (h ? sqlite3_errmsg(h) : sqlite3_errstr(rc)), rc};
+    if (h) sqlite3_close_v2(h);
+    return std::unexpected(std::move(e));
+  }
+  return Db(h);
+}
+
+StoreError Db::error(std::string_view what) const {
+  return StoreError{std::string(what) + ": " + sqlite3_errmsg(h_), sqlite3_extended_errcode(h_)};
+}
+
+std::expected<void, StoreError> Db::exec(const char* sql) {
+  char* msg = nullptr;
+  int rc = sqlite3_exec(h_, sql, nullptr, nullptr, &msg);
+  if (rc != SQLITE_OK) {
+    StoreError e{std::string(msg ? msg : sqlite3_errstr(rc)), sqlite3_extended_errcode(h_)};
+    sqlite3_free(msg);
+    return std::unexpected(std::move(e));
+  }
+  return {};
+}
+
+std::expected<Stmt, StoreError> Db::prepare(std::string_view sql, bool persistent) {
+  sqlite3_stmt* s = nullptr;
+  int rc = sqlite3_prepare_v3(h_, sql.data(), static_cast<int>(sql.size()),
+                              persistent ? SQLITE_PREPARE_PERSISTENT : 0, &s, nullptr);
+  if (rc != SQLITE_OK) return std::unexpected(error("prepare"));
+  return Stmt(s, h_);
+}
+
+Stmt::~Stmt() {
+  if (s_) sqlite3_finalize(s_);
+}
+
+Stmt& Stmt::operator=(Stmt&& o) noexcept {
+  if (this != &o) {
+    if (s_) sqlite3_finalize(s_);
+    s_ = std::exchange(o.s_, nullptr);
+    db_ = o.db_;
+  }
+  return *this;
+}
+
+Stmt& Stmt::bind(int i, std::string_view v) {
+  sqlite3_bind_text64(s_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  return *this;
+}
+Stmt& Stmt::bind(int i, const std::optional<std::string>& v) {
+  if (v) return bind(i, std::string_view(*v));
+  return bind_null(i);
+}
+Stmt& Stmt::bind(int i, std::int64_t v) {
+  sqlite3_bind_int64(s_, i, v);
+  return *this;
+}
+Stmt& Stmt::bind_blob(int i, std::string_view v) {
+  sqlite3_bind_blob64(s_, i, v.data(), v.size(), SQLITE_TRANSIENT);
+  return *this;
+}
+Stmt& Stmt::bind_null(int i) {
+  sqlite3_bind_null(s_, i);
+  return *this;
+}
+
+std::expected<bool, StoreError> Stmt::step() {
+  int rc = sqlite3_step(s_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  StoreError e{std::string(sqlite3_errmsg(db_)), sqlite3_extended_errcode(db_)};
+  sqlite3_reset(s_);
+  return std::unexpected(std::move(e));
+}
+
+std::expected<void, StoreError> Stmt::run() {
+  auto r = step();
+  sqlite3_reset(s_);
+  sqlite3_clear_bindings(s_);
+  if (!r) return std::unexpected(std::move(r.error()));
+  return {};
+}
+
+void Stmt::reset() {
+  sqlite3_reset(s_);
+  sqlite3_clear_bindings(s_);
+}
+
+std::string Stmt::text(int col) const {
+  const unsigned char* p = sqlite3_column_text(s_, col);
+  int n = sqlite3_column_bytes(s_, col);
+  return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n)) : std::string();
+}
+
+std::optional<std::string> Stmt::opt_text(int col) const {
+  if (is_null(col)) return std::nullopt;
+  return text(col);
+}
+
+}  // namespace tlsrpt::storage

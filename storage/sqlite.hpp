@@ -1,0 +1,81 @@
+// A thin RAII layer over the SQLite C API: a connection, prepared statements with
+// bound parameters (never SQL built from data), and errors as values. Everything
+// in storage/ talks to SQLite through this file.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace tlsrpt::storage {
+
+struct StoreError {
+  std::string message;
+  int code = SQLITE_ERROR;  // the SQLite primary result code
+  // Busy, locked, full, I/O error: the sender should retry later (503 / 451).
+  bool transient() const;
+};
+
+class Stmt;
+
+class Db {
+ public:
+  Db() = default;
+  explicit Db(sqlite3* h) : h_(h) {}
+  ~Db();
+  Db(Db&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  Db& operator=(Db&& o) noexcept;
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  // Opens (and with `create`, creates) a database file.
+  static std::expected<Db, StoreError> open(const std::string& path, bool create, bool read_only = false);
+
+  sqlite3* handle() const { return h_; }
+  // For fixed SQL text only (schema, pragmas, BEGIN/COMMIT): never report data.
+  std::expected<void, StoreError> exec(const char* sql);
+  std::expected<Stmt, StoreError> prepare(std::string_view sql, bool persistent = false);
+  StoreError error(std::string_view what) const;
+
+ private:
+  sqlite3* h_ = nullptr;
+};
+
+class Stmt {
+ public:
+  Stmt() = default;
+  Stmt(sqlite3_stmt* s, sqlite3* db) : s_(s), db_(db) {}
+  ~Stmt();
+  Stmt(Stmt&& o) noexcept : s_(std::exchange(o.s_, nullptr)), db_(o.db_) {}
+  Stmt& operator=(Stmt&& o) noexcept;
+
+  Stmt& bind(int i, std::string_view v);
+  Stmt& bind(int i, const std::optional<std::string>& v);
+  Stmt& bind(int i, std::int64_t v);
+  Stmt& bind(int i, std::uint64_t v) { return bind(i, static_cast<std::int64_t>(v)); }
+  Stmt& bind(int i, int v) { return bind(i, static_cast<std::int64_t>(v)); }
+  Stmt& bind_blob(int i, std::string_view v);
+  Stmt& bind_null(int i);
+
+  // SQLITE_ROW -> true, SQLITE_DONE -> false, anything else -> error.
+  std::expected<bool, StoreError> step();
+  // Runs to completion (for INSERT/UPDATE), then resets.
+  std::expected<void, StoreError> run();
+  void reset();
+
+  std::int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
+  std::string text(int col) const;
+  std::optional<std::string> opt_text(int col) const;
+  bool is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace tlsrpt::storage

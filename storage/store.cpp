@@ -1,0 +1,170 @@
+#include "storage/store.hpp"
+
+#include <filesystem>
+
+#include "parser/canonical_json.hpp"
+#include "parser/datetime.hpp"
+#include "parser/json_writer.hpp"
+#include "storage/schema.hpp"
+
+namespace tlsrpt::storage {
+namespace {
+
+std::string json_array(const std::vector<std::string>& v) {
+  std::string out;
+  JsonWriter w(out);
+  w.begin_array();
+  for (const auto& s : v) w.value(std::string_view(s));
+  w.end_array();
+  return out;
+}
+
+}  // namespace
+
+std::string_view to_token(StoreOutcome o) {
+  switch (o) {
+    case StoreOutcome::stored: return "stored";
+    case StoreOutcome::duplicate: return "duplicate";
+    case StoreOutcome::conflict: return "conflict";
+  }
+  return "stored";
+}
+
+Store::Store(Db db) : db_(std::move(db)) {}
+Store::~Store() = default;
+
+std::expected<std::unique_ptr<Store>, StoreError> Store::open(const std::string& path, const StoreOptions& options) {
+  if (options.create) {
+    std::error_code ec;
+    auto parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) return std::unexpected(StoreError{"cannot create " + parent.string() + ": " + ec.message(), SQLITE_CANTOPEN});
+  }
+  auto db = Db::open(path, options.create);
+  if (!db) return std::unexpected(db.error());
+  if (auto r = configure_connection(*db, options.busy_timeout_ms); !r) return std::unexpected(r.error());
+  if (auto r = migrate(*db); !r) return std::unexpected(r.error());
+  std::unique_ptr<Store> store(new Store(std::move(*db)));
+  if (auto r = store->prepare_statements(); !r) return std::unexpected(r.error());
+  return store;
+}
+
+std::expected<void, StoreError> Store::prepare_statements() {
+  auto prep = [&](Stmt& dst, std::string_view sql) -> std::expected<void, StoreError> {
+    auto st = db_.prepare(sql, true);
+    if (!st) return std::unexpected(st.error());
+    dst = std::move(*st);
+    return {};
+  };
+  if (auto r = prep(find_, "SELECT content_sha256 FROM report WHERE organization_name = ?1 AND report_id = ?2"); !r)
+    return r;
+  if (auto r = prep(insert_report_,
+                    "INSERT INTO report (organization_name, report_id, content_sha256, status, contact_info, "
+                    "start_datetime, end_datetime, day, received_at, transport, source, notes) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+      !r)
+    return r;
+  if (auto r = prep(insert_raw_, "INSERT INTO report_raw (report, media_type, bytes) VALUES (?1, ?2, ?3)"); !r)
+    return r;
+  if (auto r = prep(insert_policy_,
+                    "INSERT INTO policy (report, idx, policy_type, policy_domain, policy_strings, mx_hosts, "
+                    "successful_sessions, failed_sessions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+      !r)
+    return r;
+  return prep(insert_failure_,
+              "INSERT INTO failure (report, policy_idx, idx, result_type, sending_mta_ip, receiving_mx_hostname, "
+              "receiving_mx_helo, receiving_ip, failed_sessions, additional_information, failure_reason_code) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+}
+
+std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p) {
+  const Report& r = p.report->parsed.report;
+  // Design §6: the same (organization-name, report-id) again is the same report when
+  // its canonical content matches; otherwise it is kept as a flagged conflict.
+  StoreOutcome outcome = StoreOutcome::stored;
+  find_.bind(1, std::string_view(r.organization_name)).bind(2, std::string_view(r.report_id));
+  for (;;) {
+    auto row = find_.step();
+    if (!row) {
+      find_.reset();
+      return std::unexpected(row.error());
+    }
+    if (!*row) break;
+    outcome = find_.text(0) == p.report->content_sha256 ? StoreOutcome::duplicate : StoreOutcome::conflict;
+    if (outcome == StoreOutcome::duplicate) break;
+  }
+  find_.reset();
+  if (outcome == StoreOutcome::duplicate) return outcome;
+
+  const Provenance& prov = *p.provenance;
+  insert_report_.bind(1, std::string_view(r.organization_name))
+      .bind(2, std::string_view(r.report_id))
+      .bind(3, std::string_view(p.report->content_sha256))
+      .bind(4, std::string_view(outcome == StoreOutcome::stored ? "counted" : "conflict"))
+      .bind(5, r.contact_info)
+      .bind(6, std::string_view(format_rfc3339(r.date_range.start)))
+      .bind(7, std::string_view(format_rfc3339(r.date_range.end)))
+      .bind(8, std::string_view(report_day(r)))
+      .bind(9, std::string_view(format_rfc3339(prov.received_at)))
+      .bind(10, to_token(prov.transport))
+      .bind(11, std::string_view(prov.source))
+      .bind(12, std::string_view(notes_to_json(p.report->parsed.notes)));
+  if (auto res = insert_report_.run(); !res) return std::unexpected(res.error());
+  const std::int64_t id = sqlite3_last_insert_rowid(db_.handle());
+
+  insert_raw_.bind(1, id).bind(2, std::string_view(prov.media_type)).bind_blob(3, p.raw);
+  if (auto res = insert_raw_.run(); !res) return std::unexpected(res.error());
+
+  for (std::size_t i = 0; i < r.policies.size(); ++i) {
+    const PolicyResult& pr = r.policies[i];
+    insert_policy_.bind(1, id)
+        .bind(2, static_cast<std::int64_t>(i))
+        .bind(3, pr.policy.type.token())
+        .bind(4, std::string_view(pr.policy.domain))
+        .bind(5, std::string_view(json_array(pr.policy.strings)))
+        .bind(6, std::string_view(json_array(pr.policy.mx_hosts)))
+        .bind(7, pr.summary.successful)
+        .bind(8, pr.summary.failed);
+    if (auto res = insert_policy_.run(); !res) return std::unexpected(res.error());
+    for (std::size_t j = 0; j < pr.failures.size(); ++j) {
+      const FailureDetail& f = pr.failures[j];
+      insert_failure_.bind(1, id)
+          .bind(2, static_cast<std::int64_t>(i))
+          .bind(3, static_cast<std::int64_t>(j))
+          .bind(4, f.result_type.token())
+          .bind(5, f.sending_mta_ip)
+          .bind(6, f.receiving_mx_hostname)
+          .bind(7, f.receiving_mx_helo)
+          .bind(8, f.receiving_ip)
+          .bind(9, f.failed_session_count)
+          .bind(10, f.additional_information)
+          .bind(11, f.failure_reason_code);
+      if (auto res = insert_failure_.run(); !res) return std::unexpected(res.error());
+    }
+  }
+  return outcome;
+}
+
+std::expected<std::vector<StoreOutcome>, StoreError> Store::store_batch(std::span<const PendingReport> batch) {
+  std::vector<StoreOutcome> outcomes;
+  if (batch.empty()) return outcomes;
+  outcomes.reserve(batch.size());
+  if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
+  for (const auto& p : batch) {
+    auto o = store_one(p);
+    if (!o) {
+      (void)db_.exec("ROLLBACK");
+      return std::unexpected(o.error());
+    }
+    outcomes.push_back(*o);
+  }
+  if (auto r = db_.exec("COMMIT"); !r) {
+    // A failed COMMIT leaves the transaction open (e.g. SQLITE_BUSY, SQLITE_FULL):
+    // roll back so nothing of the batch is half-kept.
+    if (!sqlite3_get_autocommit(db_.handle())) (void)db_.exec("ROLLBACK");
+    return std::unexpected(r.error());
+  }
+  return outcomes;
+}
+
+}  // namespace tlsrpt::storage

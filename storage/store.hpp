@@ -1,0 +1,57 @@
+// Hop [3] of the flow (design §1): the only writer of reports. A batch of ingested
+// reports is stored in ONE transaction (dedupe, rows, raw bytes, COMMIT with
+// synchronous=FULL); a caller acknowledges a report only after store_batch returned
+// its outcome. Not thread-safe: one Store per writer thread.
+#pragma once
+
+#include <expected>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parser/ingest.hpp"
+#include "storage/sqlite.hpp"
+
+namespace tlsrpt::storage {
+
+enum class StoreOutcome {
+  stored,     // new report, counted
+  duplicate,  // same (organization-name, report-id) and same content: counted once
+  conflict,   // same key, different content: kept and flagged, not counted
+};
+std::string_view to_token(StoreOutcome o);
+
+struct PendingReport {
+  const Ingested* report = nullptr;
+  const Provenance* provenance = nullptr;
+  std::string_view raw;  // the bytes as submitted
+};
+
+struct StoreOptions {
+  bool create = true;
+  int busy_timeout_ms = 5000;
+};
+
+class Store {
+ public:
+  static std::expected<std::unique_ptr<Store>, StoreError> open(const std::string& path,
+                                                                const StoreOptions& options = {});
+  ~Store();
+
+  // Every report of the batch or none; outcomes in batch order.
+  std::expected<std::vector<StoreOutcome>, StoreError> store_batch(std::span<const PendingReport> batch);
+
+  Db& db() { return db_; }
+
+ private:
+  explicit Store(Db db);
+  std::expected<StoreOutcome, StoreError> store_one(const PendingReport& p);
+  std::expected<void, StoreError> prepare_statements();
+
+  Db db_;
+  Stmt find_, insert_report_, insert_raw_, insert_policy_, insert_failure_;
+};
+
+}  // namespace tlsrpt::storage

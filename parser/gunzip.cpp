@@ -23,9 +23,21 @@ Error gz_error(RejectReason reason, std::string message) {
   return Error{reason, "", std::move(message)};
 }
 
+// Sets the size of `out`, allocating exactly what is asked (plus padding) when it
+// must grow: a string's or vector's geometric growth could double past the cap.
+void resize_exact(std::vector<char>& out, std::size_t size) {
+  if (size + kGunzipPadding > out.capacity()) {
+    std::vector<char> bigger;
+    bigger.reserve(size + kGunzipPadding);
+    bigger.assign(out.begin(), out.end());
+    out.swap(bigger);
+  }
+  out.resize(size);
+}
+
 }  // namespace
 
-std::expected<GunzipInfo, Error> gunzip(std::string_view in, std::string& out, const Limits& limits) {
+std::expected<GunzipInfo, Error> gunzip(std::string_view in, std::vector<char>& out, const Limits& limits) {
   out.clear();
   if (in.empty()) return std::unexpected(gz_error(RejectReason::empty, "empty gzip stream"));
   if (in.size() > limits.max_submission_bytes)
@@ -51,14 +63,14 @@ std::expected<GunzipInfo, Error> gunzip(std::string_view in, std::string& out, c
     hint = std::size_t{t[0]} | std::size_t{t[1]} << 8 | std::size_t{t[2]} << 16 | std::size_t{t[3]} << 24;
     hint = std::clamp<std::size_t>(hint + 1, 4 * kKiB, kFirstChunk * 16);
   }
-  out.resize(std::min(cap + 1, hint));
+  resize_exact(out, std::min(cap + 1, hint));
 
   for (;;) {
     if (produced == out.size()) {
       if (out.size() > cap)
         return std::unexpected(gz_error(RejectReason::too_large, "decompressed report is larger than " +
                                                                      std::to_string(cap) + " bytes"));
-      out.resize(std::min(cap + 1, out.size() * 2));
+      resize_exact(out, std::min(cap + 1, out.size() * 2));
     }
     inf.zs.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
     inf.zs.avail_out = static_cast<uInt>(out.size() - produced);
@@ -100,7 +112,7 @@ std::expected<GunzipInfo, Error> gunzip(std::string_view in, std::string& out, c
       return std::unexpected(gz_error(RejectReason::gzip_corrupt, "corrupt gzip data: " + msg));
     return std::unexpected(gz_error(RejectReason::gzip_corrupt, "gzip error: " + msg));
   }
-  out.resize(produced);
+  out.resize(produced);  // shrinking keeps the capacity, so the padding stays
   return info;
 }
 

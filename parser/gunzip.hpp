@@ -6,6 +6,7 @@
 #include <expected>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parser/error.hpp"
 #include "parser/limits.hpp"
@@ -21,8 +22,13 @@ struct GunzipInfo {
   std::size_t members = 0;  // gzip members inflated (more than one: concatenated)
 };
 
+// Bytes reserved past the payload, so a JSON parser needing padding can read the
+// buffer in place (simdjson needs 64).
+inline constexpr std::size_t kGunzipPadding = 64;
+
 // Inflates `in` into `out` (cleared first; its capacity is reused). On success `out`
-// holds the whole payload; on error its content is unspecified.
-std::expected<GunzipInfo, Error> gunzip(std::string_view in, std::string& out, const Limits& limits);
+// holds the whole payload and out.capacity() >= out.size() + kGunzipPadding; on
+// error its content is unspecified. `out` never grows past the cap plus padding.
+std::expected<GunzipInfo, Error> gunzip(std::string_view in, std::vector<char>& out, const Limits& limits);
 
 }  // namespace tlsrpt

@@ -31,9 +31,7 @@ std::expected<std::string_view, Error> Ingestor::inflate(std::string_view gz) {
   auto info = gunzip(gz, inflated_, limits_);
   if (!info) return std::unexpected(std::move(info.error()));
   gzip_members_ = info->members;
-  // Room for the JSON parser's padding without another copy.
-  inflated_.reserve(inflated_.size() + ReportParser::kPadding);
-  return std::string_view(inflated_);
+  return std::string_view(inflated_.data(), inflated_.size());
 }
 
 std::expected<Ingested, Error> Ingestor::parse_json(std::string_view json, std::size_t capacity) {

@@ -7,6 +7,7 @@
 #include <expected>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parser/error.hpp"
 #include "parser/limits.hpp"
@@ -53,7 +54,7 @@ class Ingestor {
  private:
   Limits limits_;
   ReportParser parser_;
-  std::string inflated_;
+  std::vector<char> inflated_;
   std::size_t gzip_members_ = 0;
 };
 

@@ -13,12 +13,16 @@
 
 #include "parser/datetime.hpp"
 #include "parser/domain.hpp"
+#include "parser/gunzip.hpp"
 #include "parser/notes.hpp"
 
 namespace tlsrpt {
 
 namespace od = simdjson::ondemand;
 using simdjson::error_code;
+
+static_assert(ReportParser::kPadding >= simdjson::SIMDJSON_PADDING);
+static_assert(kGunzipPadding >= ReportParser::kPadding, "inflated reports are parsed in place");
 
 struct ReportParser::Impl {
   od::parser parser;

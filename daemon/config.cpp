@@ -4,7 +4,9 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cctype>
+#include <tuple>
 #include <map>
 #include <sstream>
 
@@ -191,6 +193,10 @@ std::expected<Config, std::vector<ConfigError>> load_config(const std::string& p
   }
   std::vector<ConfigError> errors;
   walk_table(tbl, "", cfg, path, index_table(), errors);
+  // toml++ iterates keys in sorted order; report errors in file order.
+  std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
   if (!errors.empty()) return std::unexpected(std::move(errors));
   return cfg;
 }

@@ -65,6 +65,11 @@ std::vector<std::string> Importer::expand(const std::vector<std::string>& paths,
     std::vector<std::string> found;
     for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      // Hidden files and folders (.DS_Store, .git, editor backups) are not reports.
+      if (it->path().filename().string().starts_with('.')) {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
       if (it->is_regular_file(ec)) found.push_back(it->path().string());
     }
     if (ec) missing.push_back(ImportResult::failure(p, "cannot read folder: " + ec.message()));

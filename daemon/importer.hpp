@@ -36,7 +36,8 @@ class Importer {
  public:
   Importer(storage::Store& store, const Limits& limits, std::size_t batch_size = 256);
 
-  // Expands folders recursively (sorted, symlinks not followed into folders).
+  // Expands folders recursively (sorted; symlinks not followed into folders; hidden
+  // files and folders skipped). Paths named explicitly are always taken.
   static std::vector<std::string> expand(const std::vector<std::string>& paths,
                                          std::vector<ImportResult>& missing);
 

@@ -1,5 +1,6 @@
 #include "parser/json_writer.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -130,8 +131,8 @@ JsonWriter& JsonWriter::value(double d) {
     return *this;
   }
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", d);
-  out_ += buf;
+  auto r = std::to_chars(buf, buf + sizeof buf, d);  // shortest form that reads back exactly
+  out_.append(buf, r.ptr);
   return *this;
 }
 JsonWriter& JsonWriter::value(bool b) {

@@ -1,0 +1,253 @@
+// storage/store.cpp on real SQLite files: one transaction per batch, dedupe on
+// (organization-name, report-id), conflicts kept and flagged, raw bytes kept, the
+// views of design §6 with their columns.
+#include "storage/store.hpp"
+
+#include <gtest/gtest.h>
+
+#include "storage/schema.hpp"
+#include "test_support.hpp"
+
+namespace tlsrpt::storage {
+namespace {
+
+std::string report_json(const std::string& org, const std::string& id, int ok, int failed,
+                        const std::string& day = "2024-03-01", const std::string& domain = "example.com") {
+  return R"({"organization-name":")" + org + R"(","date-range":{"start-datetime":")" + day +
+         R"(T00:00:00Z","end-datetime":")" + day + R"(T23:59:59Z"},"contact-info":"r@reporter.example","report-id":")" +
+         id + R"(","policies":[{"policy":{"policy-type":"sts","policy-string":["version: STSv1","mode: enforce","mx: mx.)" +
+         domain + R"(","max_age: 86400"],"policy-domain":")" + domain + R"("},"summary":{"total-successful-session-count":)" +
+         std::to_string(ok) + R"(,"total-failure-session-count":)" + std::to_string(failed) +
+         R"(},"failure-details":[{"result-type":"certificate-expired","sending-mta-ip":"192.0.2.1","receiving-mx-hostname":"mx.)" +
+         domain + R"(","failed-session-count":)" + std::to_string(failed) + "}]}]}";
+}
+
+struct Submitted {
+  std::string raw;
+  Ingested ingested;
+  Provenance provenance;
+};
+
+Submitted make(const std::string& json) {
+  Ingestor ing;
+  auto r = ing.ingest(json);
+  EXPECT_TRUE(r) << (r ? "" : r.error().text());
+  Submitted s{json, r ? std::move(*r) : Ingested{}, {}};
+  s.provenance.transport = Transport::https;
+  s.provenance.source = "192.0.2.200";
+  s.provenance.media_type = "application/tlsrpt+json";
+  s.provenance.received_at = std::chrono::sys_days{std::chrono::year{2024} / 3 / 2};
+  return s;
+}
+
+std::vector<StoreOutcome> store(Store& st, std::vector<Submitted>& subs) {
+  std::vector<PendingReport> p;
+  for (auto& s : subs) p.push_back({&s.ingested, &s.provenance, s.raw});
+  auto r = st.store_batch(p);
+  EXPECT_TRUE(r) << (r ? "" : r.error().message);
+  return r ? *r : std::vector<StoreOutcome>{};
+}
+
+std::int64_t scalar(Db& db, const char* sql) {
+  auto st = db.prepare(sql);
+  EXPECT_TRUE(st) << sql;
+  auto row = st->step();
+  EXPECT_TRUE(row && *row) << sql;
+  return st->int64(0);
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  test::TempDir dir;
+  std::string path = (dir.path() / "sub" / "t.sqlite").string();
+  std::unique_ptr<Store> st;
+  void SetUp() override {
+    auto s = Store::open(path);
+    ASSERT_TRUE(s) << s.error().message;
+    st = std::move(*s);
+  }
+};
+
+TEST_F(StoreTest, CreatesTheFileAndSchema) {
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_EQ(scalar(st->db(), "PRAGMA user_version"), kSchemaVersion);
+  auto mode = st->db().prepare("PRAGMA journal_mode");
+  ASSERT_TRUE(mode && *mode->step());
+  EXPECT_EQ(mode->text(0), "wal");
+  EXPECT_EQ(scalar(st->db(), "PRAGMA synchronous"), 2);  // FULL
+  EXPECT_EQ(scalar(st->db(), "PRAGMA foreign_keys"), 1);
+}
+
+TEST_F(StoreTest, StoresAndCountsOnce) {
+  std::vector<Submitted> a;
+  a.push_back(make(report_json("Org", "r1", 10, 2)));
+  EXPECT_EQ(store(*st, a), std::vector<StoreOutcome>{StoreOutcome::stored});
+  // The same report again, pretty-printed and gzipped: a duplicate, counted once.
+  std::vector<Submitted> b;
+  b.push_back(make(report_json("Org", "r1", 10, 2)));
+  b[0].raw = test::gzip(b[0].raw);
+  EXPECT_EQ(store(*st, b), std::vector<StoreOutcome>{StoreOutcome::duplicate});
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM reports"), 1);
+  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
+  EXPECT_EQ(scalar(st->db(), "SELECT failed_sessions FROM policy_daily"), 2);
+  EXPECT_EQ(scalar(st->db(), "SELECT failed_sessions FROM failure_daily"), 2);
+}
+
+TEST_F(StoreTest, SameKeyDifferentContentIsAFlaggedConflictNotCounted) {
+  std::vector<Submitted> a;
+  a.push_back(make(report_json("Org", "r1", 10, 2)));
+  a.push_back(make(report_json("Org", "r1", 999, 0)));  // squatting the report-id
+  a.push_back(make(report_json("Other Org", "r1", 5, 0)));  // another reporter: not a duplicate
+  EXPECT_EQ(store(*st, a), (std::vector<StoreOutcome>{StoreOutcome::stored, StoreOutcome::conflict, StoreOutcome::stored}));
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM reports"), 3);
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM reports WHERE status = 'conflict'"), 1);
+  EXPECT_EQ(scalar(st->db(), "SELECT sum(successful_sessions) FROM policy_daily"), 15);
+  // Re-submitting the conflicting content is a duplicate of the conflict, not a new row.
+  std::vector<Submitted> b;
+  b.push_back(make(report_json("Org", "r1", 999, 0)));
+  EXPECT_EQ(store(*st, b), std::vector<StoreOutcome>{StoreOutcome::duplicate});
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM reports"), 3);
+}
+
+TEST_F(StoreTest, DuplicatesInsideOneBatch) {
+  std::vector<Submitted> a;
+  for (int i = 0; i < 5; ++i) a.push_back(make(report_json("Org", "same", 1, 0)));
+  auto out = store(*st, a);
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[0], StoreOutcome::stored);
+  for (int i = 1; i < 5; ++i) EXPECT_EQ(out[i], StoreOutcome::duplicate);
+  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 1);
+}
+
+TEST_F(StoreTest, RawBytesAndProvenanceAreKept) {
+  std::vector<Submitted> a;
+  a.push_back(make(report_json("Org", "r1", 1, 0)));
+  a[0].raw = test::gzip(a[0].raw);
+  a[0].provenance.media_type = "application/tlsrpt+gzip";
+  store(*st, a);
+  auto q = st->db().prepare(
+      "SELECT rr.media_type, length(rr.bytes), r.transport, r.source, r.received_at, r.day, r.start_datetime, "
+      "r.end_datetime, r.status, r.contact_info FROM reports r JOIN report_raw rr ON rr.report = r.id");
+  ASSERT_TRUE(q);
+  ASSERT_TRUE(*q->step());
+  EXPECT_EQ(q->text(0), "application/tlsrpt+gzip");
+  EXPECT_EQ(q->int64(1), static_cast<std::int64_t>(a[0].raw.size()));
+  EXPECT_EQ(q->text(2), "https");
+  EXPECT_EQ(q->text(3), "192.0.2.200");
+  EXPECT_EQ(q->text(4), "2024-03-02T00:00:00Z");
+  EXPECT_EQ(q->text(5), "2024-03-01");
+  EXPECT_EQ(q->text(6), "2024-03-01T00:00:00Z");
+  EXPECT_EQ(q->text(7), "2024-03-01T23:59:59Z");
+  EXPECT_EQ(q->text(8), "stored");
+  EXPECT_EQ(q->text(9), "r@reporter.example");
+}
+
+TEST_F(StoreTest, ViewsHaveTheDocumentedColumns) {
+  auto columns = [&](const char* view) {
+    std::vector<std::string> out;
+    auto q = st->db().prepare(std::string("SELECT name FROM pragma_table_info('") + view + "')");
+    while (*q->step()) out.push_back(q->text(0));
+    return out;
+  };
+  auto has = [](const std::vector<std::string>& cols, std::initializer_list<const char*> want) {
+    for (const char* w : want)
+      if (std::find(cols.begin(), cols.end(), w) == cols.end()) return testing::AssertionFailure() << "missing " << w;
+    return testing::AssertionSuccess();
+  };
+  EXPECT_TRUE(has(columns("reports"), {"organization_name", "report_id", "contact_info", "start_datetime",
+                                       "end_datetime", "received_at", "transport"}));
+  EXPECT_TRUE(has(columns("policy_daily"), {"day", "policy_domain", "policy_type", "organization_name",
+                                            "successful_sessions", "failed_sessions"}));
+  EXPECT_TRUE(has(columns("failure_daily"), {"day", "policy_domain", "policy_type", "organization_name",
+                                             "result_type", "receiving_mx_hostname", "sending_mta_ip", "failed_sessions"}));
+}
+
+TEST_F(StoreTest, DailyAggregation) {
+  std::vector<Submitted> a;
+  a.push_back(make(report_json("Google Inc.", "g1", 10, 1, "2024-03-01")));
+  a.push_back(make(report_json("Microsoft Corporation", "m1", 20, 2, "2024-03-01")));
+  a.push_back(make(report_json("Google Inc.", "g2", 30, 3, "2024-03-02")));
+  a.push_back(make(report_json("Google Inc.", "g3", 1, 0, "2024-03-02", "other.example")));
+  store(*st, a);
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM policy_daily"), 4);
+  EXPECT_EQ(scalar(st->db(), "SELECT sum(successful_sessions) FROM policy_daily WHERE policy_domain = 'example.com'"), 60);
+  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily WHERE day = '2024-03-01' AND "
+                             "organization_name = 'Microsoft Corporation'"),
+            20);
+}
+
+TEST_F(StoreTest, HugeCountsDoNotBreakTheViews) {
+  // Many counts near 2^53 must not make SUM() raise "integer overflow".
+  std::vector<Submitted> a;
+  for (int i = 0; i < 1100; ++i) a.push_back(make(report_json("Org", "big" + std::to_string(i), 0, 0)));
+  for (auto& s : a) s.ingested.parsed.report.policies[0].summary.successful = kMaxCount;
+  store(*st, a);
+  auto q = st->db().prepare("SELECT successful_sessions FROM policy_daily");
+  ASSERT_TRUE(q);
+  auto row = q->step();
+  ASSERT_TRUE(row) << row.error().message;
+  EXPECT_GT(q->int64(0), 0);
+}
+
+TEST_F(StoreTest, BatchIsAllOrNothing) {
+  // A batch whose second report violates a constraint leaves nothing behind.
+  std::vector<Submitted> a;
+  a.push_back(make(report_json("Org", "ok-1", 1, 0)));
+  a.push_back(make(report_json("Org", "bad", 1, 0)));
+  // Out of range for the CHECK (successful_sessions >= 0) once stored as a signed integer.
+  a[1].ingested.parsed.report.policies[0].summary.successful = ~Count{0};
+  std::vector<PendingReport> p;
+  for (auto& s : a) p.push_back({&s.ingested, &s.provenance, s.raw});
+  auto r = st->store_batch(p);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM report"), 0);
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM policy"), 0);
+  // And the store keeps working.
+  std::vector<Submitted> b;
+  b.push_back(make(report_json("Org", "ok-1", 1, 0)));
+  EXPECT_EQ(store(*st, b), std::vector<StoreOutcome>{StoreOutcome::stored});
+}
+
+TEST_F(StoreTest, LockedDatabaseIsATransientError) {
+  StoreOptions opts;
+  opts.busy_timeout_ms = 50;
+  auto other = Db::open(path, false);
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->exec("BEGIN EXCLUSIVE"));
+  auto s2 = Store::open(path, opts);
+  ASSERT_TRUE(s2) << s2.error().message;
+  std::vector<Submitted> a;
+  a.push_back(make(report_json("Org", "r1", 1, 0)));
+  std::vector<PendingReport> p{{&a[0].ingested, &a[0].provenance, a[0].raw}};
+  auto r = (*s2)->store_batch(p);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().transient()) << r.error().message;
+  ASSERT_TRUE(other->exec("ROLLBACK"));
+  EXPECT_TRUE((*s2)->store_batch(p));
+}
+
+TEST_F(StoreTest, ReopenKeepsDataAndSchema) {
+  std::vector<Submitted> a;
+  a.push_back(make(report_json("Org", "r1", 7, 0)));
+  store(*st, a);
+  st.reset();
+  auto again = Store::open(path);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(scalar((*again)->db(), "SELECT successful_sessions FROM policy_daily"), 7);
+}
+
+TEST(Schema, RefusesANewerDatabase) {
+  test::TempDir dir;
+  std::string path = (dir.path() / "new.sqlite").string();
+  {
+    auto db = Db::open(path, true);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->exec("PRAGMA user_version=999"));
+  }
+  auto s = Store::open(path);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("newer than this tlsrptd"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tlsrpt::storage

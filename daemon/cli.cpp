@@ -50,6 +50,11 @@ int run_cli(int argc, char** argv) {
   stats->add_option("--format", so.format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}));
   stats->callback([&] { rc = cmd_stats(g, so); });
 
+  ServeOptions sv;
+  auto* serve = app.add_subcommand("serve", "run the daemon: the RFC 8460 HTTPS endpoint (and the admin listener)");
+  serve->add_option("--user", sv.user, "drop privileges to this user after binding (required when started as root)");
+  serve->callback([&] { rc = cmd_serve(g, sv); });
+
   auto* config = app.add_subcommand("config", "check the configuration or print every parameter's default");
   config->require_subcommand(1);
   config->add_subcommand("check", "validate the configuration file (exit 0, or 78 with file:line errors)")

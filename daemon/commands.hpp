@@ -29,6 +29,11 @@ struct StatsOptions {
 };
 int cmd_stats(const GlobalOptions& g, const StatsOptions& o);
 
+struct ServeOptions {
+  std::string user;  // --user: overrides the config's `user`
+};
+int cmd_serve(const GlobalOptions& g, const ServeOptions& o);
+
 int cmd_config_check(const GlobalOptions& g);
 int cmd_config_defaults();
 

@@ -84,6 +84,23 @@ Apply count_value(Get get, std::int64_t min, std::int64_t max) {
   };
 }
 
+template <class Get>
+Apply duration_value(Get get, std::chrono::milliseconds min, std::chrono::milliseconds max) {
+  return [get, min, max](Config& c, const toml::node& n) -> std::optional<std::string> {
+    auto v = parse_duration(n);
+    if (!v) return v.error();
+    if (*v < min || *v > max)
+      return "must be between " + std::to_string(min.count()) + "ms and " + std::to_string(max.count()) + "ms";
+    get(c) = *v;
+    return std::nullopt;
+  };
+}
+
+std::optional<std::string> listen_check(const std::string& a) {
+  if (!parse_listen_address(a)) return "\"" + a + "\" is not an address:port (e.g. \"127.0.0.1:8443\" or \"[::1]:8443\")";
+  return std::nullopt;
+}
+
 std::optional<std::string> domain_check(const std::string& d) {
   if (d.empty() || d.find_first_of(" \t;,/") != std::string::npos) return "\"" + d + "\" is not a domain name";
   return std::nullopt;
@@ -101,6 +118,94 @@ std::vector<Param> build_table() {
       "Policy domains served. Reports whose policies are all for other domains are refused (HTTPS 422); "
       "empty accepts every domain.",
       string_list([](Config& c) -> std::vector<std::string>& { return c.domains; }, domain_check));
+
+  add("user", "string", R"("")",
+      "Drop privileges to this user after binding the listeners. tlsrptd refuses to run as root without it.",
+      string_value([](Config& c) -> std::string& { return c.user; }));
+  add("log_level", "string", R"("info")", "Least severe log level written: error, warning, notice, info or debug.",
+      [](Config& c, const toml::node& n) -> std::optional<std::string> {
+        auto v = n.value<std::string>();
+        if (!v || !n.is_string()) return type_error("a string", n);
+        if (*v != "error" && *v != "warning" && *v != "notice" && *v != "info" && *v != "debug")
+          return "must be error, warning, notice, info or debug";
+        c.log_level = *v;
+        return std::nullopt;
+      });
+  add("shutdown_timeout", "duration", R"("10s")",
+      "On SIGTERM: how long requests in flight may take to finish before the daemon exits.",
+      duration_value([](Config& c) -> Millis& { return c.shutdown_timeout; }, Millis{0}, Millis{600000}));
+
+  using namespace std::chrono_literals;
+  auto https_ms = [&](std::string_view key, std::string_view def, std::string_view doc, Millis HttpsConfig::*field) {
+    add(key, "duration", def, doc,
+        duration_value([field](Config& c) -> Millis& { return c.https.*field; }, Millis{100}, Millis{3600000}));
+  };
+  auto https_size = [&](std::string_view key, std::string_view type, std::string_view def, std::string_view doc,
+                        std::size_t HttpsConfig::*field, std::size_t min, std::size_t max) {
+    if (type == "size")
+      add(key, type, def, doc, size_value([field](Config& c) -> std::size_t& { return c.https.*field; }, min, max));
+    else
+      add(key, type, def, doc,
+          count_value([field](Config& c) -> std::size_t& { return c.https.*field; }, static_cast<std::int64_t>(min),
+                      static_cast<std::int64_t>(max)));
+  };
+  add("https.listen", "string array", R"(["127.0.0.1:8443"])",
+      "Addresses for the RFC 8460 §5.4 HTTPS endpoint, IPv4 or IPv6 (\"[::]:443\"). Sockets passed by systemd "
+      "(FileDescriptorName=https) replace these.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.https.listen; }, listen_check));
+  add("https.certificate", "string", R"("var/tls/cert.pem")",
+      "PEM certificate chain. When neither it nor the key exists, a self-signed pair is generated there.",
+      string_value([](Config& c) -> std::string& { return c.https.certificate; }));
+  add("https.private_key", "string", R"("var/tls/key.pem")", "PEM private key of the certificate.",
+      string_value([](Config& c) -> std::string& { return c.https.private_key; }));
+  add("https.path", "string", R"("/")", "The POST path: the path of your rua=https:// URI.",
+      [](Config& c, const toml::node& n) -> std::optional<std::string> {
+        auto v = n.value<std::string>();
+        if (!v || !n.is_string()) return type_error("a string", n);
+        if (v->empty() || (*v)[0] != '/' || v->find_first_of("?# ") != std::string::npos)
+          return "must be a path starting with / (no query or fragment)";
+        c.https.path = *v;
+        return std::nullopt;
+      });
+  add("https.threads", "integer", "0", "Network threads; 0 means one per CPU.",
+      count_value([](Config& c) -> unsigned& { return c.https.threads; }, 0, 256));
+  https_ms("https.handshake_timeout", R"("10s")", "Deadline for the TLS handshake after accept.",
+           &HttpsConfig::handshake_timeout);
+  https_ms("https.header_timeout", R"("10s")", "Deadline for a request's whole header block (slowloris).",
+           &HttpsConfig::header_timeout);
+  https_ms("https.request_timeout", R"("30s")",
+           "Deadline for the rest of a request after its header (the body), however slowly it trickles.",
+           &HttpsConfig::request_timeout);
+  https_ms("https.idle_timeout", R"("15s")", "How long a keep-alive connection may wait for its next request.",
+           &HttpsConfig::idle_timeout);
+  https_ms("https.write_timeout", R"("30s")", "Deadline for writing a response.", &HttpsConfig::write_timeout);
+  https_ms("https.retry_after", R"("60s")", "Retry-After sent with 503 when storage cannot commit or the daemon is full.",
+           &HttpsConfig::retry_after);
+  https_size("https.max_connections", "integer", "1024", "Open connections at most; more are closed at accept.",
+             &HttpsConfig::max_connections, 1, 1000000);
+  https_size("https.max_connections_per_client", "integer", "32",
+             "Open connections per client IPv4 address or IPv6 /64; more are closed at accept.",
+             &HttpsConfig::max_connections_per_client, 1, 1000000);
+  https_size("https.max_header_bytes", "size", R"("16KiB")", "Largest request header block (431 beyond).",
+             &HttpsConfig::max_header_bytes, 1024, 1024 * kKiB);
+  https_size("https.max_requests_per_connection", "integer", "1000", "Requests served on one keep-alive connection.",
+             &HttpsConfig::max_requests_per_connection, 1, 1000000);
+  https_size("https.max_body_bytes_in_flight", "size", R"("64MiB")",
+             "Request body bytes all connections together may hold while reading; beyond, 503.",
+             &HttpsConfig::max_body_bytes_in_flight, 64 * kKiB, 64 * 1024 * kMiB);
+
+  add("admin.listen", "string array", R"(["127.0.0.1:9464"])",
+      "Plain-HTTP admin listener for GET /metrics (Prometheus) and GET /healthz. Keep it on loopback; [] disables it.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.admin.listen; }, listen_check));
+
+  add("store.commit_delay", "duration", R"("1ms")",
+      "Group commit: after the first report arrives, wait this long for others to share its transaction.",
+      duration_value([](Config& c) -> Millis& { return c.store.commit_delay; }, Millis{0}, Millis{1000}));
+  add("store.max_batch", "integer", "256", "Most reports in one transaction.",
+      count_value([](Config& c) -> std::size_t& { return c.store.max_batch; }, 1, 100000));
+  add("store.busy_timeout", "duration", R"("5s")",
+      "How long a commit waits for a database locked by another process before senders get 503.",
+      duration_value([](Config& c) -> Millis& { return c.store.busy_timeout; }, Millis{0}, Millis{600000}));
 
   add("limits.max_submission_bytes", "size", R"("2MiB")",
       "Largest report as submitted (an HTTPS body, a mail attachment, a file), compressed or not.",
@@ -153,6 +258,30 @@ const std::vector<Param>& param_table() {
 }
 
 }  // namespace
+
+std::optional<std::pair<std::string, unsigned short>> parse_listen_address(std::string_view s) {
+  std::string host;
+  std::string_view port;
+  if (s.starts_with('[')) {
+    auto close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return std::nullopt;
+    host = std::string(s.substr(1, close - 1));
+    port = s.substr(close + 2);
+  } else {
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos || s.find(':') != colon) return std::nullopt;
+    host = std::string(s.substr(0, colon));
+    port = s.substr(colon + 1);
+  }
+  if (host.empty() || port.empty() || port.size() > 5) return std::nullopt;
+  unsigned p = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return std::nullopt;
+    p = p * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (p > 65535) return std::nullopt;
+  return std::pair{host, static_cast<unsigned short>(p)};
+}
 
 std::vector<ParamDoc> param_docs() {
   std::vector<ParamDoc> out;
@@ -213,7 +342,12 @@ std::string render_defaults() {
   out << "# tlsrptd configuration: every parameter with its default.\n"
          "# Generated by `tlsrptd config defaults` from the parameter table.\n";
   std::string section;
-  for (const auto& p : param_table()) {
+  // TOML: top-level keys must come before the first [section].
+  std::vector<const Param*> rows;
+  for (const auto& p : param_table()) rows.push_back(&p);
+  std::stable_partition(rows.begin(), rows.end(), [](const Param* p) { return p->key.find('.') == std::string_view::npos; });
+  for (const Param* pp : rows) {
+    const Param& p = *pp;
     std::string key(p.key);
     std::string sec, leaf = key;
     if (auto dot = key.rfind('.'); dot != std::string::npos) {
@@ -259,7 +393,7 @@ std::expected<std::size_t, std::string> parse_size(const toml::node& n) {
   return static_cast<std::size_t>(v) * mult;
 }
 
-[[maybe_unused]] std::expected<std::chrono::milliseconds, std::string> parse_duration(const toml::node& n) {
+std::expected<std::chrono::milliseconds, std::string> parse_duration(const toml::node& n) {
   using namespace std::chrono;
   if (auto i = n.value<std::int64_t>(); i && n.is_integer()) {
     if (*i < 0) return std::unexpected("a duration must not be negative");

@@ -15,12 +15,44 @@
 
 namespace tlsrpt::daemon {
 
+using Millis = std::chrono::milliseconds;
+
+struct HttpsConfig {
+  std::vector<std::string> listen;  // "127.0.0.1:8443", "[::1]:8443"
+  std::string certificate, private_key;
+  std::string path;  // the POST path of the rua https URI
+  unsigned threads = 0;
+  Millis handshake_timeout{}, header_timeout{}, request_timeout{}, idle_timeout{}, write_timeout{};
+  std::size_t max_connections = 0, max_connections_per_client = 0, max_header_bytes = 0,
+              max_requests_per_connection = 0, max_body_bytes_in_flight = 0;
+  Millis retry_after{};
+};
+
+struct AdminConfig {
+  std::vector<std::string> listen;  // /metrics and /healthz over plain HTTP; empty = off
+};
+
+struct StoreConfig {
+  Millis commit_delay{};
+  std::size_t max_batch = 0;
+  Millis busy_timeout{};
+};
+
 struct Config {
   std::string database;
   std::vector<std::string> domains;  // policy domains served; empty = every domain
+  std::string user;                  // drop privileges to this user after binding
+  std::string log_level;
+  Millis shutdown_timeout{};
   Limits limits;
+  HttpsConfig https;
+  AdminConfig admin;
+  StoreConfig store;
   std::string source;  // the file it came from, "" for embedded defaults
 };
+
+// "127.0.0.1:8443" / "[::1]:8443" -> host and port; nullopt when malformed.
+std::optional<std::pair<std::string, unsigned short>> parse_listen_address(std::string_view s);
 
 // One row of the parameter table, as documentation (the loader keeps the setters).
 struct ParamDoc {

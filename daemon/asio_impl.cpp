@@ -1,0 +1,5 @@
+// Boost.Asio and Boost.Beast compiled once (BOOST_ASIO_SEPARATE_COMPILATION,
+// BOOST_BEAST_SEPARATE_COMPILATION) instead of in every file that includes them.
+#include <boost/asio/impl/src.hpp>
+#include <boost/asio/ssl/impl/src.hpp>
+#include <boost/beast/src.hpp>

@@ -1,0 +1,486 @@
+// Connections as C++20 coroutines on Boost.Asio/Beast. Each phase re-arms the
+// stream's deadline before it starts (handshake, header, whole request, write, idle),
+// so a peer that stalls anywhere is cut off (Beast's tcp_stream::expires_after). No
+// exception leaves a coroutine: I/O errors come back as values (as_tuple).
+#include "daemon/http_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "daemon/config.hpp"
+#include "daemon/log.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/text.hpp"
+
+namespace tlsrpt::daemon {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+
+struct HttpServer::Connection {
+  asio::any_io_executor executor;
+  beast::tcp_stream* lowest = nullptr;  // valid while the coroutine runs
+  bool idle = true;                     // waiting for a request (touched on `executor` only)
+};
+
+std::string client_key(const asio::ip::address& a) {
+  if (a.is_v4()) return a.to_string();
+  auto v6 = a.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+  auto bytes = v6.to_bytes();
+  for (std::size_t i = 8; i < 16; ++i) bytes[i] = 0;
+  return asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
+namespace {
+
+thread_local std::unique_ptr<Ingestor> t_ingestor;
+thread_local const HttpPolicy* t_ingestor_policy = nullptr;
+
+// One Ingestor (parser buffers) per network thread, rebuilt when the policy's limits change.
+Ingestor& ingestor_for(const std::shared_ptr<const HttpPolicy>& policy) {
+  if (!t_ingestor || t_ingestor_policy != policy.get()) {
+    t_ingestor = std::make_unique<Ingestor>(policy->limits);
+    t_ingestor_policy = policy.get();
+  }
+  return *t_ingestor;
+}
+
+// Awaits the store writer: the completion is posted back to the coroutine's executor.
+template <class Token>
+auto async_store(StoreWriter& writer, Ingested report, Provenance provenance, std::string raw, Token&& token) {
+  return asio::async_initiate<Token, void(StoreResult)>(
+      [&writer](auto handler, Ingested r, Provenance p, std::string raw_bytes) {
+        auto ex = asio::get_associated_executor(handler);
+        writer.submit(std::move(r), std::move(p), std::move(raw_bytes),
+                      [h = std::move(handler), ex](StoreResult res) mutable {
+                        asio::post(ex, [h = std::move(h), res = std::move(res)]() mutable { std::move(h)(std::move(res)); });
+                      });
+      },
+      token, std::move(report), std::move(provenance), std::move(raw));
+}
+
+template <class Token>
+auto async_probe(StoreWriter& writer, Token&& token) {
+  return asio::async_initiate<Token, void(bool)>(
+      [&writer](auto handler) {
+        auto ex = asio::get_associated_executor(handler);
+        writer.probe([h = std::move(handler), ex](bool ok) mutable {
+          asio::post(ex, [h = std::move(h), ok]() mutable { std::move(h)(ok); });
+        });
+      },
+      token);
+}
+
+HttpRequestHead head_of(const http::request_parser<http::string_body>& parser, const std::string& peer) {
+  const auto& req = parser.get();
+  HttpRequestHead h;
+  h.method = std::string(req.method_string());
+  h.target = std::string(req.target());
+  h.version = req.version();
+  h.content_type = std::string(req[http::field::content_type]);
+  h.content_encoding = std::string(req[http::field::content_encoding]);
+  if (auto len = parser.content_length()) h.content_length = *len;
+  h.chunked = parser.chunked();
+  h.peer = peer;
+  return h;
+}
+
+void count_report(std::string_view channel, Outcome outcome, std::string_view reason) {
+  std::string_view kind = outcome == Outcome::stored      ? "stored"
+                          : outcome == Outcome::duplicate ? "duplicate"
+                          : outcome == Outcome::conflict  ? "conflict"
+                          : outcome == Outcome::storage_unavailable || outcome == Outcome::overloaded ? "deferred"
+                                                                                                      : "rejected";
+  metrics().inc("tlsrptd_reports_total", {{"channel", channel}, {"outcome", kind}, {"reason", reason}});
+}
+
+struct SessionCount {
+  std::string domain;
+  Count successful, failed;
+};
+
+std::vector<SessionCount> session_counts(const Report& r) {
+  std::vector<SessionCount> out;
+  for (const auto& p : r.policies) out.push_back({p.policy.domain, p.summary.successful, p.summary.failed});
+  return out;
+}
+
+void count_sessions(const std::vector<SessionCount>& counts) {
+  for (const auto& c : counts) {
+    metrics().inc("tlsrptd_sessions_total", {{"policy_domain", c.domain}, {"result", "successful"}},
+                  static_cast<double>(c.successful));
+    metrics().inc("tlsrptd_sessions_total", {{"policy_domain", c.domain}, {"result", "failed"}},
+                  static_cast<double>(c.failed));
+  }
+}
+
+}  // namespace
+
+// The coroutine bodies, with access to the server's private parts.
+struct SessionRunner {
+  HttpServer& srv;
+  std::shared_ptr<HttpServer::Connection> conn;
+  std::string peer;
+
+  template <class Stream>
+  asio::awaitable<void> write(Stream& stream, const HttpReply& reply, unsigned version, bool keep_alive,
+                              bool head_only) {
+    http::response<http::string_body> res{static_cast<http::status>(reply.status), version};
+    res.set(http::field::server, "tlsrptd");
+    res.set(http::field::content_type, reply.content_type);
+    res.set(http::field::cache_control, "no-store");
+    for (const auto& [k, v] : reply.headers) res.set(k, v);
+    if (!head_only) res.body() = reply.body;
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    conn->lowest->expires_after(srv.options_.write_timeout);
+    auto [ec, n] = co_await http::async_write(stream, res, kAwait);
+    if (ec) metrics().inc("tlsrptd_timeouts_total", {{"listener", srv.options_.name}, {"phase", "write"}});
+    co_return;
+  }
+
+  template <class Stream>
+  asio::awaitable<void> serve(Stream& stream) {
+    const auto& opt = srv.options_;
+    beast::flat_buffer buffer(opt.max_header_bytes + 16 * 1024);
+    for (std::size_t n = 0; n < opt.max_requests_per_connection && !srv.stopping_; ++n) {
+      http::request_parser<http::string_body> parser;
+      auto policy = srv.policy();
+      parser.header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
+      parser.body_limit(policy->limits.max_submission_bytes);
+
+      conn->idle = true;
+      conn->lowest->expires_after(n == 0 ? opt.header_timeout : opt.idle_timeout);
+      auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kAwait);
+      conn->idle = false;
+      if (ec) {
+        if (ec == beast::error::timeout)
+          metrics().inc("tlsrptd_timeouts_total", {{"listener", opt.name}, {"phase", n == 0 ? "header" : "idle"}});
+        if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+          HttpReply r = reply_for_outcome(Outcome::bad_request, nullptr, *policy);
+          r.status = 431;
+          r.body = R"({"status":"bad-request","error":"request header fields too large"})";
+          co_await write(stream, r, 11, false, false);
+        } else if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::error::eof &&
+                   ec != asio::error::operation_aborted && ec != asio::ssl::error::stream_truncated &&
+                   ec != asio::error::connection_reset) {
+          HttpReply r = reply_for_outcome(Outcome::bad_request, nullptr, *policy);
+          co_await write(stream, r, 11, false, false);
+        }
+        co_return;
+      }
+      const auto started = std::chrono::steady_clock::now();
+      HttpRequestHead head = head_of(parser, peer);
+      const bool head_only = head.method == "HEAD";
+      const Route route = route_for(head.target, *policy);
+      // The rest of the request (the body) must arrive within request_timeout, however
+      // slowly it trickles: one deadline for the whole read, not a gap timer.
+      conn->lowest->expires_after(opt.request_timeout);
+
+      HttpReply reply;
+      bool body_pending = parser.content_length().value_or(0) > 0 || parser.chunked();
+      if (auto early = check_head(head, *policy)) {
+        reply = std::move(*early);
+        if (body_pending) reply.close = true;  // the unread body makes the stream unusable
+      } else if (route == Route::healthz) {
+        bool ok = co_await async_probe(srv.writer_, asio::use_awaitable);
+        reply.status = ok ? 200 : 503;
+        reply.outcome = ok ? Outcome::stored : Outcome::storage_unavailable;
+        reply.body = ok ? R"({"status":"ok"})" : R"({"status":"storage-unavailable"})";
+        if (!ok) reply.headers.emplace_back("Retry-After", std::to_string(policy->retry_after.count()));
+        if (body_pending) reply.close = true;
+      } else if (route == Route::metrics) {
+        reply.status = 200;
+        reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        reply.body = metrics().render();
+        if (body_pending) reply.close = true;
+      } else {
+        // A report. Reserve its bytes in the shared budget before reading the body.
+        const std::size_t reserve = parser.content_length() ? static_cast<std::size_t>(*parser.content_length())
+                                                            : policy->limits.max_submission_bytes;
+        if (!srv.reserve_body(reserve)) {
+          reply = reply_for_outcome(Outcome::overloaded, nullptr, *policy);
+          reply.close = true;
+        } else {
+          struct Release {
+            HttpServer& s;
+            std::size_t n;
+            ~Release() { s.release_body(n); }
+          } release{srv, reserve};
+          if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+            http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+            auto [wec, wn] = co_await http::async_write(stream, cont, kAwait);
+            if (wec) co_return;
+          }
+          auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kAwait);
+          if (bec == http::error::body_limit) {
+            Error e{RejectReason::too_large, "",
+                    "body is larger than the limit of " + std::to_string(policy->limits.max_submission_bytes) + " bytes"};
+            reply = reply_for_outcome(Outcome::too_large, &e, *policy);
+            reply.close = true;
+          } else if (bec) {
+            if (bec == beast::error::timeout)
+              metrics().inc("tlsrptd_timeouts_total", {{"listener", opt.name}, {"phase", "body"}});
+            co_return;  // a broken or stalled body: nothing stored, nothing to answer
+          } else {
+            auto accepted = accept_body(head, std::move(parser.get().body()), ingestor_for(policy), *policy);
+            if (!accepted) {
+              reply = std::move(accepted.error());
+              count_report(opt.name, reply.outcome, to_token(reply.outcome));
+              log_info(opt.name + ": " + peer + ": rejected (" + std::to_string(reply.status) + " " +
+                       std::string(to_token(reply.outcome)) + "): " + printable(reply.detail, 300));
+            } else {
+              Provenance prov;
+              prov.transport = Transport::https;
+              prov.source = peer;
+              prov.media_type = media_type(head.content_type);
+              prov.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+              const std::string rid = accepted->report.parsed.report.report_id;
+              auto sessions = session_counts(accepted->report.parsed.report);
+              StoreResult result = co_await async_store(srv.writer_, std::move(accepted->report), std::move(prov),
+                                                        std::move(accepted->raw), asio::use_awaitable);
+              reply = reply_for_outcome(result.outcome, nullptr, *policy);
+              count_report(opt.name, result.outcome, to_token(result.outcome));
+              if (result.outcome == Outcome::stored) count_sessions(sessions);
+              if (reply.status >= 200 && reply.status < 300)
+                log_debug(opt.name + ": " + peer + ": " + std::string(to_token(result.outcome)) + " report " + printable(rid, 200));
+              else
+                log_warning(opt.name + ": " + peer + ": not stored (" + std::string(to_token(result.outcome)) +
+                            "): " + printable(result.detail, 300));
+            }
+          }
+        }
+      }
+
+      const bool keep_alive = parser.get().keep_alive() && !reply.close && !srv.stopping_ &&
+                              n + 1 < opt.max_requests_per_connection;
+      co_await write(stream, reply, head.version, keep_alive, head_only);
+      metrics().inc("tlsrptd_http_requests_total", {{"listener", opt.name}, {"code", std::to_string(reply.status)}});
+      metrics().observe("tlsrptd_http_request_duration_seconds", {{"listener", opt.name}},
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      if (!keep_alive) break;
+    }
+  }
+
+  asio::awaitable<void> run_tls(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx) {
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *ctx);
+    conn->lowest = &beast::get_lowest_layer(stream);
+    conn->lowest->expires_after(srv.options_.handshake_timeout);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAwait);
+    if (ec) {
+      metrics().inc("tlsrptd_tls_handshake_failures_total", {{"listener", srv.options_.name}});
+      if (ec == beast::error::timeout)
+        metrics().inc("tlsrptd_timeouts_total", {{"listener", srv.options_.name}, {"phase", "handshake"}});
+      log_debug(srv.options_.name + ": " + peer + ": TLS handshake failed: " + ec.message());
+      co_return;
+    }
+    co_await serve(stream);
+    // close_notify, without waiting long for the peer's.
+    conn->lowest->expires_after(std::chrono::seconds(1));
+    auto [sec] = co_await stream.async_shutdown(kAwait);
+    (void)sec;
+  }
+
+  asio::awaitable<void> run_plain(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    conn->lowest = &stream;
+    co_await serve(stream);
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+};
+
+HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, StoreWriter& writer, TlsContextHolder* tls)
+    : io_(io), options_(std::move(options)), writer_(writer), tls_(tls) {
+  policy_.store(std::make_shared<const HttpPolicy>(options_.policy));
+}
+
+void HttpServer::set_policy(HttpPolicy policy) { policy_.store(std::make_shared<const HttpPolicy>(std::move(policy))); }
+
+std::expected<void, std::string> HttpServer::listen(const std::string& address) {
+  auto hp = parse_listen_address(address);
+  if (!hp) return std::unexpected("bad listen address \"" + address + "\"");
+  beast::error_code ec;
+  auto ip = asio::ip::make_address(hp->first, ec);
+  if (ec) return std::unexpected("bad listen address \"" + address + "\": " + ec.message());
+  tcp::endpoint ep(ip, hp->second);
+  tcp::acceptor acc(io_);
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && ip.is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return std::unexpected("cannot listen on " + address + ": " + ec.message());
+  acceptors_.push_back(std::move(acc));
+  return {};
+}
+
+std::expected<void, std::string> HttpServer::adopt(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+    return std::unexpected("inherited socket " + std::to_string(fd) + " is not a socket");
+  tcp::acceptor acc(io_);
+  beast::error_code ec;
+  acc.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+  if (ec) return std::unexpected("cannot adopt inherited socket " + std::to_string(fd) + ": " + ec.message());
+  acceptors_.push_back(std::move(acc));
+  return {};
+}
+
+std::vector<std::string> HttpServer::local_endpoints() const {
+  std::vector<std::string> out;
+  for (const auto& a : acceptors_) {
+    beast::error_code ec;
+    auto ep = a.local_endpoint(ec);
+    if (ec) continue;
+    out.push_back(ep.address().is_v6() ? "[" + ep.address().to_string() + "]:" + std::to_string(ep.port())
+                                       : ep.address().to_string() + ":" + std::to_string(ep.port()));
+  }
+  return out;
+}
+
+bool HttpServer::admit(const std::string& key) {
+  std::lock_guard lock(clients_mu_);
+  auto& n = clients_[key];
+  if (n >= options_.max_connections_per_client) return false;
+  ++n;
+  return true;
+}
+
+void HttpServer::release(const std::string& key) {
+  std::lock_guard lock(clients_mu_);
+  auto it = clients_.find(key);
+  if (it != clients_.end() && --it->second == 0) clients_.erase(it);
+}
+
+bool HttpServer::reserve_body(std::size_t n) {
+  std::size_t cur = body_bytes_.load();
+  do {
+    if (cur + n > options_.max_body_bytes_in_flight) return false;
+  } while (!body_bytes_.compare_exchange_weak(cur, cur + n));
+  metrics().add("tlsrptd_bytes_in_flight", {{"listener", options_.name}}, static_cast<double>(n));
+  return true;
+}
+
+void HttpServer::release_body(std::size_t n) {
+  body_bytes_.fetch_sub(n);
+  metrics().add("tlsrptd_bytes_in_flight", {{"listener", options_.name}}, -static_cast<double>(n));
+}
+
+void HttpServer::start() {
+  for (std::size_t i = 0; i < acceptors_.size(); ++i) accept_loop(i);
+}
+
+void HttpServer::accept_loop(std::size_t index) {
+  auto self = shared_from_this();
+  asio::co_spawn(
+      io_,
+      [self, index]() -> asio::awaitable<void> {
+        auto& acc = self->acceptors_[index];
+        for (;;) {
+          auto [ec, socket] = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
+          if (self->stopping_ || ec == asio::error::operation_aborted) co_return;
+          if (ec) {
+            // Out of file descriptors (EMFILE/ENFILE): back off instead of spinning.
+            log_warning(self->options_.name + ": accept failed: " + ec.message());
+            asio::steady_timer t(self->io_, std::chrono::milliseconds(100));
+            co_await t.async_wait(kAwait);
+            continue;
+          }
+          const auto& name = self->options_.name;
+          beast::error_code pec;
+          auto remote = socket.remote_endpoint(pec);
+          if (pec) continue;
+          std::string key = client_key(remote.address());
+          if (self->open_.load() >= self->options_.max_connections) {
+            metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections"}});
+            continue;  // the socket closes as it goes out of scope
+          }
+          if (!self->admit(key)) {
+            metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections_per_client"}});
+            continue;
+          }
+          socket.set_option(tcp::no_delay(true), pec);
+          ++self->open_;
+          metrics().inc("tlsrptd_connections_total", {{"listener", name}});
+          metrics().add("tlsrptd_open_connections", {{"listener", name}}, 1);
+
+          auto conn = std::make_shared<HttpServer::Connection>();
+          conn->executor = socket.get_executor();
+          std::uint64_t id;
+          {
+            std::lock_guard lock(self->conns_mu_);
+            id = self->next_id_++;
+            self->conns_[id] = conn;
+          }
+          std::string peer = remote.address().to_string();
+          auto ctx = self->tls_ ? self->tls_->get() : nullptr;
+          auto ex = socket.get_executor();
+          asio::co_spawn(
+              ex,
+              [self, conn, peer, ctx, s = std::move(socket)]() mutable -> asio::awaitable<void> {
+                SessionRunner runner{*self, conn, peer};
+                if (self->options_.tls)
+                  co_await runner.run_tls(std::move(s), ctx);
+                else
+                  co_await runner.run_plain(std::move(s));
+              },
+              [self, key, id](std::exception_ptr e) {
+                if (e) {
+                  try {
+                    std::rethrow_exception(e);
+                  } catch (const std::exception& ex) {
+                    log_error(self->options_.name + ": connection failed: " + printable(ex.what()));
+                  } catch (...) {
+                    log_error(self->options_.name + ": connection failed");
+                  }
+                }
+                {
+                  std::lock_guard lock(self->conns_mu_);
+                  self->conns_.erase(id);
+                }
+                self->release(key);
+                --self->open_;
+                metrics().add("tlsrptd_open_connections", {{"listener", self->options_.name}}, -1);
+              });
+        }
+      },
+      [self](std::exception_ptr e) {
+        if (e) log_error(self->options_.name + ": the accept loop stopped unexpectedly");
+      });
+}
+
+void HttpServer::stop_accepting() {
+  stopping_ = true;
+  for (auto& a : acceptors_) {
+    asio::post(a.get_executor(), [&a] {
+      beast::error_code ec;
+      a.close(ec);
+    });
+  }
+  // Idle keep-alive connections are closed now; busy ones close after their reply.
+  std::lock_guard lock(conns_mu_);
+  for (auto& [id, weak] : conns_) {
+    auto conn = weak.lock();
+    if (!conn) continue;
+    asio::post(conn->executor, [conn] {
+      if (conn->idle && conn->lowest) conn->lowest->cancel();
+    });
+  }
+}
+
+}  // namespace tlsrpt::daemon

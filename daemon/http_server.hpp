@@ -1,0 +1,103 @@
+// The HTTP listeners: the public HTTPS report endpoint and the plain-HTTP admin
+// listener (/metrics, /healthz). Owns sockets, TLS, deadlines and connection caps;
+// the request logic lives in http_handler.cpp. Every read, write and handshake has a
+// deadline; connection counts are capped overall and per client (IPv4 address or
+// IPv6 /64); request bodies in flight share one byte budget.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "daemon/http_handler.hpp"
+#include "daemon/store_writer.hpp"
+
+namespace tlsrpt::daemon {
+
+struct HttpServerOptions {
+  std::string name = "https";  // listener name in logs and metrics
+  bool tls = true;
+  HttpPolicy policy;
+  std::chrono::milliseconds handshake_timeout{10000}, header_timeout{10000}, request_timeout{30000},
+      idle_timeout{15000}, write_timeout{30000};
+  std::size_t max_connections = 1024;
+  std::size_t max_connections_per_client = 32;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_requests_per_connection = 1000;
+  std::size_t max_body_bytes_in_flight = 64 * 1024 * 1024;
+};
+
+// Shared by the listeners: the TLS context (swapped on SIGHUP) and the policy.
+class TlsContextHolder {
+ public:
+  void set(std::shared_ptr<boost::asio::ssl::context> ctx) { ctx_.store(std::move(ctx)); }
+  std::shared_ptr<boost::asio::ssl::context> get() const { return ctx_.load(); }
+
+ private:
+  std::atomic<std::shared_ptr<boost::asio::ssl::context>> ctx_;
+};
+
+class HttpServer : public std::enable_shared_from_this<HttpServer> {
+ public:
+  HttpServer(boost::asio::io_context& io, HttpServerOptions options, StoreWriter& writer, TlsContextHolder* tls);
+
+  // Binds and listens on "host:port"; errors name the address.
+  std::expected<void, std::string> listen(const std::string& address);
+  // Adopts a listening socket inherited from systemd (socket activation).
+  std::expected<void, std::string> adopt(int fd);
+  void start();  // begins accepting on every socket
+
+  // Graceful stop: no new connections; idle keep-alive connections are closed;
+  // requests in flight finish and then close their connection.
+  void stop_accepting();
+  std::size_t open_connections() const { return open_.load(); }
+
+  // Replaces the request policy (SIGHUP) for requests that start afterwards.
+  void set_policy(HttpPolicy policy);
+  std::shared_ptr<const HttpPolicy> policy() const { return policy_.load(); }
+
+  const HttpServerOptions& options() const { return options_; }
+  std::vector<std::string> local_endpoints() const;
+
+  // Implementation detail of the connection coroutine (http_server.cpp).
+  struct Connection;
+
+ private:
+  void accept_loop(std::size_t index);
+  bool admit(const std::string& client_key);
+  void release(const std::string& client_key);
+  bool reserve_body(std::size_t n);
+  void release_body(std::size_t n);
+
+  boost::asio::io_context& io_;
+  HttpServerOptions options_;
+  StoreWriter& writer_;
+  TlsContextHolder* tls_;
+  std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
+  std::atomic<std::shared_ptr<const HttpPolicy>> policy_;
+  std::atomic<std::size_t> open_{0};
+  std::atomic<std::size_t> body_bytes_{0};
+  std::atomic<bool> stopping_{false};
+  std::mutex clients_mu_;
+  std::map<std::string, std::size_t> clients_;  // open connections per client key
+  std::mutex conns_mu_;
+  std::map<std::uint64_t, std::weak_ptr<Connection>> conns_;
+  std::uint64_t next_id_ = 0;
+
+  friend struct SessionRunner;
+};
+
+// The per-client key of the connection caps: the IPv4 address (IPv4-mapped IPv6
+// included) or the /64 prefix of an IPv6 address.
+std::string client_key(const boost::asio::ip::address& a);
+
+}  // namespace tlsrpt::daemon

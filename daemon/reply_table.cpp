@@ -1,0 +1,58 @@
+#include "daemon/reply_table.hpp"
+
+#include <array>
+
+namespace tlsrpt::daemon {
+namespace {
+
+struct Row {
+  Outcome outcome;
+  std::string_view token;
+  Reply reply;
+};
+
+// RFC 8460 §5.4: success is "typically a 200 or 201"; §5.5: senders retry for up to
+// 24 hours, so anything that might succeed later is a 503 / 4xx SMTP tempfail.
+constexpr std::array<Row, 14> kTable{{
+    {Outcome::stored, "stored", {200, 250, "2.0.0", "report stored"}},
+    {Outcome::duplicate, "duplicate", {200, 250, "2.0.0", "report already stored"}},
+    {Outcome::conflict, "conflict", {200, 250, "2.0.0", "report stored (conflicts with a stored report)"}},
+    {Outcome::malformed, "malformed", {400, 554, "5.6.0", "malformed report"}},
+    {Outcome::too_large, "too-large", {413, 552, "5.3.4", "report too large"}},
+    {Outcome::unsupported_media, "unsupported-media", {415, 554, "5.6.0", "unsupported media type"}},
+    {Outcome::not_a_report, "not-a-report", {400, 554, "5.6.0", "no TLS report found"}},
+    {Outcome::no_policy_for_domain, "no-policy-for-domain", {422, 550, "5.7.1", "no policy for a domain served here"}},
+    {Outcome::storage_unavailable, "storage-unavailable", {503, 451, "4.3.0", "storage temporarily unavailable, try again later"}},
+    {Outcome::overloaded, "overloaded", {503, 421, "4.3.2", "too busy, try again later"}},
+    {Outcome::method_not_allowed, "method-not-allowed", {405, 502, "5.5.1", "method not allowed"}},
+    {Outcome::not_found, "not-found", {404, 550, "5.1.1", "not found"}},
+    {Outcome::bad_request, "bad-request", {400, 500, "5.5.2", "bad request"}},
+    {Outcome::timeout, "timeout", {408, 421, "4.4.2", "timeout"}},
+}};
+
+const Row& row(Outcome o) {
+  for (const auto& r : kTable)
+    if (r.outcome == o) return r;
+  return kTable[static_cast<std::size_t>(Outcome::bad_request)];
+}
+
+}  // namespace
+
+const Reply& reply_for(Outcome o) { return row(o).reply; }
+std::string_view to_token(Outcome o) { return row(o).token; }
+
+Outcome outcome_for(RejectReason r) {
+  switch (r) {
+    case RejectReason::too_large:
+    case RejectReason::gzip_ratio:
+      return Outcome::too_large;
+    case RejectReason::not_a_report:
+      return Outcome::not_a_report;
+    case RejectReason::unsupported:
+      return Outcome::unsupported_media;
+    default:
+      return Outcome::malformed;
+  }
+}
+
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,44 @@
+// ONE table from an ingestion outcome to what each transport answers (design §1):
+// HTTP status, SMTP reply code and enhanced status code, and the text. Transports
+// never invent replies for outcomes; Postfix keeps its status map the same way.
+#pragma once
+
+#include <string_view>
+
+#include "parser/error.hpp"
+
+namespace tlsrpt::daemon {
+
+enum class Outcome {
+  stored,               // committed and counted
+  duplicate,            // committed earlier: success, counted once
+  conflict,             // committed, flagged (same report-id, other content)
+  malformed,            // not a valid report (JSON, schema, gzip)
+  too_large,            // over a size cap
+  unsupported_media,    // a media type or content encoding we do not take
+  not_a_report,         // a mail without a TLS report
+  no_policy_for_domain, // every policy is for a domain we do not serve
+  storage_unavailable,  // the commit failed (busy, full, I/O): try again later
+  overloaded,           // too many connections or bytes in flight: try again later
+  method_not_allowed,
+  not_found,
+  bad_request,          // HTTP framing problems
+  timeout,
+};
+
+struct Reply {
+  int http_status;
+  int smtp_code;
+  std::string_view enhanced;  // RFC 3463
+  std::string_view text;      // lower case, for people
+  bool success() const { return http_status >= 200 && http_status < 300; }
+  bool retry_later() const { return http_status == 503; }
+};
+
+const Reply& reply_for(Outcome o);
+std::string_view to_token(Outcome o);
+
+// The outcome for a rejected input (RejectReason from the parser).
+Outcome outcome_for(RejectReason r);
+
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,168 @@
+#include "daemon/store_writer.hpp"
+
+#include "daemon/log.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/text.hpp"
+
+namespace tlsrpt::daemon {
+
+StoreWriter::StoreWriter(StoreWriterOptions options) : options_(std::move(options)) {}
+
+StoreWriter::~StoreWriter() { stop(); }
+
+std::expected<void, std::string> StoreWriter::start() {
+  storage::StoreOptions so;
+  so.busy_timeout_ms = options_.busy_timeout_ms;
+  auto s = storage::Store::open(options_.database, so);
+  if (!s) return std::unexpected(s.error().message);
+  store_ = std::move(*s);
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void StoreWriter::submit(Ingested report, Provenance provenance, std::string raw, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_ && queue_.size() < options_.max_queue) {
+      queue_.push_back(Item{std::move(report), std::move(provenance), std::move(raw), std::move(done), {}});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(StoreResult{Outcome::overloaded, "store queue full"});
+}
+
+void StoreWriter::probe(std::move_only_function<void(bool)> done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      Item item;
+      item.probe = std::move(done);
+      queue_.push_back(std::move(item));
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(false);
+}
+
+void StoreWriter::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+bool StoreWriter::reopen() {
+  // After an I/O error (a failed fsync above all) the file descriptor's state is
+  // unknown (fsyncgate): never retry on it, open a fresh connection.
+  store_.reset();
+  storage::StoreOptions so;
+  so.busy_timeout_ms = options_.busy_timeout_ms;
+  so.create = false;
+  auto s = storage::Store::open(options_.database, so);
+  if (!s) {
+    log_error("store: cannot reopen the database after an I/O error: " + printable(s.error().message));
+    return false;
+  }
+  store_ = std::move(*s);
+  log_notice("store: reopened the database after an I/O error");
+  return true;
+}
+
+void StoreWriter::run() {
+  std::vector<Item> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      // Group commit: give concurrent submitters a moment to join this transaction.
+      if (options_.commit_delay.count() > 0 && queue_.size() < options_.max_batch && !stopping_) {
+        auto until = std::chrono::steady_clock::now() + options_.commit_delay;
+        cv_.wait_until(lock, until, [&] { return stopping_ || queue_.size() >= options_.max_batch; });
+      }
+      while (!queue_.empty() && batch.size() < options_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    commit(batch);
+    batch.clear();
+  }
+}
+
+void StoreWriter::commit(std::vector<Item>& batch) {
+  if (reopen_ || !store_) {
+    if (!reopen()) {
+      finish(batch, nullptr, "database unavailable");
+      return;
+    }
+    reopen_ = false;
+  }
+  // Health probes: can a write transaction start?
+  std::vector<Item> reports;
+  for (auto& item : batch) {
+    if (!item.probe) {
+      reports.push_back(std::move(item));
+      continue;
+    }
+    bool ok = static_cast<bool>(store_->db().exec("BEGIN IMMEDIATE"));
+    if (ok) ok = static_cast<bool>(store_->db().exec("ROLLBACK"));
+    item.probe(ok);
+  }
+  if (reports.empty()) return;
+
+  std::vector<storage::PendingReport> pending;
+  pending.reserve(reports.size());
+  for (auto& item : reports) pending.push_back({&item.report, &item.provenance, item.raw});
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto outcomes = store_->store_batch(pending);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  metrics().observe("tlsrptd_store_commit_duration_seconds", {}, seconds);
+  metrics().observe("tlsrptd_store_batch_reports", {}, static_cast<double>(reports.size()));
+
+  if (outcomes) {
+    finish(reports, &*outcomes, {});
+    return;
+  }
+  const storage::StoreError& err = outcomes.error();
+  metrics().inc("tlsrptd_store_errors_total", {{"error", sqlite3_errstr(err.code & 0xff)}});
+  if ((err.code & 0xff) == SQLITE_IOERR) reopen_ = true;
+  if (!err.transient() && reports.size() > 1) {
+    // One bad report must not fail its neighbours: store each on its own.
+    log_warning("store: batch of " + std::to_string(reports.size()) + " failed (" + printable(err.message) +
+                "), retrying one by one");
+    for (auto& item : reports) {
+      std::vector<Item> one;
+      one.push_back(std::move(item));
+      commit(one);
+    }
+    return;
+  }
+  log_error("store: commit failed: " + printable(err.message));
+  finish(reports, nullptr, err.message);
+}
+
+void StoreWriter::finish(std::vector<Item>& batch, const std::vector<storage::StoreOutcome>* outcomes,
+                         const std::string& error) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    StoreResult r;
+    if (!outcomes) {
+      r = {Outcome::storage_unavailable, error};
+    } else {
+      switch ((*outcomes)[i]) {
+        case storage::StoreOutcome::stored: r.outcome = Outcome::stored; break;
+        case storage::StoreOutcome::duplicate: r.outcome = Outcome::duplicate; break;
+        case storage::StoreOutcome::conflict: r.outcome = Outcome::conflict; break;
+      }
+    }
+    if (batch[i].done) batch[i].done(std::move(r));
+  }
+}
+
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,77 @@
+// The single store writer (design §1 hop [3]): one thread owns the SQLite store and
+// commits what every connection submitted in ONE transaction per round (group
+// commit, synchronous=FULL). Each submitter's completion runs only after the commit
+// that holds its report, or with storage_unavailable when that commit failed — so no
+// transport can acknowledge a report that is not durable.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "daemon/reply_table.hpp"
+#include "parser/ingest.hpp"
+#include "storage/store.hpp"
+
+namespace tlsrpt::daemon {
+
+struct StoreResult {
+  Outcome outcome = Outcome::storage_unavailable;
+  std::string detail;  // the storage error, for the log
+};
+
+struct StoreWriterOptions {
+  std::string database;
+  std::size_t max_batch = 256;                                 // reports per transaction
+  std::chrono::microseconds commit_delay{1000};                // wait for more after the first
+  std::size_t max_queue = 4096;                                // submissions waiting: beyond, overloaded
+  int busy_timeout_ms = 5000;                                  // a locked database: wait this long, then 503
+};
+
+class StoreWriter {
+ public:
+  using Done = std::move_only_function<void(StoreResult)>;
+
+  explicit StoreWriter(StoreWriterOptions options);
+  ~StoreWriter();
+
+  // Opens the database (creating and migrating it) and starts the thread.
+  std::expected<void, std::string> start();
+  // Hands a parsed report to the writer. `done` runs on the writer thread: post to
+  // your own executor from it. Never blocks; a full queue completes at once with
+  // Outcome::overloaded.
+  void submit(Ingested report, Provenance provenance, std::string raw, Done done);
+  // Runs `done(true)` when a write transaction can be started right now (/healthz).
+  void probe(std::move_only_function<void(bool)> done);
+  // Commits what is queued, completes everything, joins the thread.
+  void stop();
+
+ private:
+  struct Item {
+    Ingested report;
+    Provenance provenance;
+    std::string raw;
+    Done done;
+    std::move_only_function<void(bool)> probe;  // set for health probes instead
+  };
+  void run();
+  void commit(std::vector<Item>& batch);
+  void finish(std::vector<Item>& batch, const std::vector<storage::StoreOutcome>* outcomes, const std::string& error);
+  bool reopen();
+
+  StoreWriterOptions options_;
+  std::unique_ptr<storage::Store> store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool stopping_ = false;
+  bool reopen_ = false;  // the last error was an I/O error: use a fresh connection
+  std::thread thread_;
+};
+
+}  // namespace tlsrpt::daemon

@@ -169,7 +169,15 @@ struct SessionRunner {
       if (ec) {
         if (ec == beast::error::timeout)
           metrics().inc("tlsrptd_timeouts_total", {{"listener", opt.name}, {"phase", n == 0 ? "header" : "idle"}});
-        if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+        if (ec == http::error::body_limit) {
+          // Beast checks Content-Length against the body limit while parsing the
+          // header: 413 before a byte of the body is read.
+          Error e{RejectReason::too_large, "",
+                  "body is larger than the limit of " + std::to_string(policy->limits.max_submission_bytes) + " bytes"};
+          HttpReply r = reply_for_outcome(Outcome::too_large, &e, *policy);
+          metrics().inc("tlsrptd_http_requests_total", {{"listener", opt.name}, {"code", "413"}});
+          co_await write(stream, r, parser.get().version() ? parser.get().version() : 11, false, false);
+        } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
           HttpReply r = reply_for_outcome(Outcome::bad_request, nullptr, *policy);
           r.status = 431;
           r.body = R"({"status":"bad-request","error":"request header fields too large"})";

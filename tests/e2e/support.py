@@ -3,9 +3,12 @@ directories, running commands with deadlines, and SQL through the real sqlite3 C
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 TLSRPTD = os.environ.get("TLSRPTD") or os.path.join(
@@ -29,10 +32,136 @@ def tlsrptd(*args, **kw):
     return run([TLSRPTD, *args], **kw)
 
 
-def sql(db, query):
-    """Rows of `query` through the sqlite3 command-line client, as dicts."""
-    p = run(["sqlite3", "-json", "-bail", db, query], check=True)
+SERVICE_USER = "tlsrptd"
+
+
+def as_service_user(args):
+    """Runs `args` as the daemon's user when we are root, so files SQLite creates
+    beside the database (-wal, -shm) stay writable by the daemon."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", SERVICE_USER, "--", *args]
+    return list(args)
+
+
+def ensure_service_user():
+    if os.geteuid() != 0:
+        return
+    if run(["id", "-u", SERVICE_USER]).returncode != 0:
+        run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER], check=True)
+
+
+def sql(db, query, service=False):
+    """Rows of `query` through the sqlite3 command-line client, as dicts. With
+    `service`, as the daemon's user (for databases a running daemon owns)."""
+    args = ["sqlite3", "-json", "-bail", db, query]
+    p = run(as_service_user(args) if service else args, check=True)
     return json.loads(p.stdout) if p.stdout.strip() else []
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """`tlsrptd serve` on loopback ports, in its own directory, with a config file."""
+
+    def __init__(self, workdir, extra_config="", top_config=""):
+        self.dir = workdir
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.db = os.path.join(workdir, "var", "tlsrptd.sqlite")
+        self.config = os.path.join(workdir, "tlsrptd.toml")
+        user = f'user = "{SERVICE_USER}"\n' if os.geteuid() == 0 else ""
+        with open(self.config, "w") as f:
+            f.write(f'database = "{self.db}"\n{user}{top_config}\n'
+                    f'[https]\nlisten = ["127.0.0.1:{self.port}"]\n'
+                    f'certificate = "{workdir}/var/tls/cert.pem"\nprivate_key = "{workdir}/var/tls/key.pem"\n'
+                    f'{extra_config}\n'
+                    f'[admin]\nlisten = ["127.0.0.1:{self.admin_port}"]\n')
+        ensure_service_user()
+        if os.geteuid() == 0:
+            shutil.chown(workdir, SERVICE_USER)
+        self.proc = None
+        self.log = os.path.join(workdir, "daemon.log")
+
+    def start(self, wait=True):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([TLSRPTD, "serve", "--config", self.config], stdout=self.logf,
+                                     stderr=self.logf, cwd=self.dir)
+        if wait:
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"tlsrptd exited {self.proc.returncode}: {self.read_log()}")
+                try:
+                    with socket.create_connection(("127.0.0.1", self.admin_port), timeout=1) as s:
+                        s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+                        if b" 200 " in s.recv(200):
+                            return self
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            raise AssertionError("tlsrptd did not become healthy: " + self.read_log())
+        return self
+
+    def read_log(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def url(self, path="/"):
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    def admin(self, path):
+        return f"http://127.0.0.1:{self.admin_port}{path}"
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.logf.close()
+        return self.proc.returncode if self.proc else None
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+
+def curl(url, data=None, content_type=None, headers=(), method=None, extra=(), timeout=30):
+    """A request with curl, the real client; returns (status, headers dict, body)."""
+    args = ["curl", "-sk", "-D", "-", "--max-time", str(timeout)]
+    if method:
+        args += ["-X", method]
+    if content_type:
+        args += ["-H", f"Content-Type: {content_type}"]
+    for h in headers:
+        args += ["-H", h]
+    if data is not None:
+        args += ["--data-binary", "@-"]
+    args += [*extra, url]
+    p = subprocess.run(args, input=data, capture_output=True, timeout=timeout + 5)
+    out = p.stdout
+    head, _, body = out.partition(b"\r\n\r\n")
+    while head.startswith(b"HTTP/1.1 100"):
+        head, _, body = body.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    if not lines or not lines[0].startswith("HTTP/"):
+        return None, {}, body
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, body
 
 
 class TempDirTest(unittest.TestCase):

@@ -215,6 +215,12 @@ void ensure_gmime_initialized() {
   std::call_once(once, [] { g_mime_init(); });
 }
 
+// Real-world shapes GMime absorbs without code here (corpus/SOURCES.md §2):
+//  quirk(mailru): no closing boundary, report-type="tlsrpt" quoted and first, a
+//    Subject folded over four lines;
+//  quirk(microsoft): a text/html first part (2024+), no name= on the report part;
+//  quirk(google): "application/tlsrpt+gzip; " with a trailing space before the
+//    folded name=, base64 running straight into the boundary line.
 std::expected<MailReport, Error> extract_mail_report(std::string_view message, const Limits& limits) {
   ensure_gmime_initialized();
   if (message.size() > limits.max_mail_bytes)

@@ -4,7 +4,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <array>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -171,15 +170,16 @@ class Extractor {
 
  private:
   // The part's content with its transfer encoding undone, or nothing when it would
-  // exceed max_submission_bytes. No transfer encoding shrinks data below a third
-  // (quoted-printable "=XX"), so a part three times the cap is skipped undecoded.
+  // exceed max_submission_bytes. Base64 and quoted-printable decode to at least
+  // about a third of their size ("=XX" plus soft breaks), so a part more than four
+  // times the cap is refused before any decoding work.
   std::optional<std::string> decode(GMimePart* part) const {
     GMimeDataWrapper* content = g_mime_part_get_content(part);
     if (!content) return std::string();
     GMimeStream* src = g_mime_data_wrapper_get_stream(content);
     gint64 encoded = src ? g_mime_stream_length(src) : 0;
     const std::size_t cap = limits_.max_submission_bytes;
-    if (encoded > 0 && static_cast<std::size_t>(encoded) / 3 > cap) return std::nullopt;
+    if (encoded > 0 && static_cast<std::size_t>(encoded) / 4 > cap) return std::nullopt;
     GPtr<GMimeStream> mem(g_mime_stream_mem_new());
     if (g_mime_data_wrapper_write_to_stream(content, mem.get()) < 0) return std::string();
     GByteArray* arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));

@@ -58,6 +58,21 @@ int cmd_report_parse(const GlobalOptions& g, const std::string& file) {
   w.member("content_sha256", std::string_view(r->content_sha256));
   w.member("compressed", r->was_gzip);
   w.key("notes").raw(notes_to_json(r->parsed.notes));
+  if (r->mail) {
+    // RFC 8460 §5.3: the headers a mailed report came with (not verified here).
+    const MailProvenance& m = *r->mail;
+    w.key("mail").begin_object();
+    w.member("tls_report_domain", std::string_view(m.tls_report_domain));
+    w.member("tls_report_submitter", std::string_view(m.tls_report_submitter));
+    w.member("subject", std::string_view(m.subject));
+    w.member("message_id", std::string_view(m.message_id));
+    w.member("from", std::string_view(m.from));
+    w.member("date", std::string_view(m.date));
+    w.member("filename", std::string_view(m.filename));
+    w.member("content_type", std::string_view(m.content_type));
+    w.member("dkim_signature_present", m.dkim_signature_present);
+    w.end_object();
+  }
   w.end_object();
   std::cout << out << "\n";
   return kExitOk;

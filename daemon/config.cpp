@@ -222,6 +222,28 @@ std::vector<Param> build_table() {
       count_value([](Config& c) -> std::size_t& { return c.limits.max_failure_details; }, 1, 10000000));
   add("limits.max_json_depth", "integer", "32", "Deepest JSON nesting accepted (a report needs 6).",
       count_value([](Config& c) -> std::size_t& { return c.limits.max_json_depth; }, 8, 1024));
+
+  add("smtp.dkim", "string", R"("require")",
+      "DKIM check of mailed reports (RFC 8460 §3): \"require\" keeps a report without a valid signature "
+      "(no l=) but does not count it; \"record\" counts it and marks it unauthenticated; \"off\" skips the check.",
+      [](Config& c, const toml::node& n) -> std::optional<std::string> {
+        auto v = n.value<std::string>();
+        if (!v || !n.is_string()) return type_error("a string", n);
+        if (*v == "require") c.smtp.dkim = DkimPolicy::require;
+        else if (*v == "record") c.smtp.dkim = DkimPolicy::record;
+        else if (*v == "off") c.smtp.dkim = DkimPolicy::off;
+        else return "must be \"require\", \"record\" or \"off\", got \"" + *v + "\"";
+        return std::nullopt;
+      });
+  add("smtp.trusted_authserv_ids", "string array", "[]",
+      "Authentication-Results authserv-ids (RFC 8601) whose dkim verdict is trusted instead of verifying "
+      "again; list only your own MTA, which must remove such headers from incoming mail.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.smtp.trusted_authserv_ids; },
+                  [](const std::string& id) -> std::optional<std::string> {
+                    if (id.empty() || id.find_first_of(" \t;()\"") != std::string::npos)
+                      return "\"" + id + "\" is not an authserv-id";
+                    return std::nullopt;
+                  }));
   return t;
 }
 

@@ -38,6 +38,21 @@ struct StoreConfig {
   Millis busy_timeout{};
 };
 
+// RFC 8460 §3: what a mailed report without a valid DKIM signature gets.
+enum class DkimPolicy {
+  require,  // kept (raw, with the reason) but not counted
+  record,   // stored and counted, marked unauthenticated
+  off,      // not checked
+};
+
+// [smtp]: mailed reports (SMTP/LMTP listeners, Maildir).
+struct SmtpConfig {
+  DkimPolicy dkim = DkimPolicy::require;
+  // Authentication-Results authserv-ids whose dkim= verdict is trusted instead of
+  // verifying ourselves (RFC 8601 §5: the MTA must strip forged ones).
+  std::vector<std::string> trusted_authserv_ids;
+};
+
 struct Config {
   std::string database;
   std::vector<std::string> domains;  // policy domains served; empty = every domain
@@ -48,6 +63,7 @@ struct Config {
   HttpsConfig https;
   AdminConfig admin;
   StoreConfig store;
+  SmtpConfig smtp;
   std::string source;  // the file it came from, "" for embedded defaults
 };
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <string_view>
 
 namespace tlsrpt::daemon {
 namespace fs = std::filesystem;
@@ -44,6 +45,169 @@ std::expected<std::string, std::string> read_file(const std::string& path, std::
   return data;
 }
 
+// Raw bytes held by one import batch before it is committed early.
+constexpr std::size_t kMaxBatchBytes = 64 * 1024 * 1024;
+
+// An mbox starts with its first message's "From " separator line (RFC 4155); a
+// report or a single mail never does (a header line has a colon in its name).
+bool is_mbox(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return false;
+  }
+  char head[5];
+  ssize_t n;
+  do n = ::read(fd, head, sizeof head);
+  while (n < 0 && errno == EINTR);
+  ::close(fd);
+  return n == 5 && std::string_view(head, 5) == "From ";
+}
+
+bool is_maildir(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_directory(dir / "cur", ec) && fs::is_directory(dir / "new", ec);
+}
+
+// Regular files under `dir`, recursively, without following symlinked folders. In
+// a Maildir only new/ and cur/ hold messages (tmp/ is being written; dovecot-*
+// and subscriptions are index files); Maildir++ subfolders start with '.'.
+bool collect_folder(const fs::path& dir, std::vector<std::string>& out, std::error_code& ec) {
+  const bool maildir = is_maildir(dir);
+  if (maildir) {
+    for (const char* sub : {"new", "cur"}) {
+      for (auto it = fs::directory_iterator(dir / sub, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+        std::error_code fec;
+        if (!it->path().filename().string().starts_with(".") && it->is_regular_file(fec))
+          out.push_back(it->path().string());
+      }
+      if (ec) return false;
+    }
+  }
+  for (auto it = fs::directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::error_code fec;
+    const std::string name = it->path().filename().string();
+    // Hidden files and folders (.DS_Store, .git, editor backups) are not reports,
+    // except a Maildir's Maildir++ subfolders (".Archive").
+    if (name.starts_with(".") && !(maildir && is_maildir(it->path()))) continue;
+    if (it->is_directory(fec) && !it->is_symlink(fec)) {
+      if (maildir && !(name.starts_with(".") && is_maildir(it->path()))) continue;
+      if (!collect_folder(it->path(), out, ec)) return false;
+    } else if (!maildir && it->is_regular_file(fec)) {
+      out.push_back(it->path().string());
+    }
+  }
+  return !ec;
+}
+
+// Splits an mbox (RFC 4155) into messages: a line starting "From " at the start of
+// the file or after an empty line begins a message; ">From " lines (any number of
+// '>') lose one '>' (mboxrd, which also undoes mboxo's escaping). Reads in chunks
+// and holds at most one message of max_bytes.
+class MboxReader {
+ public:
+  MboxReader(int fd, std::size_t max_bytes) : fd_(fd), max_(max_bytes) {}
+
+  struct Message {
+    std::string bytes;  // without the "From " line
+    bool too_large = false;
+  };
+
+  // The next message; nullopt at the end of the file (or on a read error: error()).
+  std::optional<Message> next() {
+    Message m;
+    bool in_message = false;
+    std::string line;
+    while (get_line(line)) {
+      const bool separator = line.starts_with("From ") && (at_start_ || prev_blank_);
+      at_start_ = false;
+      if (separator) {
+        if (in_message) {
+          lookahead_ = std::move(line);  // starts the next message
+          return finish(m);
+        }
+        in_message = true;
+        prev_blank_ = false;
+        continue;
+      }
+      if (!in_message) {
+        if (blank(line)) {
+          prev_blank_ = true;
+          continue;
+        }
+        in_message = true;  // text before any "From " line: a message all the same
+      }
+      prev_blank_ = blank(line);
+      unescape(line);
+      if (m.too_large) continue;
+      if (m.bytes.size() + line.size() > max_) {
+        m.too_large = true;
+        std::string().swap(m.bytes);
+      } else {
+        m.bytes += line;
+      }
+    }
+    if (!in_message) return std::nullopt;
+    return finish(m);
+  }
+
+  const std::string& error() const { return error_; }
+
+ private:
+  static bool blank(const std::string& line) { return line == "\n" || line == "\r\n"; }
+
+  // mbox writers end every message with an empty line that is not part of it.
+  static Message finish(Message& m) {
+    if (m.bytes.ends_with("\r\n\r\n")) m.bytes.resize(m.bytes.size() - 2);
+    else if (m.bytes.ends_with("\n\n")) m.bytes.pop_back();
+    return std::move(m);
+  }
+
+  static void unescape(std::string& line) {
+    std::size_t n = line.find_first_not_of('>');
+    if (n != 0 && n != std::string::npos && std::string_view(line).substr(n).starts_with("From ")) line.erase(0, 1);
+  }
+
+  // One line with its "\n" (the last may lack it); false at the end of the file.
+  // A line longer than max_ keeps only max_ + 1 bytes: its message is too large anyway.
+  bool get_line(std::string& line) {
+    line.clear();
+    if (lookahead_) {
+      line = std::move(*lookahead_);
+      lookahead_.reset();
+      return true;
+    }
+    for (;;) {
+      if (pos_ < len_) {
+        const char* start = buf_.data() + pos_;
+        const void* nl = std::memchr(start, '\n', len_ - pos_);
+        std::size_t take = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - start) + 1 : len_ - pos_;
+        if (line.size() <= max_) line.append(start, std::min(take, max_ + 1 - line.size()));
+        pos_ += take;
+        if (nl) return true;
+        continue;
+      }
+      ssize_t n = ::read(fd_, buf_.data(), buf_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) error_ = std::strerror(errno);
+      if (n <= 0) return !line.empty();
+      pos_ = 0;
+      len_ = static_cast<std::size_t>(n);
+    }
+  }
+
+  int fd_;
+  std::size_t max_;
+  std::vector<char> buf_ = std::vector<char>(64 * 1024);
+  std::size_t pos_ = 0, len_ = 0;
+  bool at_start_ = true, prev_blank_ = false;
+  std::optional<std::string> lookahead_;
+  std::string error_;
+};
+
 }  // namespace
 
 Importer::Importer(storage::Store& store, const Limits& limits, std::size_t batch_size)
@@ -63,16 +227,7 @@ std::vector<std::string> Importer::expand(const std::vector<std::string>& paths,
       continue;
     }
     std::vector<std::string> found;
-    for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      // Hidden files and folders (.DS_Store, .git, editor backups) are not reports.
-      if (it->path().filename().string().starts_with('.')) {
-        if (it->is_directory(ec)) it.disable_recursion_pending();
-        continue;
-      }
-      if (it->is_regular_file(ec)) found.push_back(it->path().string());
-    }
-    if (ec) missing.push_back(ImportResult::failure(p, "cannot read folder: " + ec.message()));
+    if (!collect_folder(p, found, ec)) missing.push_back(ImportResult::failure(p, "cannot read folder: " + ec.message()));
     std::sort(found.begin(), found.end());
     files.insert(files.end(), found.begin(), found.end());
   }
@@ -131,32 +286,70 @@ ImportSummary Importer::run(const std::vector<std::string>& files,
     batch.clear();
   };
 
-  std::size_t done = 0;
-  for (const auto& path : files) {
-    if (stopped) break;
+  std::size_t batch_bytes = 0;
+  auto add = [&](std::string label, const std::string& source, std::string bytes, std::string error) {
     Item item;
-    item.result.path = path;
-    auto bytes = read_file(path, ingestor_.limits().max_submission_bytes);
-    if (!bytes) {
+    item.result.path = std::move(label);
+    if (!error.empty()) {
       item.result.kind = ImportResult::Kind::rejected;
-      item.result.reason = bytes.error();
+      item.result.reason = std::move(error);
     } else {
-      item.bytes = std::move(*bytes);
+      item.bytes = std::move(bytes);
       auto ing = ingestor_.ingest(item.bytes);
       if (!ing) {
         item.result.kind = ImportResult::Kind::rejected;
         item.result.reason = ing.error().text();
+        std::string().swap(item.bytes);
       } else {
         item.result.note_list = ing->parsed.notes;
-        item.ingested = std::move(*ing);
         item.provenance.transport = Transport::import;
-        item.provenance.source = fs::absolute(path).lexically_normal().string();
+        item.provenance.source = source;
+        if (ing->mail) item.provenance.media_type = "message/rfc822";
         item.provenance.received_at =
             std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+        item.ingested = std::move(*ing);
       }
     }
+    batch_bytes += item.bytes.size();
     batch.push_back(std::move(item));
-    if (batch.size() >= batch_size_) flush();
+    // Raw bytes wait in memory until their batch commits: bound them too.
+    if (batch.size() >= batch_size_ || batch_bytes >= kMaxBatchBytes) {
+      flush();
+      batch_bytes = 0;
+    }
+  };
+
+  const std::size_t max_file = std::max(ingestor_.limits().max_submission_bytes, ingestor_.limits().max_mail_bytes);
+  std::size_t done = 0;
+  for (const auto& path : files) {
+    if (stopped) break;
+    const std::string source = fs::absolute(path).lexically_normal().string();
+    if (is_mbox(path)) {
+      // RFC 4155 mbox: one outcome per message, "PATH#N" (1-based).
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+      if (fd < 0) {
+        add(path, source, {}, std::strerror(errno));
+      } else {
+        MboxReader reader(fd, ingestor_.limits().max_mail_bytes);
+        std::size_t n = 0;
+        while (!stopped) {
+          auto msg = reader.next();
+          if (!msg) break;
+          ++n;
+          std::string label = path + "#" + std::to_string(n);
+          std::string error = msg->too_large ? "message is larger than " +
+                                                   std::to_string(ingestor_.limits().max_mail_bytes) + " bytes"
+                                             : std::string();
+          add(label, source + "#" + std::to_string(n), std::move(msg->bytes), std::move(error));
+        }
+        if (!reader.error().empty()) add(path + "#" + std::to_string(n + 1), source, {}, "read error: " + reader.error());
+        ::close(fd);
+      }
+    } else {
+      auto bytes = read_file(path, max_file);
+      if (!bytes) add(path, source, {}, bytes.error());
+      else add(path, source, std::move(*bytes), {});
+    }
     ++done;
     if (on_progress) on_progress(done, files.size());
   }

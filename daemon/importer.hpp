@@ -1,6 +1,9 @@
 // `tlsrptd report import`: files and folders -> ingest -> the store, in batches of
 // one transaction each. The per-file outcome is reported through a callback in
-// input order, after the batch holding the file committed.
+// input order, after the batch holding the file committed. A file is a report
+// (gzip/JSON), a mail, or an mbox (one outcome per message, "PATH#N"), told apart
+// by content; a Maildir folder contributes new/ and cur/ and is never modified.
+// Imported mail is trusted like any admin-supplied file: no DKIM check here.
 #pragma once
 
 #include <functional>
@@ -37,11 +40,14 @@ class Importer {
   Importer(storage::Store& store, const Limits& limits, std::size_t batch_size = 256);
 
   // Expands folders recursively (sorted; symlinks not followed into folders; hidden
-  // files and folders skipped). Paths named explicitly are always taken.
+  // files and folders skipped). A Maildir (a folder with cur/ and new/) yields its
+  // new/ and cur/ messages and its Maildir++ subfolders, never tmp/ or index files.
+  // Paths named explicitly are always taken.
   static std::vector<std::string> expand(const std::vector<std::string>& paths,
                                          std::vector<ImportResult>& missing);
 
-  // Imports `files`; `on_result` sees each outcome once its batch is committed.
+  // Imports `files`; `on_result` sees each outcome (per file, or per mbox message)
+  // once its batch is committed.
   // A database error fails the current batch and stops the import.
   ImportSummary run(const std::vector<std::string>& files, const std::function<void(const ImportResult&)>& on_result,
                     const std::function<void(std::size_t done, std::size_t total)>& on_progress = {});

@@ -1,6 +1,7 @@
 #include "parser/ingest.hpp"
 
 #include "parser/canonical_json.hpp"
+#include "parser/domain.hpp"
 #include "parser/gunzip.hpp"
 #include "parser/notes.hpp"
 
@@ -46,9 +47,14 @@ std::expected<Ingested, Error> Ingestor::parse_json(std::string_view json, std::
 
 std::expected<Ingested, Error> Ingestor::ingest(std::string_view bytes) {
   if (bytes.empty()) return std::unexpected(Error{RejectReason::empty, "", "empty submission"});
+  if (detect_format(bytes) == Format::unknown && looks_like_mail(bytes)) return ingest_mail(bytes);
   if (bytes.size() > limits_.max_submission_bytes)
     return std::unexpected(Error{RejectReason::too_large, "",
                                  "submission is larger than " + std::to_string(limits_.max_submission_bytes) + " bytes"});
+  return ingest_report(bytes);
+}
+
+std::expected<Ingested, Error> Ingestor::ingest_report(std::string_view bytes) {
   switch (detect_format(bytes)) {
     case Format::gzip: {
       auto json = inflate(bytes);
@@ -68,9 +74,66 @@ std::expected<Ingested, Error> Ingestor::ingest(std::string_view bytes) {
     case Format::json: return parse_json(bytes);
     case Format::unknown: break;
   }
-  if (looks_like_mail(bytes))
-    return std::unexpected(Error{RejectReason::unsupported, "", "a mail message, not a bare report"});
   return std::unexpected(Error{RejectReason::not_json, "", "neither gzip nor JSON"});
+}
+
+namespace {
+
+// RFC 8460 §5.3 asks for TLS-Report-Domain and TLS-Report-Submitter, the latter
+// matching the contact-info domain; §5.6 makes the body authoritative. So a
+// disagreement is noted, never refused.
+void check_mail_headers(const Report& r, const MailProvenance& m, std::vector<Note>& notes) {
+  std::string missing;
+  if (m.tls_report_domain.empty()) missing = "TLS-Report-Domain";
+  if (m.tls_report_submitter.empty()) missing += std::string(missing.empty() ? "" : " and ") + "TLS-Report-Submitter";
+  if (!missing.empty()) notes.push_back(Note{std::string(note::kMailReportHeaderMissing), "", "no " + missing + " header"});
+
+  if (!m.tls_report_domain.empty()) {
+    auto want = normalize_domain(m.tls_report_domain);
+    bool found = false;
+    std::string seen;
+    for (const auto& p : r.policies) {
+      if (want && p.policy.domain == *want) found = true;
+      if (!p.policy.domain.empty() && seen.find(p.policy.domain) == std::string::npos)
+        seen += (seen.empty() ? "" : ", ") + p.policy.domain;
+    }
+    if (!found)
+      notes.push_back(Note{std::string(note::kMailReportDomainMismatch), "",
+                           "TLS-Report-Domain " + m.tls_report_domain + ", policy domains " + (seen.empty() ? "none" : seen)});
+  }
+
+  if (!m.tls_report_submitter.empty() && r.contact_info) {
+    std::string_view contact = *r.contact_info;
+    auto at = contact.rfind('@');
+    if (at != std::string_view::npos) {
+      std::string_view host = contact.substr(at + 1);
+      host = host.substr(0, host.find_first_of("> \t"));
+      auto a = normalize_domain(host), b = normalize_domain(m.tls_report_submitter);
+      if (a && b && *a != *b)
+        notes.push_back(Note{std::string(note::kMailSubmitterMismatch), "",
+                             "TLS-Report-Submitter " + m.tls_report_submitter + ", contact-info " + std::string(contact)});
+    }
+  }
+}
+
+}  // namespace
+
+std::expected<Ingested, Error> Ingestor::ingest_mail(std::string_view bytes) {
+  auto mail = extract_mail_report(bytes, limits_);
+  if (!mail) return std::unexpected(std::move(mail.error()));
+  if (mail->attachment.empty())
+    return std::unexpected(Error{RejectReason::empty, "", "the mail's report part is empty"});
+  auto out = ingest_report(mail->attachment);
+  if (!out) {
+    Error e = std::move(out.error());
+    if (e.where.empty()) e.message = "the mail's " + mail->provenance.content_type + " part: " + e.message;
+    return std::unexpected(std::move(e));
+  }
+  auto& notes = out->parsed.notes;
+  notes.insert(notes.end(), mail->notes.begin(), mail->notes.end());
+  check_mail_headers(out->parsed.report, mail->provenance, notes);
+  out->mail = std::move(mail->provenance);
+  return out;
 }
 
 bool looks_like_mail(std::string_view bytes) {

@@ -5,12 +5,14 @@
 
 #include <chrono>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "parser/error.hpp"
 #include "parser/limits.hpp"
+#include "parser/mail.hpp"
 #include "parser/report.hpp"
 #include "parser/report_parser.hpp"
 
@@ -37,12 +39,16 @@ struct Ingested {
   std::string canonical_json;  // see canonical_json.hpp
   std::string content_sha256;  // of canonical_json: the dedupe identity of the content
   bool was_gzip = false;
+  // Set when the submission was a mail (RFC 8460 §5.3): its headers and the report
+  // part's label. The stored raw bytes stay the whole mail.
+  std::optional<MailProvenance> mail;
 };
 
 // Owns the reusable buffers and the JSON parser: one per thread.
 class Ingestor {
  public:
   explicit Ingestor(const Limits& limits = {});
+  // gzip, JSON, or a mail holding a report (then up to max_mail_bytes).
   std::expected<Ingested, Error> ingest(std::string_view bytes);
 
   // The two halves, for the benchmark's stage timings.
@@ -52,6 +58,9 @@ class Ingestor {
   const Limits& limits() const { return limits_; }
 
  private:
+  std::expected<Ingested, Error> ingest_report(std::string_view bytes);
+  std::expected<Ingested, Error> ingest_mail(std::string_view bytes);
+
   Limits limits_;
   ReportParser parser_;
   std::vector<char> inflated_;

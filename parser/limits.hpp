@@ -32,6 +32,13 @@ struct Limits {
   std::size_t max_text_bytes = 8 * kKiB;
   // Data-quality notes kept per report; the rest is summarised in one note.
   std::size_t max_notes = 100;
+
+  // Mail (RFC 8460 §5.3). The decoded report part is a submission like any other
+  // and is bounded by max_submission_bytes.
+  std::size_t max_mail_bytes = 10 * kMiB;          // the whole message (design §7)
+  std::size_t max_mail_header_bytes = 256 * kKiB;  // top-level header block (real: 0.5-14 KiB)
+  std::size_t max_mime_parts = 100;                // every part of the MIME tree (real: 3)
+  std::size_t max_mime_depth = 10;                 // multipart nesting (real: 1)
 };
 
 }  // namespace tlsrpt

@@ -50,4 +50,11 @@ inline constexpr std::string_view kTextTruncated = "text-truncated";
 inline constexpr std::string_view kGzipMultiMember = "gzip-multi-member";
 inline constexpr std::string_view kNotesTruncated = "notes-truncated";
 
+// Mail (RFC 8460 §5.3): what the mail around a report got wrong.
+inline constexpr std::string_view kMailExtraReportPart = "mail-extra-report-part";      // only the first part is used
+inline constexpr std::string_view kMailPartLabelMismatch = "mail-part-label-mismatch";  // quirk(parsedmarc): +gzip holding JSON
+inline constexpr std::string_view kMailReportHeaderMissing = "mail-tls-report-header-missing";  // §5.3 MUST
+inline constexpr std::string_view kMailReportDomainMismatch = "mail-report-domain-mismatch";    // §5.6: body wins
+inline constexpr std::string_view kMailSubmitterMismatch = "mail-submitter-mismatch";  // quirk(mailru): corp.mail.ru vs mail.ru
+
 }  // namespace tlsrpt::note

@@ -92,6 +92,28 @@ WHERE r.status = 'counted'
 GROUP BY r.day, p.policy_domain, p.policy_type, r.organization_name, f.result_type,
          f.receiving_mx_hostname, f.sending_mta_ip;
 )sql",
+    // 2: the headers of a mailed report (RFC 8460 §5.3), NULL for other channels.
+    R"sql(
+ALTER TABLE report ADD COLUMN tls_report_domain TEXT;     -- TLS-Report-Domain
+ALTER TABLE report ADD COLUMN tls_report_submitter TEXT;  -- TLS-Report-Submitter
+ALTER TABLE report ADD COLUMN mail_message_id TEXT;
+ALTER TABLE report ADD COLUMN mail_from TEXT;
+ALTER TABLE report ADD COLUMN mail_subject TEXT;
+ALTER TABLE report ADD COLUMN mail_date TEXT;             -- as written by the sender
+ALTER TABLE report ADD COLUMN mail_filename TEXT;         -- of the report part; a label, never a path
+ALTER TABLE report ADD COLUMN mail_content_type TEXT;     -- of the report part, as labelled
+
+DROP VIEW reports;
+CREATE VIEW reports AS
+SELECT r.id, r.organization_name, r.report_id, r.contact_info, r.start_datetime, r.end_datetime,
+       r.day, r.received_at, r.transport, r.source,
+       CASE r.status WHEN 'counted' THEN 'stored' ELSE r.status END AS status,
+       r.content_sha256, r.notes,
+       (SELECT count(*) FROM policy p WHERE p.report = r.id) AS policies,
+       r.tls_report_domain, r.tls_report_submitter, r.mail_message_id, r.mail_from, r.mail_subject,
+       r.mail_date, r.mail_filename, r.mail_content_type
+FROM report r;
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

@@ -9,7 +9,7 @@
 
 namespace tlsrpt::storage {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // Applies every missing migration, each in its own transaction. Refuses a database
 // written by a newer tlsrptd.

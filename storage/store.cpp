@@ -60,8 +60,10 @@ std::expected<void, StoreError> Store::prepare_statements() {
     return r;
   if (auto r = prep(insert_report_,
                     "INSERT INTO report (organization_name, report_id, content_sha256, status, contact_info, "
-                    "start_datetime, end_datetime, day, received_at, transport, source, notes) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+                    "start_datetime, end_datetime, day, received_at, transport, source, notes, "
+                    "tls_report_domain, tls_report_submitter, mail_message_id, mail_from, mail_subject, mail_date, "
+                    "mail_filename, mail_content_type) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)");
       !r)
     return r;
   if (auto r = prep(insert_raw_, "INSERT INTO report_raw (report, media_type, bytes) VALUES (?1, ?2, ?3)"); !r)
@@ -109,6 +111,20 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p)
       .bind(10, to_token(prov.transport))
       .bind(11, std::string_view(prov.source))
       .bind(12, std::string_view(notes_to_json(p.report->parsed.notes)));
+  // Mail headers (migration 2): NULL when absent or not a mail.
+  const std::optional<MailProvenance>& mail = p.report->mail;
+  auto header = [&](int i, std::string MailProvenance::*field) {
+    if (mail && !((*mail).*field).empty()) insert_report_.bind(i, std::string_view((*mail).*field));
+    else insert_report_.bind_null(i);
+  };
+  header(13, &MailProvenance::tls_report_domain);
+  header(14, &MailProvenance::tls_report_submitter);
+  header(15, &MailProvenance::message_id);
+  header(16, &MailProvenance::from);
+  header(17, &MailProvenance::subject);
+  header(18, &MailProvenance::date);
+  header(19, &MailProvenance::filename);
+  header(20, &MailProvenance::content_type);
   if (auto res = insert_report_.run(); !res) return std::unexpected(res.error());
   const std::int64_t id = sqlite3_last_insert_rowid(db_.handle());
 

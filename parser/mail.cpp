@@ -1,0 +1,301 @@
+#include "parser/mail.hpp"
+
+#include <gmime/gmime.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "parser/gunzip.hpp"
+#include "parser/notes.hpp"
+
+namespace tlsrpt {
+namespace {
+
+struct GObjectUnref {
+  void operator()(gpointer p) const {
+    if (p) g_object_unref(p);
+  }
+};
+template <class T>
+using GPtr = std::unique_ptr<T, GObjectUnref>;
+
+// Enough of a payload's start to tell a report from other JSON or XML.
+constexpr std::size_t kSniffBytes = 4 * kKiB;
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string to_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = lower(c);
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+}
+
+bool iends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
+}
+
+// A header value fit to store and print: folding removed, control characters
+// replaced, trimmed, capped on a UTF-8 boundary.
+std::string clean(const char* value, std::size_t cap) {
+  if (!value) return {};
+  std::string out;
+  for (const char* p = value; *p; ++p) {
+    unsigned char c = static_cast<unsigned char>(*p);
+    if (c == '\r' || c == '\n') continue;  // RFC 5322 §2.2.3: unfolding removes the CRLF only
+    out.push_back(c < 0x20 || c == 0x7f ? ' ' : static_cast<char>(c));
+  }
+  auto b = out.find_first_not_of(' ');
+  if (b == std::string::npos) return {};
+  out.erase(0, b);
+  out.erase(out.find_last_not_of(' ') + 1);
+  if (out.size() > cap) {
+    std::size_t n = cap;
+    while (n > 0 && (static_cast<unsigned char>(out[n]) & 0xC0) == 0x80) --n;
+    out.resize(n);
+  }
+  return out;
+}
+
+// The first kSniffBytes of a gzip stream's payload, or nothing if it does not inflate.
+std::string gunzip_prefix(std::string_view gz) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return {};
+  std::string out(kSniffBytes, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  zs.avail_in = static_cast<uInt>(std::min<std::size_t>(gz.size(), 1u << 30));
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  int rc = inflate(&zs, Z_SYNC_FLUSH);
+  std::size_t got = zs.total_out;
+  inflateEnd(&zs);
+  if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) return {};
+  out.resize(got);
+  return out;
+}
+
+enum class Payload { gzip, json, other };
+
+// JSON whose start names a member only a TLS report has (RFC 8460 §4.4); an
+// arbitrary JSON or XML attachment (a DMARC aggregate report) is not one.
+bool looks_like_report_json(std::string_view s) {
+  if (s.starts_with("\xEF\xBB\xBF")) s.remove_prefix(3);
+  auto i = s.find_first_not_of(" \t\r\n");
+  if (i == std::string_view::npos || s[i] != '{') return false;
+  s = s.substr(0, kSniffBytes);
+  for (std::string_view key : {"\"organization-name\"", "\"report-id\"", "\"date-range\"", "\"policies\""})
+    if (s.find(key) != std::string_view::npos) return true;
+  return false;
+}
+
+// What the decoded bytes of a part are, by content (RFC 8460 §5.2 leaves labels to chance).
+Payload sniff(std::string_view bytes) {
+  if (has_gzip_magic(bytes)) return looks_like_report_json(gunzip_prefix(bytes)) ? Payload::gzip : Payload::other;
+  return looks_like_report_json(bytes) ? Payload::json : Payload::other;
+}
+
+struct Candidate {
+  GMimePart* part = nullptr;  // owned by the message
+  bool labelled = false;      // application/tlsrpt*: the report whatever its bytes
+  std::string media;          // "type/subtype", lower case
+  std::string filename;
+  std::optional<std::string> decoded;
+  Payload payload = Payload::other;
+};
+
+class Extractor {
+ public:
+  explicit Extractor(const Limits& limits) : limits_(limits) {}
+
+  // Visits `obj` and its subtree; `skip` counts parts without looking for a report.
+  std::optional<Error> walk(GMimeObject* obj, std::size_t depth, bool skip = false) {
+    if (++parts_ > limits_.max_mime_parts)
+      return Error{RejectReason::too_many_items, "", "the mail has more than " + std::to_string(limits_.max_mime_parts) + " MIME parts"};
+    GMimeContentType* ct = g_mime_object_get_content_type(obj);
+    if (GMIME_IS_MULTIPART(obj)) {
+      if (depth + 1 > limits_.max_mime_depth)
+        return Error{RejectReason::too_deep, "", "the mail nests multiparts deeper than " + std::to_string(limits_.max_mime_depth)};
+      // RFC 6522: a multipart/report of another kind (DMARC feedback, a bounce) is
+      // not ours, and neither is anything inside it.
+      if (!skip && ct && g_mime_content_type_is_type(ct, "multipart", "report")) {
+        const char* rt = g_mime_content_type_get_parameter(ct, "report-type");
+        if (rt && !iequals(clean(rt, 64), "tlsrpt")) {
+          skip = true;
+          if (depth == 0) top_report_type_ = clean(rt, 64);
+        }
+      }
+      auto* mp = GMIME_MULTIPART(obj);
+      int n = g_mime_multipart_get_count(mp);
+      for (int i = 0; i < n; ++i)
+        if (auto err = walk(g_mime_multipart_get_part(mp, i), depth + 1, skip)) return err;
+      return std::nullopt;
+    }
+    // message/rfc822 and message/global: a quoted mail (bounce, forward) is someone
+    // else's report, and its DKIM signature is not the outer one.
+    if (skip || !GMIME_IS_PART(obj) || !ct) return std::nullopt;
+    Candidate c;
+    c.part = GMIME_PART(obj);
+    const char* t = g_mime_content_type_get_media_type(ct);
+    const char* st = g_mime_content_type_get_media_subtype(ct);
+    std::string type = to_lower(t ? t : ""), sub = to_lower(st ? st : "");
+    c.media = type + "/" + sub;
+    c.filename = clean(g_mime_part_get_filename(c.part), limits_.max_identifier_bytes);
+    // RFC 8460 §5.3: application/tlsrpt+gzip or +json; the bare form is seen too (mail-auth-5).
+    c.labelled = type == "application" && sub.starts_with("tlsrpt");
+    bool maybe = type == "application" && (sub == "gzip" || sub == "x-gzip" || sub == "json" || sub == "octet-stream");
+    maybe = maybe || iends_with(c.filename, ".json") || iends_with(c.filename, ".json.gz");
+    if (!c.labelled && !maybe) return std::nullopt;
+    auto decoded = decode(c.part);
+    if (!decoded) {
+      if (c.labelled)
+        return Error{RejectReason::too_large, "", "the report part is larger than " +
+                                                      std::to_string(limits_.max_submission_bytes) + " bytes when decoded"};
+      return std::nullopt;  // too big to be a report: some other attachment
+    }
+    c.payload = sniff(*decoded);
+    if (!c.labelled && c.payload == Payload::other) return std::nullopt;
+    c.decoded = std::move(decoded);
+    candidates_.push_back(std::move(c));
+    return std::nullopt;
+  }
+
+  std::vector<Candidate>& candidates() { return candidates_; }
+  const std::string& top_report_type() const { return top_report_type_; }
+
+ private:
+  // The part's content with its transfer encoding undone, or nothing when it would
+  // exceed max_submission_bytes. Base64 and quoted-printable decode to at least
+  // about a third of their size ("=XX" plus soft breaks), so a part more than four
+  // times the cap is refused before any decoding work.
+  std::optional<std::string> decode(GMimePart* part) const {
+    GMimeDataWrapper* content = g_mime_part_get_content(part);
+    if (!content) return std::string();
+    GMimeStream* src = g_mime_data_wrapper_get_stream(content);
+    gint64 encoded = src ? g_mime_stream_length(src) : 0;
+    const std::size_t cap = limits_.max_submission_bytes;
+    if (encoded > 0 && static_cast<std::size_t>(encoded) / 4 > cap) return std::nullopt;
+    GPtr<GMimeStream> mem(g_mime_stream_mem_new());
+    if (g_mime_data_wrapper_write_to_stream(content, mem.get()) < 0) return std::string();
+    GByteArray* arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
+    if (!arr) return std::string();
+    if (arr->len > cap) return std::nullopt;
+    return std::string(reinterpret_cast<const char*>(arr->data), arr->len);
+  }
+
+  const Limits& limits_;
+  std::size_t parts_ = 0;
+  std::vector<Candidate> candidates_;
+  std::string top_report_type_;
+};
+
+// Offset of the blank line that ends the header block (npos: no body at all).
+std::size_t header_block_end(std::string_view m) {
+  for (std::size_t i = m.find('\n'); i != std::string_view::npos; i = m.find('\n', i + 1)) {
+    std::size_t j = i + 1;
+    if (j < m.size() && m[j] == '\r') ++j;
+    if (j >= m.size() || m[j] == '\n') return i + 1;
+  }
+  return std::string_view::npos;
+}
+
+std::string header_text(GMimeHeader* h, bool raw, std::size_t cap) {
+  return clean(raw ? g_mime_header_get_raw_value(h) : g_mime_header_get_value(h), cap);
+}
+
+}  // namespace
+
+void ensure_gmime_initialized() {
+  static std::once_flag once;
+  std::call_once(once, [] { g_mime_init(); });
+}
+
+// Real-world shapes GMime absorbs without code here (corpus/SOURCES.md §2):
+//  quirk(mailru): no closing boundary, report-type="tlsrpt" quoted and first, a
+//    Subject folded over four lines;
+//  quirk(microsoft): a text/html first part (2024+), no name= on the report part;
+//  quirk(google): "application/tlsrpt+gzip; " with a trailing space before the
+//    folded name=, base64 running straight into the boundary line.
+std::expected<MailReport, Error> extract_mail_report(std::string_view message, const Limits& limits) {
+  ensure_gmime_initialized();
+  if (message.size() > limits.max_mail_bytes)
+    return std::unexpected(Error{RejectReason::too_large, "", "the mail is larger than " + std::to_string(limits.max_mail_bytes) + " bytes"});
+  // An mbox "From " separator line is not a header: GMime would end the header block there.
+  if (message.starts_with("From ")) {
+    auto eol = message.find('\n');
+    message.remove_prefix(eol == std::string_view::npos ? message.size() : eol + 1);
+  }
+  std::size_t head = header_block_end(message);
+  if (std::min(head, message.size()) > limits.max_mail_header_bytes)
+    return std::unexpected(Error{RejectReason::too_large, "",
+                                 "the mail's header block is larger than " + std::to_string(limits.max_mail_header_bytes) + " bytes"});
+
+  GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(message.data(), message.size()));
+  GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+  g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
+  GPtr<GMimeMessage> msg(g_mime_parser_construct_message(parser.get(), nullptr));
+  if (!msg) return std::unexpected(Error{RejectReason::not_a_report, "", "not a mail message"});
+
+  MailReport out;
+  MailProvenance& prov = out.provenance;
+  GMimeHeaderList* headers = g_mime_object_get_header_list(GMIME_OBJECT(msg.get()));
+  const std::size_t id_cap = limits.max_identifier_bytes, text_cap = limits.max_text_bytes;
+  int nh = headers ? g_mime_header_list_get_count(headers) : 0;
+  for (int i = 0; i < nh; ++i) {
+    GMimeHeader* h = g_mime_header_list_get_header_at(headers, i);
+    const char* name_c = g_mime_header_get_name(h);
+    std::string_view name = name_c ? name_c : "";
+    auto first = [&](std::string& dst, bool raw, std::size_t cap) {
+      if (dst.empty()) dst = header_text(h, raw, cap);
+    };
+    if (iequals(name, "TLS-Report-Domain")) first(prov.tls_report_domain, false, id_cap);
+    else if (iequals(name, "TLS-Report-Submitter")) first(prov.tls_report_submitter, false, id_cap);
+    else if (iequals(name, "Subject")) first(prov.subject, false, text_cap);
+    else if (iequals(name, "Message-ID")) first(prov.message_id, true, id_cap);
+    else if (iequals(name, "From")) first(prov.from, false, id_cap);
+    else if (iequals(name, "Date")) first(prov.date, true, id_cap);
+    else if (iequals(name, "DKIM-Signature")) {
+      prov.dkim_signature_present = true;
+      prov.dkim_signatures.push_back(header_text(h, true, text_cap));
+    } else if (iequals(name, "Authentication-Results")) {
+      prov.authentication_results.push_back(header_text(h, true, text_cap));
+    }
+  }
+
+  GMimeObject* body = g_mime_message_get_mime_part(msg.get());
+  if (!body) return std::unexpected(Error{RejectReason::not_a_report, "", "the mail has no body"});
+  Extractor ex(limits);
+  if (auto err = ex.walk(body, 0)) return std::unexpected(std::move(*err));
+  if (!ex.top_report_type().empty())
+    return std::unexpected(Error{RejectReason::not_a_report, "",
+                                 "a multipart/report of report-type " + ex.top_report_type() + ", not tlsrpt"});
+  auto& cands = ex.candidates();
+  auto chosen = std::find_if(cands.begin(), cands.end(), [](const Candidate& c) { return c.labelled; });
+  if (chosen == cands.end()) chosen = cands.begin();
+  if (chosen == cands.end())
+    return std::unexpected(Error{RejectReason::not_a_report, "",
+                                 "no TLS report in this mail (no application/tlsrpt part and no part holding a JSON report)"});
+
+  Candidate& c = *chosen;
+  out.attachment = std::move(*c.decoded);
+  prov.filename = c.filename;
+  prov.content_type = c.media;
+  if (cands.size() > 1)
+    out.notes.push_back(Note{std::string(note::kMailExtraReportPart), "",
+                             std::to_string(cands.size()) + " report parts; used the " + c.media +
+                                 (c.filename.empty() ? "" : " part \"" + c.filename + "\"") + ", ignored the others"});
+  // quirk(parsedmarc): application/tlsrpt+gzip parts holding plain JSON, and the reverse.
+  const bool says_gzip = c.media.ends_with("gzip");
+  const bool says_json = c.media.ends_with("json");
+  if ((says_gzip && c.payload == Payload::json) || (says_json && c.payload == Payload::gzip))
+    out.notes.push_back(Note{std::string(note::kMailPartLabelMismatch), "",
+                             "labelled " + c.media + " but holds " + (c.payload == Payload::gzip ? "gzip" : "plain JSON")});
+  return out;
+}
+
+}  // namespace tlsrpt

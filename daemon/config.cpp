@@ -4,6 +4,8 @@
 
 #include <toml++/toml.h>
 
+#include "daemon/dns_resolver.hpp"
+
 #include <cctype>
 #include <map>
 #include <sstream>
@@ -82,6 +84,23 @@ Apply count_value(Get get, std::int64_t min, std::int64_t max) {
   };
 }
 
+template <class Get>
+Apply duration_value(Get get, std::chrono::milliseconds min, std::chrono::milliseconds max) {
+  return [get, min, max](Config& c, const toml::node& n) -> std::optional<std::string> {
+    auto v = parse_duration(n);
+    if (!v) return v.error();
+    if (*v < min || *v > max)
+      return "must be between " + std::to_string(min.count()) + "ms and " + std::to_string(max.count()) + "ms";
+    get(c) = *v;
+    return std::nullopt;
+  };
+}
+
+std::optional<std::string> dns_server_check(const std::string& s) {
+  if (auto v = parse_dns_server(s); !v) return v.error();
+  return std::nullopt;
+}
+
 std::optional<std::string> domain_check(const std::string& d) {
   if (d.empty() || d.find_first_of(" \t;,/") != std::string::npos) return "\"" + d + "\" is not a domain name";
   return std::nullopt;
@@ -115,6 +134,15 @@ std::vector<Param> build_table() {
       count_value([](Config& c) -> std::size_t& { return c.limits.max_failure_details; }, 1, 10000000));
   add("limits.max_json_depth", "integer", "32", "Deepest JSON nesting accepted (a report needs 6).",
       count_value([](Config& c) -> std::size_t& { return c.limits.max_json_depth; }, 8, 1024));
+
+  add("dns.servers", "string array", "[]",
+      "DNS servers for `record inspect` and the inspection endpoint, as IP:port (\"127.0.0.1:5353\", "
+      "\"[::1]:5353\"; the port defaults to 53). Empty uses /etc/resolv.conf.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.dns.servers; }, dns_server_check));
+  add("dns.timeout", "duration", R"("5s")",
+      "Deadline of one DNS lookup, all retries included; an unanswered lookup then counts as a timeout.",
+      duration_value([](Config& c) -> std::chrono::milliseconds& { return c.dns.timeout; },
+                     std::chrono::milliseconds{100}, std::chrono::milliseconds{60000}));
   return t;
 }
 
@@ -253,7 +281,7 @@ std::expected<std::size_t, std::string> parse_size(const toml::node& n) {
   return static_cast<std::size_t>(v) * mult;
 }
 
-[[maybe_unused]] std::expected<std::chrono::milliseconds, std::string> parse_duration(const toml::node& n) {
+std::expected<std::chrono::milliseconds, std::string> parse_duration(const toml::node& n) {
   using namespace std::chrono;
   if (auto i = n.value<std::int64_t>(); i && n.is_integer()) {
     if (*i < 0) return std::unexpected("a duration must not be negative");

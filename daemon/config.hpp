@@ -19,6 +19,10 @@ struct Config {
   std::string database;
   std::vector<std::string> domains;  // policy domains served; empty = every domain
   Limits limits;
+  struct Dns {
+    std::vector<std::string> servers;         // "host:port" IP literals; empty = /etc/resolv.conf
+    std::chrono::milliseconds timeout{5000};  // per lookup, every try included
+  } dns;
   std::string source;  // the file it came from, "" for embedded defaults
 };
 

@@ -423,6 +423,14 @@ RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
   if (trailing_delim) pieces.pop_back();
   auto followed_by_delim = [&](std::size_t i) { return i + 1 < pieces.size() || trailing_delim; };
 
+  // quirk(dns-web-forms): quotes typed into a form that quotes by itself end up in the
+  // published text; such a record begins with a literal '"' and senders discard it.
+  if (text.front() == '"' && text.find("v=TLSRPTv1") != std::string_view::npos) {
+    sink.error("the record begins with a quote character: the quotes are part of the published text, most likely "
+               "typed into a DNS provider's form that adds its own; remove them");
+    return r;
+  }
+
   // The version: the first field, exactly "v=TLSRPTv1".
   std::string_view first = pieces.front().raw;
   if (!first.empty() && is_wsp(first.front()))

@@ -241,6 +241,7 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"ext_empty_value", "v=TLSRPTv1; rua=mailto:a@example.com; foo=", "has an empty value"},
         Bad{"no_name", "v=TLSRPTv1; rua=mailto:a@example.com; =x", "has no name"},
         Bad{"version_twice", "v=TLSRPTv1; rua=mailto:a@example.com; v=TLSRPTv1", "appears more than once"},
+        Bad{"quoted", "\"v=TLSRPTv1; rua=mailto:a@example.com\"", "begins with a quote character"},
         Bad{"too_long", "v=TLSRPTv1; rua=https://r.example.com/" + std::string(5000, 'a'), "more than the 4096"}),
     [](const auto& tp) { return std::string(tp.param.name); });
 

@@ -14,6 +14,7 @@ namespace {
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 std::string with_detail(DnsStatus s, const std::string& detail) {
+  if (detail == "skipped") return "skipped, the inspection ran out of time";
   std::string m(describe(s));
   // c-ares' own words repeat describe() except for the deadline and odd failures.
   if (!detail.empty() && (s == DnsStatus::timeout || s == DnsStatus::error)) m += " (" + detail + ")";
@@ -210,7 +211,14 @@ std::string_view stage_label(std::string_view stage) {
   return "unknown";
 }
 
-InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain) {
+InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain, std::chrono::milliseconds budget) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  bool cut = false;
+  // Each look-around query asks first; the verdict itself never depends on them.
+  auto time_left = [&] {
+    if (!cut && std::chrono::steady_clock::now() >= deadline) cut = true;
+    return !cut;
+  };
   InspectResult r;
   r.domain = domain;
   r.name = "_smtp._tls." + domain;
@@ -235,14 +243,14 @@ InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain) {
   }
   if (r.set.tlsrpt_records.empty()) {
     // Notes §6.1 30, 31: a record in the wrong place, or only at the parent, counts for nothing.
-    if (any_tlsrpt(resolver.txt(domain)))
+    if (time_left() && any_tlsrpt(resolver.txt(domain)))
       r.errors.push_back("a TLS-RPT record is published at " + domain + " itself; it must be at " + r.name);
-    if (any_tlsrpt(resolver.txt("_smtp-tlsrpt." + domain)))
+    if (time_left() && any_tlsrpt(resolver.txt("_smtp-tlsrpt." + domain)))
       r.errors.push_back("a TLS-RPT record is published at _smtp-tlsrpt." + domain +
                          ", the name of an early draft; it must be at " + r.name);
     if (std::count(domain.begin(), domain.end(), '.') >= 2) {
       std::string parent = domain.substr(domain.find('.') + 1);
-      if (any_tlsrpt(resolver.txt("_smtp._tls." + parent)))
+      if (time_left() && any_tlsrpt(resolver.txt("_smtp._tls." + parent)))
         r.errors.push_back("_smtp._tls." + parent + " has a TLS-RPT record, but records are not inherited: " + domain +
                            " needs its own (RFC 8460 has no fallback to a parent domain)");
     }
@@ -250,7 +258,7 @@ InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain) {
 
   r.looked_around = true;
   r.mta_sts.name = "_mta-sts." + domain;
-  auto sts = resolver.txt(r.mta_sts.name);
+  auto sts = time_left() ? resolver.txt(r.mta_sts.name) : DnsAnswer<TxtRecord>{DnsStatus::timeout, {}, "skipped"};
   r.mta_sts.status = sts.status;
   r.mta_sts.detail = sts.detail;
   for (const auto& t : sts.records) r.mta_sts.records.push_back(t.joined);
@@ -259,7 +267,7 @@ InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain) {
     r.warnings.push_back("could not look up " + r.mta_sts.name + ": " + with_detail(sts.status, sts.detail));
   for (const auto& p : r.mta_sts.problems) r.warnings.push_back(p);
 
-  auto mx = resolver.mx(domain);
+  auto mx = time_left() ? resolver.mx(domain) : DnsAnswer<MxRecord>{DnsStatus::timeout, {}, "skipped"};
   r.mx_status = mx.status;
   r.mx_detail = mx.detail;
   std::vector<MxRecord> hosts;
@@ -297,7 +305,7 @@ InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain) {
     }
     // RFC 7672 §2.2.3: TLSA records for SMTP live at _25._tcp.<MX host>.
     look.tlsa_name = "_25._tcp." + look.host;
-    auto tlsa = resolver.tlsa(look.tlsa_name);
+    auto tlsa = time_left() ? resolver.tlsa(look.tlsa_name) : DnsAnswer<TlsaRecord>{DnsStatus::timeout, {}, "skipped"};
     look.tlsa_status = tlsa.status;
     look.tlsa_detail = tlsa.detail;
     for (const auto& t : tlsa.records) look.tlsa.push_back(t.text());
@@ -305,6 +313,9 @@ InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain) {
       r.warnings.push_back("could not look up " + look.tlsa_name + ": " + with_detail(tlsa.status, tlsa.detail));
     r.mx.push_back(std::move(look));
   }
+  if (cut)
+    r.warnings.push_back("the look-around was cut short after " + std::to_string(budget.count() / 1000) +
+                         " s; the lookups marked timeout were skipped");
   judge_rollout(r);
   return r;
 }

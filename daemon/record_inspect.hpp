@@ -4,6 +4,7 @@
 // shared by the CLI and the inspection endpoint. Never logs the queried domain.
 #pragma once
 
+#include <chrono>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -16,6 +17,9 @@ namespace tlsrpt::daemon {
 
 // Most MX hosts whose TLSA records are looked up (an MX RRset is attacker-sized).
 inline constexpr std::size_t kMaxMxInspected = 10;
+// Time for a whole inspection; once spent, the remaining look-around queries are
+// skipped (one query already under way may still use its own dns.timeout).
+inline constexpr std::chrono::milliseconds kInspectBudget{20'000};
 // Longest domain input read before any conversion.
 inline constexpr std::size_t kMaxDomainInput = 1024;
 
@@ -75,8 +79,10 @@ std::string_view stage_label(std::string_view stage);
 
 // Runs every lookup through `resolver` (the domain must come from
 // validate_inspect_domain). When the TLS-RPT lookup itself fails, no more queries
-// are made: the server is unlikely to answer the others.
-InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain);
+// are made: the server is unlikely to answer the others. Look-around queries stop
+// when `budget` is spent (a warning says so).
+InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain,
+                             std::chrono::milliseconds budget = kInspectBudget);
 
 // Checks the `_mta-sts` TXT records as RFC 8461 §3.1 senders do (pure; for tests).
 void judge_mta_sts(MtaStsLook& look);

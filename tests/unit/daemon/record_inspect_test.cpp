@@ -2,8 +2,15 @@
 // the MTA-STS record judgement, the rollout verdict, and the JSON shapes.
 #include "daemon/record_inspect.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <simdjson.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 namespace tlsrpt::daemon {
 namespace {
@@ -242,6 +249,85 @@ TEST(Json, HostileDnsTextStaysInsideItsString) {
   ASSERT_EQ(p.parse(json).get(doc), simdjson::SUCCESS) << json;
   EXPECT_EQ(std::string_view(doc["records"].at(0)), "\"},\"valid\":true,\x01\n");
   EXPECT_EQ(json.find('\n'), std::string::npos);
+}
+
+// A real UDP DNS server on 127.0.0.1 that answers every query with NXDOMAIN and
+// counts them: enough to drive inspect_domain through c-ares without dnsmasq.
+class NxdomainServer {
+ public:
+  NxdomainServer() {
+    fd_ = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0) continue;
+        unsigned char buf[512];
+        sockaddr_in peer{};
+        socklen_t plen = sizeof peer;
+        ssize_t n = recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &plen);
+        if (n < 12) continue;
+        ++queries_;
+        buf[2] = static_cast<unsigned char>(0x80 | (buf[2] & 0x01));  // QR, keep RD
+        buf[3] = 0x83;                                                 // RA, NXDOMAIN
+        for (int i = 6; i < 12; ++i) buf[i] = 0;                       // no answer, authority, additional
+        // Drop any EDNS OPT record: keep header and question only.
+        std::size_t pos = 12;
+        while (pos < static_cast<std::size_t>(n) && buf[pos] != 0) pos += 1 + buf[pos];
+        pos += 5;
+        if (pos > static_cast<std::size_t>(n)) continue;
+        sendto(fd_, buf, pos, 0, reinterpret_cast<sockaddr*>(&peer), plen);
+      }
+    });
+  }
+  ~NxdomainServer() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  std::string spec() const { return "127.0.0.1:" + std::to_string(port_); }
+  int queries() const { return queries_; }
+
+ private:
+  int fd_ = -1;
+  unsigned short port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> queries_{0};
+  std::thread thread_;
+};
+
+TEST(InspectLoopback, NxdomainEverywhere) {
+  NxdomainServer srv;
+  auto res = DnsResolver::create(ResolverOptions{.servers = {srv.spec()}});
+  ASSERT_TRUE(res) << res.error();
+  InspectResult r = inspect_domain(**res, "sub.example.com");
+  EXPECT_EQ(r.status, DnsStatus::nxdomain);
+  EXPECT_FALSE(r.valid());
+  EXPECT_FALSE(r.dns_failed());
+  EXPECT_TRUE(r.looked_around);
+  EXPECT_EQ(r.mx_status, DnsStatus::nxdomain);
+  EXPECT_EQ(r.stage, "none");
+  // _smtp._tls, the three placement hints (apex, _smtp-tlsrpt, parent), _mta-sts, MX.
+  EXPECT_EQ(srv.queries(), 6);
+}
+
+TEST(InspectLoopback, BudgetCutsTheLookAroundShort) {
+  NxdomainServer srv;
+  auto res = DnsResolver::create(ResolverOptions{.servers = {srv.spec()}});
+  ASSERT_TRUE(res) << res.error();
+  InspectResult r = inspect_domain(**res, "example.com", std::chrono::milliseconds{0});
+  EXPECT_EQ(r.status, DnsStatus::nxdomain);  // the verdict's own lookup always runs
+  EXPECT_EQ(srv.queries(), 1);
+  bool said = false;
+  for (const auto& w : r.warnings) said |= w.find("cut short") != std::string::npos;
+  EXPECT_TRUE(said);
+  EXPECT_EQ(r.stage, "none");
 }
 
 }  // namespace

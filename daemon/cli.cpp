@@ -55,6 +55,33 @@ int run_cli(int argc, char** argv) {
   serve->add_option("--user", sv.user, "drop privileges to this user after binding (required when started as root)");
   serve->callback([&] { rc = cmd_serve(g, sv); });
 
+  auto* record = app.add_subcommand("record", "write, check and inspect the _smtp._tls DNS record (RFC 8460 §3)");
+  record->require_subcommand(1);
+
+  RecordGenerateOptions rgo;
+  auto* rgen = record->add_subcommand("generate", "print the TXT record for a domain and how to publish it");
+  rgen->add_option("--domain", rgo.domain, "the mail domain (IDN allowed), e.g. example.com")->required();
+  rgen->add_option("--rua", rgo.rua, "where reports go: mailto:ADDRESS or https://HOST/PATH (repeat for several)")
+      ->required();
+  rgen->add_option("--provider", rgo.provider, "instructions for generic, cloudflare, ionos or bind")
+      ->check(CLI::IsMember({"generic", "cloudflare", "ionos", "bind"}));
+  rgen->add_option("--format", rgo.format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  rgen->callback([&] { rc = cmd_record_generate(rgo); });
+
+  RecordTextOptions rco;
+  auto* rcheck = record->add_subcommand("check", "check a record string against the RFC 8460 grammar (exit 0 valid, 65 not)");
+  rcheck->add_option("TEXT", rco.text, "the record, e.g. 'v=TLSRPTv1; rua=mailto:tlsrpt@example.com'")->required();
+  rcheck->add_option("--format", rco.format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  rcheck->callback([&] { rc = cmd_record_check(rco); });
+
+  RecordInspectOptions rio;
+  auto* rinspect = record->add_subcommand(
+      "inspect", "look up a domain's record as senders do (exit 0 valid, 65 invalid or missing, 75 DNS failed)");
+  rinspect->add_option("DOMAIN", rio.domain, "the mail domain, e.g. example.com")->required();
+  rinspect->add_option("--format", rio.format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  rinspect->add_option("--resolver", rio.resolver, "DNS server as IP:PORT, e.g. 127.0.0.1:5353 or [::1]:53");
+  rinspect->callback([&] { rc = cmd_record_inspect(g, rio); });
+
   auto* config = app.add_subcommand("config", "check the configuration or print every parameter's default");
   config->require_subcommand(1);
   config->add_subcommand("check", "validate the configuration file (exit 0, or 78 with file:line errors)")

@@ -34,6 +34,27 @@ struct ServeOptions {
 };
 int cmd_serve(const GlobalOptions& g, const ServeOptions& o);
 
+struct RecordGenerateOptions {
+  std::string domain;
+  std::vector<std::string> rua;
+  std::string provider = "generic";  // generic | cloudflare | ionos | bind
+  std::string format = "text";       // text | json
+};
+int cmd_record_generate(const RecordGenerateOptions& o);
+
+struct RecordTextOptions {
+  std::string text;
+  std::string format = "text";  // text | json
+};
+int cmd_record_check(const RecordTextOptions& o);
+
+struct RecordInspectOptions {
+  std::string domain;
+  std::string format = "text";          // text | json
+  std::optional<std::string> resolver;  // --resolver HOST:PORT, overrides [dns] servers
+};
+int cmd_record_inspect(const GlobalOptions& g, const RecordInspectOptions& o);
+
 int cmd_config_check(const GlobalOptions& g);
 int cmd_config_defaults();
 

@@ -5,6 +5,9 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+
+#include "daemon/dns_resolver.hpp"
+
 #include <cctype>
 #include <tuple>
 #include <map>
@@ -98,6 +101,11 @@ Apply duration_value(Get get, std::chrono::milliseconds min, std::chrono::millis
 
 std::optional<std::string> listen_check(const std::string& a) {
   if (!parse_listen_address(a)) return "\"" + a + "\" is not an address:port (e.g. \"127.0.0.1:8443\" or \"[::1]:8443\")";
+  return std::nullopt;
+}
+
+std::optional<std::string> dns_server_check(const std::string& s) {
+  if (auto v = parse_dns_server(s); !v) return v.error();
   return std::nullopt;
 }
 
@@ -244,6 +252,15 @@ std::vector<Param> build_table() {
                       return "\"" + id + "\" is not an authserv-id";
                     return std::nullopt;
                   }));
+
+  add("dns.servers", "string array", "[]",
+      "DNS servers for `record inspect` and the inspection endpoint, as IP:port (\"127.0.0.1:5353\", "
+      "\"[::1]:5353\"; the port defaults to 53). Empty uses /etc/resolv.conf.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.dns.servers; }, dns_server_check));
+  add("dns.timeout", "duration", R"("5s")",
+      "Deadline of one DNS lookup, all retries included; an unanswered lookup then counts as a timeout.",
+      duration_value([](Config& c) -> std::chrono::milliseconds& { return c.dns.timeout; },
+                     std::chrono::milliseconds{100}, std::chrono::milliseconds{60000}));
   return t;
 }
 

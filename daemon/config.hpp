@@ -64,6 +64,10 @@ struct Config {
   AdminConfig admin;
   StoreConfig store;
   SmtpConfig smtp;
+  struct Dns {
+    std::vector<std::string> servers;         // "host:port" IP literals; empty = /etc/resolv.conf
+    std::chrono::milliseconds timeout{5000};  // per lookup, every try included
+  } dns;
   std::string source;  // the file it came from, "" for embedded defaults
 };
 

@@ -1,0 +1,103 @@
+// `record inspect` as a function: what DNS publishes at `_smtp._tls.<domain>`, what a
+// sender concludes from it, and the look-around (MTA-STS TXT, MX, TLSA) that says where
+// the domain is in its rollout. Also the JSON of check / generate / inspect results,
+// shared by the CLI and the inspection endpoint. Never logs the queried domain.
+#pragma once
+
+#include <chrono>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/dns_resolver.hpp"
+#include "parser/record.hpp"
+
+namespace tlsrpt::daemon {
+
+// Most MX hosts whose TLSA records are looked up (an MX RRset is attacker-sized).
+inline constexpr std::size_t kMaxMxInspected = 10;
+// Time for a whole inspection; once spent, the remaining look-around queries are
+// skipped (one query already under way may still use its own dns.timeout).
+inline constexpr std::chrono::milliseconds kInspectBudget{20'000};
+// Longest domain input read before any conversion.
+inline constexpr std::size_t kMaxDomainInput = 1024;
+
+// The domain an admin or a web visitor asked about, checked before any DNS query:
+// returns the lower-case A-label, or why it is refused. Refuses IP literals, URLs,
+// addresses, names over 253 characters, labels over 63, empty labels ("a..b"),
+// underscores ("_x") and single labels. A leading "_smtp._tls." is tolerated.
+std::expected<std::string, std::string> validate_inspect_domain(std::string_view input);
+
+struct MtaStsLook {
+  std::string name;                  // "_mta-sts.<domain>"
+  DnsStatus status = DnsStatus::error;
+  std::string detail;
+  std::vector<std::string> records;  // every TXT record there (joined)
+  std::string id;                    // id= of the one "v=STSv1;" record, when valid
+  bool valid = false;                // exactly one syntactically valid "v=STSv1;" record
+  std::vector<std::string> problems;
+};
+
+struct MxLook {
+  std::uint16_t preference = 0;
+  std::string host;
+  std::string tlsa_name;             // "_25._tcp.<host>" (RFC 7672 §2.2.3)
+  DnsStatus tlsa_status = DnsStatus::error;
+  std::string tlsa_detail;
+  std::vector<std::string> tlsa;     // "usage selector mtype HEX"
+};
+
+struct InspectResult {
+  std::string domain;                // A-label
+  std::string name;                  // "_smtp._tls.<domain>"
+  DnsStatus status = DnsStatus::error;  // of the TXT lookup at `name`
+  std::string detail;
+  std::vector<TxtRecord> txt;        // every TXT record found at `name`
+  RecordSetCheck set;                // the sender's view: kept records, check, errors, warnings
+  std::vector<std::string> errors;   // set.errors plus DNS and placement findings
+  std::vector<std::string> warnings; // set.warnings plus look-around findings
+  bool looked_around = false;
+  MtaStsLook mta_sts;
+  DnsStatus mx_status = DnsStatus::error;
+  std::string mx_detail;
+  bool implicit_mx = false;          // no MX: mail goes to the domain's own address (RFC 5321 §5.1)
+  bool null_mx = false;              // "MX 0 ." (RFC 7505): the domain takes no mail
+  std::vector<MxLook> mx;
+  std::string stage;                 // "none", "tlsrpt", "tlsrpt+mta-sts", "tlsrpt+dane", "tlsrpt+mta-sts+dane",
+                                     // or "unknown" when DNS could not answer
+  std::string summary;               // the verdict for people
+
+  bool dns_failed() const { return lookup_failed(status); }
+  bool valid() const { return !dns_failed() && set.valid; }
+};
+
+// One line for people: "valid TLS-RPT record", "no TLS-RPT record", "DNS could not answer" ...
+std::string inspect_headline(const InspectResult& r);
+// "no TLS-RPT yet", "TLS-RPT only", "TLS-RPT with MTA-STS" ... for a stage token.
+std::string_view stage_label(std::string_view stage);
+
+// Runs every lookup through `resolver` (the domain must come from
+// validate_inspect_domain). When the TLS-RPT lookup itself fails, no more queries
+// are made: the server is unlikely to answer the others. Look-around queries stop
+// when `budget` is spent (a warning says so).
+InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain,
+                             std::chrono::milliseconds budget = kInspectBudget);
+
+// Checks the `_mta-sts` TXT records as RFC 8461 §3.1 senders do (pure; for tests).
+void judge_mta_sts(MtaStsLook& look);
+// Decides stage and summary from the record set and the look-around (pure; for tests).
+void judge_rollout(InspectResult& r);
+
+// JSON documents (compact, one line):
+// check:    {"valid", "record", "rua": [{"uri","scheme","target","usable"}], "extensions": [{"name","value"}],
+//            "errors", "warnings"}
+// generate: {"host", "type", "value"}; refusal: {"errors": [...]}
+// inspect:  {"domain", "name", "status", "detail", "valid", "records", "strings", "tlsrpt_records", "discarded",
+//            "rua", "extensions", "errors", "warnings", "mta_sts": {...}, "mx": {...}, "rollout": {"stage","summary"}}
+std::string check_json(std::string_view record, const RecordCheck& c);
+std::string generate_json(const GeneratedRecord& g);
+std::string errors_json(const std::vector<std::string>& errors);
+std::string inspect_json(const InspectResult& r);
+
+}  // namespace tlsrpt::daemon

@@ -59,6 +59,7 @@ std::string clean(const char* value, std::size_t cap) {
     std::size_t n = cap;
     while (n > 0 && (static_cast<unsigned char>(out[n]) & 0xC0) == 0x80) --n;
     out.resize(n);
+    out.erase(out.find_last_not_of(' ') + 1);  // the cut may land after a blank
   }
   return out;
 }

@@ -439,6 +439,15 @@ TEST(Mail, ContentTypeLabelIsCapped) {
   EXPECT_EQ(r->provenance.content_type, type.substr(0, 64));
 }
 
+// Found by fuzz_mail: a cap landing right after a blank left the value untrimmed.
+TEST(Mail, CappedHeaderValuesStayTrimmed) {
+  Limits l;
+  l.max_identifier_bytes = 5;  // "Mon, 16 Sep ..." cut after "Mon, "
+  auto r = extract(report_mail({text_part(), gzip_part()}), l);
+  ASSERT_TRUE(r) << r.error().text();
+  EXPECT_EQ(r->provenance.date, "Mon,");
+}
+
 TEST(Mail, ThousandPartsAreRefused) {
   std::vector<std::string> parts(1000, text_part("x\r\n"));
   parts.push_back(gzip_part());

@@ -50,6 +50,14 @@ int run_cli(int argc, char** argv) {
   stats->add_option("--format", so.format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}));
   stats->callback([&] { rc = cmd_stats(g, so); });
 
+  AlertsListOptions alo;
+  auto* alerts = app.add_subcommand("alerts", "drift alerts raised from the stored reports");
+  alerts->require_subcommand(1);
+  auto* alerts_list = alerts->add_subcommand("list", "alerts with their state (open or resolved), newest first");
+  alerts_list->add_flag("--open", alo.open_only, "only open alerts");
+  alerts_list->add_option("--format", alo.format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  alerts_list->callback([&] { rc = cmd_alerts_list(g, alo); });
+
   auto* config = app.add_subcommand("config", "check the configuration or print every parameter's default");
   config->require_subcommand(1);
   config->add_subcommand("check", "validate the configuration file (exit 0, or 78 with file:line errors)")

@@ -29,6 +29,12 @@ struct StatsOptions {
 };
 int cmd_stats(const GlobalOptions& g, const StatsOptions& o);
 
+struct AlertsListOptions {
+  bool open_only = false;        // --open
+  std::string format = "table";  // table | json
+};
+int cmd_alerts_list(const GlobalOptions& g, const AlertsListOptions& o);
+
 int cmd_config_check(const GlobalOptions& g);
 int cmd_config_defaults();
 

@@ -86,8 +86,7 @@ std::string render_text(const Alert& a) {
   out += wrap(flatten_line(a.explanation)) + "\n";
 
   out += "Evidence\n";
-  if (!e.reporters.empty())
-    out += wrap("Reported by: " + joined(e.reporters) + " (" + value(e.sources) + " reports)");
+  list(out, "Reported by (" + value(e.sources) + " reports)", e.reporters);
   if (e.suppressed) out += "Alerts not sent: " + std::to_string(e.suppressed) + "\n";
   if (a.kind != kAlertsSuppressed)
     out += "Sessions that day: " + std::to_string(e.successful_sessions) + " successful, " +

@@ -12,6 +12,7 @@
 
 #include "alerts/policy_normalize.hpp"
 #include "alerts/text_safety.hpp"
+#include "parser/domain.hpp"
 
 namespace tlsrpt::alerts {
 namespace {
@@ -72,6 +73,12 @@ Day prepare(const DayObservations& d, bool trust_unauthenticated) {
 
 // A report-derived name inside prose: one line, escaped, cut.
 std::string shown(std::string_view s) { return escape_line(s, kMaxNameInText); }
+
+// A report-derived name inside a command or URL an admin may copy into a shell
+// (dig, curl, openssl): only a syntactically valid host name, else a placeholder.
+std::string cmd_name(std::string_view s, std::string_view placeholder) {
+  return is_valid_hostname(s) ? std::string(s) : std::string(placeholder);
+}
 
 std::string join_shown(const std::vector<std::string>& names, std::size_t max_items = 3) {
   std::string out;
@@ -351,8 +358,8 @@ void mx_change(Context& c, Evaluation& out) {
     ev.added = capped(set_minus(new_obs->sts.mx, old_obs->sts.mx));
     ev.removed = capped(set_minus(old_obs->sts.mx, new_obs->sts.mx));
   }
-  const std::string& domain = c.in.policy_domain;
-  const std::string d = shown(domain);
+  const std::string d = shown(c.in.policy_domain);
+  const std::string dn = cmd_name(c.in.policy_domain, "<domain>");
 
   std::string summary, text;
   Severity sev = Severity::warning;
@@ -370,9 +377,9 @@ void mx_change(Context& c, Evaluation& out) {
                          : "The policy is in testing mode, so mail was still delivered, but it will fail once you "
                            "switch to enforce. ") +
            "What to do: check the MX records of " + d + ". If " + shown(hosts.front()) +
-           " is your mail server, add an \"mx: " + shown(hosts.front()) +
-           "\" line (or a matching \"*.\" pattern) to https://mta-sts." + d +
-           "/.well-known/mta-sts.txt and change the id= value in the _mta-sts." + d +
+           " is your mail server, add an \"mx: " + cmd_name(hosts.front(), "<its name>") +
+           "\" line (or a matching \"*.\" pattern) to https://mta-sts." + dn +
+           "/.well-known/mta-sts.txt and change the id= value in the _mta-sts." + dn +
            " TXT record so senders fetch the new policy. If you do not recognise it, someone may be tampering with "
            "your DNS: investigate before changing anything.";
     if (new_obs) text += " The MX list of the policy also changed on this day (see added/removed in the evidence).";
@@ -385,7 +392,7 @@ void mx_change(Context& c, Evaluation& out) {
     text = "The MTA-STS policy that sending mail servers applied for " + d +
            " lists different MX hosts than in the previous days (" + change +
            "). If you changed your MX records and policy on purpose, this confirms senders picked up the new policy "
-           "and there is nothing to do. If you did not, check who can edit https://mta-sts." + d +
+           "and there is nothing to do. If you did not, check who can edit https://mta-sts." + dn +
            "/.well-known/mta-sts.txt and your DNS zone: whoever controls the policy controls where senders may "
            "deliver. In both cases make sure every MX record of " + d +
            " matches one of the mx lines, or senders that enforce the policy will refuse to deliver to it.";
@@ -450,15 +457,20 @@ void certificate_change(Context& c, Evaluation& out) {
     summary = plural(certs.failed, "session", "sessions") + " failed certificate checks (" + join_shown(certs.type_names(), 2) +
               ")" + (hosts.empty() ? std::string() : " at " + join_shown(hosts, 1));
     if (new_obs) summary += " after a TLSA record change";
-    text = "Sending mail servers could not validate the TLS certificate of the mail server" +
-           std::string(hosts.empty() ? "" : " " + join_shown(hosts, 5)) + " for " + d + ": " +
-           plural(certs.failed, "session", "sessions") + " failed." + certificate_advice(certs) +
-           " Senders that enforce MTA-STS or DANE do not deliver mail when this happens, so mail to " + d +
-           " is probably being delayed or bounced. What to check: the certificate the MX presents (openssl s_client "
-           "-starttls smtp -connect <mx>:25 -servername <mx>): its expiry date, that it names the MX host, and that "
-           "the full chain is served; for DANE, that a TLSA record at _25._tcp.<mx> matches the certificate or key in "
-           "use (publish the new TLSA record before switching certificates, and keep the old one until the switch is "
-           "done).";
+    // For DANE the policy domain is the MX host itself: name it once.
+    const bool only_self = hosts.size() == 1 && hosts.front() == normalize_mx_name(c.in.policy_domain);
+    const std::string mx = hosts.size() == 1 ? cmd_name(hosts.front(), "<mx>") : std::string("<mx>");
+    text = "Sending mail servers could not validate the TLS certificate of " +
+           (hosts.empty() ? "the mail servers of " + d : join_shown(hosts, 5) + (only_self ? "" : " (mail for " + d + ")")) +
+           ": " + plural(certs.failed, "session", "sessions") + " failed." + certificate_advice(certs) +
+           " Senders that enforce MTA-STS or DANE do not deliver mail when this happens, so mail through " +
+           (hosts.size() > 1 ? "these servers" : "it") +
+           " is probably being delayed or bounced. What to check: the certificate the server presents (openssl "
+           "s_client -starttls smtp -connect " + mx + ":25 -servername " + mx +
+           "): its expiry date, that it names the MX host, and that the full chain is served; for DANE, that a TLSA "
+           "record at _25._tcp." + mx +
+           " matches the certificate or key in use (publish the new TLSA record before switching certificates, and "
+           "keep the old one until the switch is done).";
     if (new_obs) text += " The TLSA records also changed on this day: a rollover that went wrong is the likely cause.";
   } else {
     sev = Severity::info;
@@ -492,15 +504,16 @@ void starttls_failure(Context& c, Evaluation& out) {
   std::string where = hosts.empty() ? "your mail server" : join_shown(hosts, 1);
   std::string summary = where + " did not offer STARTTLS (" +
                         plural(acc.failed, "failed session", "failed sessions") + ")";
+  const std::string mx = hosts.size() == 1 ? cmd_name(hosts.front(), "<mx>") : std::string("<mx>");
   std::string text =
-      plural(acc.failed, "session", "sessions") + " to " + (hosts.empty() ? "the mail servers" : join_shown(hosts, 5)) +
-      " of " + d +
+      plural(acc.failed, "session", "sessions") + " to " +
+      (hosts.empty() ? "the mail servers of " + d : join_shown(hosts, 5) + " (mail for " + d + ")") +
       " failed because the server did not offer STARTTLS, so the sender could not encrypt the connection. " +
       (acc.enforced ? "With an MTA-STS policy in enforce mode or DANE, senders do not deliver such mail: it is being "
                       "delayed or bounced. "
                     : "Without an enforced policy the mail may have been sent unencrypted. ") +
       "What to check: that the mail server still announces STARTTLS in its EHLO reply (openssl s_client -starttls "
-      "smtp -connect <mx>:25), that its TLS certificate and key are configured and readable after a restart or "
+      "smtp -connect " + mx + ":25), that its TLS certificate and key are configured and readable after a restart or "
       "upgrade, and that no firewall or \"SMTP inspection\" device strips STARTTLS. If only one reporter sees this, "
       "a middlebox on that sender's path is the likely cause.";
   bool opens = !(c.ref && failures_of(*c.ref, kStarttlsResults).any());
@@ -541,6 +554,7 @@ void policy_failure(Context& c, Evaluation& out) {
   for (const Obs* o : lost.acc.seen) all.note(*o);
   Evidence ev = base_evidence(c, all);
   const std::string d = shown(c.in.policy_domain);
+  const std::string dn = cmd_name(c.in.policy_domain, "<domain>");
   bool critical = pf.result_types.contains("dnssec-invalid") || pf.result_types.contains("dane-required");
   std::string summary, text, type;
   if (!lost.types.empty()) {
@@ -553,22 +567,23 @@ void policy_failure(Context& c, Evaluation& out) {
               (sts ? "one)" : "them)");
     if (sts) {
       text = "Sending mail servers that used to find an MTA-STS policy for " + d +
-             " now report \"no policy found\". Either the policy stopped being served (the _mta-sts." + d +
-             " TXT record was removed, or https://mta-sts." + d +
+             " now report \"no policy found\". Either the policy stopped being served (the _mta-sts." + dn +
+             " TXT record was removed, or https://mta-sts." + dn +
              "/.well-known/mta-sts.txt is unreachable), or someone is blocking senders from fetching it. Without "
              "the policy, senders deliver without requiring TLS, so mail can be intercepted or downgraded. What to "
-             "check: dig TXT _mta-sts." + d + " and curl https://mta-sts." + d +
+             "check: dig TXT _mta-sts." + dn + " and curl https://mta-sts." + dn +
              "/.well-known/mta-sts.txt (it must answer 200, text/plain, with a valid certificate). If you removed "
              "MTA-STS on purpose there is nothing to do: the alert stops once the previous days no longer show a "
              "policy.";
     } else {
       text = "Sending mail servers that used to find DANE TLSA records for " + d +
-             " now report \"no policy found\". Check that the TLSA records at _25._tcp." + d +
-             " still exist and that the zone is still DNSSEC-signed (dig +dnssec TLSA _25._tcp." + d +
+             " now report \"no policy found\". Check that the TLSA records at _25._tcp." + dn +
+             " still exist and that the zone is still DNSSEC-signed (dig +dnssec TLSA _25._tcp." + dn +
              "). Without them DANE senders fall back to unauthenticated TLS. If you removed DANE on purpose there is "
              "nothing to do.";
     }
-    for (const auto& t : pf.type_names()) text += policy_result_advice(t, d);
+    if (pf.any()) text += " Also reported:";
+    for (const auto& t : pf.type_names()) text += policy_result_advice(t, dn);
   } else {
     type = pf.primary_type();
     auto types = pf.type_names();
@@ -577,7 +592,7 @@ void policy_failure(Context& c, Evaluation& out) {
               join_shown(types, 2) + ", " + plural(pf.failed, "session", "sessions") + ")";
     text = "Sending mail servers could not fetch or validate the TLS policy of " + d + ": " +
            plural(pf.failed, "session", "sessions") + " were affected.";
-    for (const auto& t : types) text += policy_result_advice(t, d);
+    for (const auto& t : types) text += policy_result_advice(t, dn);
     text += std::string(" ") +
             (critical ? "Senders that require DANE defer or bounce mail while this lasts. "
                       : "Senders with a cached policy keep using it until it expires; others deliver without "
@@ -629,7 +644,8 @@ void failure_rate(Context& c, Evaluation& out) {
       "). The reports do not name a cause that another alert covers" +
       (ev.result_types.empty() ? std::string(" (no failure details were given)") : "") +
       ". What to check: the result types and MX hosts in the evidence, then the TLS setup of those MX hosts "
-      "(certificate, STARTTLS, MTA-STS policy). `tlsrptd stats --domain " + d + "` shows the numbers per day.";
+      "(certificate, STARTTLS, MTA-STS policy). `tlsrptd stats --domain " + cmd_name(c.in.policy_domain, "<domain>") +
+      "` shows the numbers per day.";
   bool opens = !(c.ref && rate_high(rate_of(*c.ref), rate_of(c.before_ref), c.cfg));
   Severity sev = r >= 0.5 ? Severity::critical : Severity::warning;
   std::string type = acc.primary_type();

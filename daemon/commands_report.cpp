@@ -117,7 +117,9 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
   };
 
   // Hop [5]: alerts for what each batch stored. Imported files are the admin's own:
-  // authenticated. An alerting problem never fails the import.
+  // authenticated. A sink that cannot be set up (say, an unreadable password file) is
+  // a configuration error before anything is imported; later alerting problems are
+  // logged and never fail the import.
   auto alerting = Alerting::create(cfg->alerts, stderr_log);
   if (!alerting) {
     std::cerr << "tlsrptd: " << alerting.error() << "\n";

@@ -351,6 +351,26 @@ TEST(StarttlsFailure, WithoutAPolicyItIsAWarning) {
   EXPECT_EQ(find(e, kFailureRate), nullptr);  // 10% of 100, explained by the STARTTLS alert
 }
 
+TEST(StarttlsFailure, CommandsOnlyEverNameValidHostNames) {
+  // An admin may paste the suggested command into a shell: a hostile name must not be in it.
+  auto e = evaluate(input(day("2024-05-04", {npf("G", 90, 10, {fail("starttls-not-supported", "x;rm -rf ~", 10)})}),
+                          {}, "bad domain$(id)"),
+                    config());
+  ASSERT_NE(find(e, kStarttlsFailure), nullptr);
+  const std::string& text = find(e, kStarttlsFailure)->alert.explanation;
+  EXPECT_NE(text.find("-connect <mx>:25"), std::string::npos) << text;
+  EXPECT_EQ(text.find("-connect x;rm"), std::string::npos);
+  auto ok = evaluate(input(day("2024-05-04", {npf("G", 90, 10, {fail("starttls-not-supported", "mx.example.org", 10)})})),
+                     config());
+  EXPECT_NE(find(ok, kStarttlsFailure)->alert.explanation.find("-connect mx.example.org:25"), std::string::npos);
+  auto gone = evaluate(input(day("2024-05-04", {npf("G", 800)}),
+                             {day("2024-05-03", {sts("G", kMx12, 1000)})}, "bad domain$(id)"),
+                       config());
+  ASSERT_NE(find(gone, kPolicyFailure), nullptr);
+  EXPECT_NE(find(gone, kPolicyFailure)->alert.explanation.find("dig TXT _mta-sts.<domain>"), std::string::npos);
+  EXPECT_EQ(find(gone, kPolicyFailure)->alert.explanation.find("$(id)."), std::string::npos);
+}
+
 // ---- policy-failure ----------------------------------------------------------------
 
 TEST(PolicyFailure, FetchErrorIsAWarningAndDnssecIsCritical) {

@@ -82,6 +82,14 @@ int run_cli(int argc, char** argv) {
   rinspect->add_option("--resolver", rio.resolver, "DNS server as IP:PORT, e.g. 127.0.0.1:5353 or [::1]:53");
   rinspect->callback([&] { rc = cmd_record_inspect(g, rio); });
 
+  AlertsListOptions alo;
+  auto* alerts = app.add_subcommand("alerts", "drift alerts raised from the stored reports");
+  alerts->require_subcommand(1);
+  auto* alerts_list = alerts->add_subcommand("list", "alerts with their state (open or resolved), newest first");
+  alerts_list->add_flag("--open", alo.open_only, "only open alerts");
+  alerts_list->add_option("--format", alo.format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  alerts_list->callback([&] { rc = cmd_alerts_list(g, alo); });
+
   auto* config = app.add_subcommand("config", "check the configuration or print every parameter's default");
   config->require_subcommand(1);
   config->add_subcommand("check", "validate the configuration file (exit 0, or 78 with file:line errors)")

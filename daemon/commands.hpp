@@ -55,6 +55,12 @@ struct RecordInspectOptions {
 };
 int cmd_record_inspect(const GlobalOptions& g, const RecordInspectOptions& o);
 
+struct AlertsListOptions {
+  bool open_only = false;        // --open
+  std::string format = "table";  // table | json
+};
+int cmd_alerts_list(const GlobalOptions& g, const AlertsListOptions& o);
+
 int cmd_config_check(const GlobalOptions& g);
 int cmd_config_defaults();
 

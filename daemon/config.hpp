@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <expected>
 #include <functional>
 #include <optional>
@@ -53,6 +54,36 @@ struct SmtpConfig {
   std::vector<std::string> trusted_authserv_ids;
 };
 
+// One [[alerts.sink]] table (issue 5). Which keys apply depends on `type`.
+struct AlertSinkConfig {
+  std::string type = "log";         // log | file | email | webhook
+  std::string path;                 // file: JSON Lines file
+  std::vector<std::string> to;      // email: recipients
+  std::string from;                 // email: sender ("" = tlsrptd@<host name>)
+  std::string smarthost;            // email: smtp://host:port or smtps://host:port
+  std::string starttls = "required";  // email: required | try
+  std::string username;             // email: AUTH user ("" = no AUTH)
+  std::string password_file;        // email: file holding the AUTH password
+  std::string ca_file;              // email, webhook: extra trust anchors (PEM)
+  std::string url;                  // webhook: https://...
+  std::string format = "json";      // webhook: json | slack
+  bool allow_private = false;       // webhook: allow loopback/private targets
+  std::chrono::milliseconds timeout{10000};  // email, webhook: per attempt
+  int retries = 3;                  // further attempts after a failed one
+  std::string where;                // "file:line" of the table, for messages
+};
+
+struct AlertsConfig {
+  std::chrono::seconds cooldown{std::chrono::hours(12)};
+  double failure_ratio = 0.05;
+  std::uint64_t min_sessions = 50;
+  int baseline_days = 7;
+  bool trust_unauthenticated = false;
+  int max_per_hour = 20;
+  std::chrono::seconds stale_after{std::chrono::hours(96)};
+  std::vector<AlertSinkConfig> sinks;  // empty: alerts go to the log
+};
+
 struct Config {
   std::string database;
   std::vector<std::string> domains;  // policy domains served; empty = every domain
@@ -68,6 +99,7 @@ struct Config {
     std::vector<std::string> servers;         // "host:port" IP literals; empty = /etc/resolv.conf
     std::chrono::milliseconds timeout{5000};  // per lookup, every try included
   } dns;
+  AlertsConfig alerts;
   std::string source;  // the file it came from, "" for embedded defaults
 };
 

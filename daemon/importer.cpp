@@ -264,7 +264,8 @@ ImportSummary Importer::run(const std::vector<std::string>& files,
     std::vector<storage::PendingReport> pending;
     for (auto& item : batch)
       if (item.ingested) pending.push_back({&*item.ingested, &item.provenance, item.bytes});
-    auto outcomes = store_.store_batch(pending);
+    std::vector<std::int64_t> row_ids;
+    auto outcomes = store_.store_batch(pending, &row_ids);
     std::size_t k = 0;
     for (auto& item : batch) {
       if (item.ingested) {
@@ -284,6 +285,12 @@ ImportSummary Importer::run(const std::vector<std::string>& files,
       count(item.result);
     }
     batch.clear();
+    if (outcomes && after_commit_) {
+      std::vector<std::int64_t> stored;
+      for (std::size_t i = 0; i < outcomes->size(); ++i)
+        if ((*outcomes)[i] == storage::StoreOutcome::stored) stored.push_back(row_ids[i]);
+      if (!stored.empty()) after_commit_(stored);
+    }
   };
 
   std::size_t batch_bytes = 0;

@@ -114,6 +114,59 @@ SELECT r.id, r.organization_name, r.report_id, r.contact_info, r.start_datetime,
        r.mail_date, r.mail_filename, r.mail_content_type
 FROM report r;
 )sql",
+    // 3: alerts (issue 5): how each report was authenticated, the alerts with their
+    // lifecycle, the notification log behind the hourly cap, and the `alerts` view.
+    R"sql(
+CREATE TABLE report_auth (
+  report        INTEGER PRIMARY KEY REFERENCES report (id) ON DELETE CASCADE,
+  authenticated INTEGER NOT NULL CHECK (authenticated IN (0, 1))   -- 0: HTTPS, or mail that failed DKIM
+) STRICT;
+
+CREATE TABLE alert (
+  id                INTEGER PRIMARY KEY,
+  policy_domain     TEXT NOT NULL,
+  kind              TEXT NOT NULL,
+  policy_type       TEXT NOT NULL,
+  severity          TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+  status            TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+  first_day         TEXT NOT NULL,            -- report days (UTC) the condition was seen on
+  last_day          TEXT NOT NULL,
+  opened_at         TEXT NOT NULL,            -- RFC 3339, UTC (wall clock)
+  last_seen_at      TEXT NOT NULL,
+  resolved_at       TEXT,
+  resolved_day      TEXT,                     -- the clean report day that resolved it
+  last_notified_at  TEXT,
+  notified_severity TEXT,
+  notifications     INTEGER NOT NULL DEFAULT 0,
+  suppressed        INTEGER NOT NULL DEFAULT 0,  -- notifications held back (cooldown, hourly cap)
+  seen              INTEGER NOT NULL DEFAULT 1,  -- evaluations that found the condition
+  summary           TEXT NOT NULL,
+  explanation       TEXT NOT NULL,
+  evidence          TEXT NOT NULL             -- JSON object
+) STRICT;
+-- Deduplication: at most one open alert per policy domain and kind.
+CREATE UNIQUE INDEX alert_open_key ON alert (policy_domain, kind) WHERE status = 'open';
+CREATE INDEX alert_by_key ON alert (policy_domain, kind, last_notified_at);
+
+CREATE TABLE alert_notification (
+  at    TEXT NOT NULL,
+  alert INTEGER REFERENCES alert (id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX alert_notification_by_time ON alert_notification (at);
+
+CREATE TABLE alert_throttle (
+  id              INTEGER PRIMARY KEY CHECK (id = 1),
+  pending         INTEGER NOT NULL,           -- held back by the hourly cap, not yet summarised
+  last_summary_at TEXT
+) STRICT;
+INSERT INTO alert_throttle (id, pending) VALUES (1, 0);
+
+CREATE VIEW alerts AS
+SELECT id, kind || ':' || policy_domain AS key, policy_domain, kind, policy_type, severity, status,
+       first_day, last_day, opened_at, last_seen_at, resolved_at, resolved_day, last_notified_at,
+       notifications, suppressed, seen AS count, summary, explanation, evidence
+FROM alert;
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

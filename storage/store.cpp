@@ -79,7 +79,8 @@ std::expected<void, StoreError> Store::prepare_statements() {
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
 }
 
-std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p) {
+std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p, std::int64_t& row_id) {
+  row_id = 0;
   const Report& r = p.report->parsed.report;
   // Design §6: the same (organization-name, report-id) again is the same report when
   // its canonical content matches; otherwise it is kept as a flagged conflict.
@@ -127,6 +128,7 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p)
   header(20, &MailProvenance::content_type);
   if (auto res = insert_report_.run(); !res) return std::unexpected(res.error());
   const std::int64_t id = sqlite3_last_insert_rowid(db_.handle());
+  row_id = id;
 
   insert_raw_.bind(1, id).bind(2, std::string_view(prov.media_type)).bind_blob(3, p.raw);
   if (auto res = insert_raw_.run(); !res) return std::unexpected(res.error());
@@ -161,18 +163,24 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p)
   return outcome;
 }
 
-std::expected<std::vector<StoreOutcome>, StoreError> Store::store_batch(std::span<const PendingReport> batch) {
+std::expected<std::vector<StoreOutcome>, StoreError> Store::store_batch(std::span<const PendingReport> batch,
+                                                                        std::vector<std::int64_t>* row_ids) {
   std::vector<StoreOutcome> outcomes;
+  if (row_ids) row_ids->clear();
   if (batch.empty()) return outcomes;
   outcomes.reserve(batch.size());
+  std::vector<std::int64_t> ids;
+  ids.reserve(batch.size());
   if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
   for (const auto& p : batch) {
-    auto o = store_one(p);
+    std::int64_t id = 0;
+    auto o = store_one(p, id);
     if (!o) {
       (void)db_.exec("ROLLBACK");
       return std::unexpected(o.error());
     }
     outcomes.push_back(*o);
+    ids.push_back(id);
   }
   if (auto r = db_.exec("COMMIT"); !r) {
     // A failed COMMIT leaves the transaction open (e.g. SQLITE_BUSY, SQLITE_FULL):
@@ -180,6 +188,7 @@ std::expected<std::vector<StoreOutcome>, StoreError> Store::store_batch(std::spa
     if (!sqlite3_get_autocommit(db_.handle())) (void)db_.exec("ROLLBACK");
     return std::unexpected(r.error());
   }
+  if (row_ids) *row_ids = std::move(ids);
   return outcomes;
 }
 

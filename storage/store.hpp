@@ -4,6 +4,7 @@
 // its outcome. Not thread-safe: one Store per writer thread.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <memory>
 #include <span>
@@ -40,14 +41,17 @@ class Store {
                                                                 const StoreOptions& options = {});
   ~Store();
 
-  // Every report of the batch or none; outcomes in batch order.
-  std::expected<std::vector<StoreOutcome>, StoreError> store_batch(std::span<const PendingReport> batch);
+  // Every report of the batch or none; outcomes in batch order. With `row_ids`, also
+  // the report row id of each entry (0 for a duplicate, which adds no row): the alert
+  // hook evaluates the rows a batch created.
+  std::expected<std::vector<StoreOutcome>, StoreError> store_batch(std::span<const PendingReport> batch,
+                                                                   std::vector<std::int64_t>* row_ids = nullptr);
 
   Db& db() { return db_; }
 
  private:
   explicit Store(Db db);
-  std::expected<StoreOutcome, StoreError> store_one(const PendingReport& p);
+  std::expected<StoreOutcome, StoreError> store_one(const PendingReport& p, std::int64_t& row_id);
   std::expected<void, StoreError> prepare_statements();
 
   Db db_;

@@ -281,6 +281,53 @@ std::vector<Param> build_table() {
                     return std::nullopt;
                   }));
 
+  auto smtp_list_check = [](const std::string& a) -> std::optional<std::string> {
+    if (a.starts_with("unix:/")) return std::nullopt;
+    return listen_check(a);
+  };
+  add("smtp.listen", "string array", R"(["127.0.0.1:2525"])",
+      "Built-in SMTP listener for rua=mailto: reports (STARTTLS offered). Sockets passed by systemd "
+      "(FileDescriptorName=smtp) replace these; [] disables it.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.smtp.listen; }, listen_check));
+  add("smtp.lmtp_listen", "string array", "[]",
+      "LMTP listeners (RFC 2033) for an MTA's lmtp: transport, TCP (\"127.0.0.1:2424\") or a unix socket "
+      "(\"unix:/run/tlsrptd/lmtp.sock\", mode 0660, owned by the service user's group).",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.smtp.lmtp_listen; }, smtp_list_check));
+  add("smtp.recipients", "string array", "[]",
+      "The report mailbox addresses accepted in RCPT TO (your rua=mailto: address); empty accepts any. Nothing "
+      "is ever relayed.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.smtp.recipients; }));
+  add("smtp.hostname", "string", R"("")", "Name in the greeting and the EHLO reply; empty uses the host name.",
+      string_value([](Config& c) -> std::string& { return c.smtp.hostname; }));
+  add("smtp.starttls", "boolean", "true", "Offer STARTTLS on the SMTP listener, with the HTTPS certificate.",
+      [](Config& c, const toml::node& n) -> std::optional<std::string> {
+        auto v = n.value<bool>();
+        if (!v || !n.is_boolean()) return type_error("true or false", n);
+        c.smtp.starttls = *v;
+        return std::nullopt;
+      });
+  add("smtp.max_message_bytes", "size", R"("10MiB")", "Largest mail accepted (advertised as SIZE; 552 5.3.4 beyond).",
+      size_value([](Config& c) -> std::size_t& { return c.smtp.max_message_bytes; }, 64 * kKiB, 1024 * kMiB));
+  add("smtp.max_recipients", "integer", "10", "Recipients per mail transaction (452 4.5.3 beyond).",
+      count_value([](Config& c) -> std::size_t& { return c.smtp.max_recipients; }, 1, 1000));
+  add("smtp.command_timeout", "duration", R"("300s")",
+      "Deadline for each command line, and for silence inside DATA (RFC 5321 §4.5.3.2.7 suggests 5 minutes).",
+      duration_value([](Config& c) -> Millis& { return c.smtp.command_timeout; }, Millis{100}, Millis{3600000}));
+  add("smtp.session_timeout", "duration", R"("10m")", "Longest SMTP/LMTP session, greeting to QUIT.",
+      duration_value([](Config& c) -> Millis& { return c.smtp.session_timeout; }, Millis{1000}, Millis{86400000}));
+  add("smtp.max_connections", "integer", "256", "Open SMTP/LMTP connections at most.",
+      count_value([](Config& c) -> std::size_t& { return c.smtp.max_connections; }, 1, 100000));
+  add("smtp.max_connections_per_client", "integer", "10",
+      "Open SMTP connections per client IPv4 address or IPv6 /64.",
+      count_value([](Config& c) -> std::size_t& { return c.smtp.max_connections_per_client; }, 1, 100000));
+  add("maildir.paths", "string array", "[]",
+      "Maildirs to watch (inotify and a periodic rescan): each new/ message is ingested and moved to cur/ once "
+      "committed; rejected ones go to the .rejected folder.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.maildir.paths; }));
+  add("maildir.rescan_interval", "duration", R"("60s")",
+      "Full rescan of every Maildir's new/ (files inotify missed, and retries after a temporary failure).",
+      duration_value([](Config& c) -> Millis& { return c.maildir.rescan_interval; }, Millis{1000}, Millis{86400000}));
+
   add("dns.servers", "string array", "[]",
       "DNS servers for `record inspect` and the inspection endpoint, as IP:port (\"127.0.0.1:5353\", "
       "\"[::1]:5353\"; the port defaults to 53). Empty uses /etc/resolv.conf.",

@@ -52,6 +52,21 @@ struct SmtpConfig {
   // Authentication-Results authserv-ids whose dkim= verdict is trusted instead of
   // verifying ourselves (RFC 8601 §5: the MTA must strip forged ones).
   std::vector<std::string> trusted_authserv_ids;
+  std::vector<std::string> listen;       // SMTP with STARTTLS: "127.0.0.1:2525"
+  std::vector<std::string> lmtp_listen;  // LMTP: "127.0.0.1:2424" or "unix:/run/tlsrptd/lmtp.sock"
+  std::vector<std::string> recipients;   // accepted RCPT TO addresses; empty = any
+  std::string hostname;                  // greeting and EHLO name; "" = the system's host name
+  bool starttls = true;                  // offer STARTTLS with the HTTPS certificate
+  std::size_t max_message_bytes = 0;
+  std::size_t max_recipients = 0;
+  Millis command_timeout{}, session_timeout{};
+  std::size_t max_connections = 0, max_connections_per_client = 0;
+};
+
+// [maildir]: Maildirs an MTA or fetchmail/mbsync delivers report mails into.
+struct MaildirConfig {
+  std::vector<std::string> paths;
+  Millis rescan_interval{};
 };
 
 // One [[alerts.sink]] table (issue 5). Which keys apply depends on `type`.
@@ -95,6 +110,7 @@ struct Config {
   AdminConfig admin;
   StoreConfig store;
   SmtpConfig smtp;
+  MaildirConfig maildir;
   struct Dns {
     std::vector<std::string> servers;         // "host:port" IP literals; empty = /etc/resolv.conf
     std::chrono::milliseconds timeout{5000};  // per lookup, every try included

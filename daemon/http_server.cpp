@@ -16,6 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "daemon/async_store.hpp"
 #include "daemon/config.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
@@ -56,32 +57,6 @@ Ingestor& ingestor_for(const std::shared_ptr<const HttpPolicy>& policy) {
     t_ingestor_policy = policy.get();
   }
   return *t_ingestor;
-}
-
-// Awaits the store writer: the completion is posted back to the coroutine's executor.
-template <class Token>
-auto async_store(StoreWriter& writer, Ingested report, Provenance provenance, std::string raw, Token&& token) {
-  return asio::async_initiate<Token, void(StoreResult)>(
-      [&writer](auto handler, Ingested r, Provenance p, std::string raw_bytes) {
-        auto ex = asio::get_associated_executor(handler);
-        writer.submit(std::move(r), std::move(p), std::move(raw_bytes),
-                      [h = std::move(handler), ex](StoreResult res) mutable {
-                        asio::post(ex, [h = std::move(h), res = std::move(res)]() mutable { std::move(h)(std::move(res)); });
-                      });
-      },
-      token, std::move(report), std::move(provenance), std::move(raw));
-}
-
-template <class Token>
-auto async_probe(StoreWriter& writer, Token&& token) {
-  return asio::async_initiate<Token, void(bool)>(
-      [&writer](auto handler) {
-        auto ex = asio::get_associated_executor(handler);
-        writer.probe([h = std::move(handler), ex](bool ok) mutable {
-          asio::post(ex, [h = std::move(h), ok]() mutable { std::move(h)(ok); });
-        });
-      },
-      token);
 }
 
 HttpRequestHead head_of(const http::request_parser<http::string_body>& parser, const std::string& peer) {
@@ -254,12 +229,14 @@ struct SessionRunner {
               Provenance prov;
               prov.transport = Transport::https;
               prov.source = peer;
+              prov.authenticated = false;  // RFC 8460 §7: anyone can POST
+              prov.auth_method = "https";
               prov.media_type = media_type(head.content_type);
               prov.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
               const std::string rid = accepted->report.parsed.report.report_id;
               auto sessions = session_counts(accepted->report.parsed.report);
               StoreResult result = co_await async_store(srv.writer_, std::move(accepted->report), std::move(prov),
-                                                        std::move(accepted->raw), asio::use_awaitable);
+                                                        std::move(accepted->raw), std::string(), asio::use_awaitable);
               reply = reply_for_outcome(result.outcome, nullptr, *policy);
               count_report(opt.name, result.outcome, to_token(result.outcome));
               if (result.outcome == Outcome::stored) count_sessions(sessions);

@@ -167,6 +167,33 @@ SELECT id, kind || ':' || policy_domain AS key, policy_domain, kind, policy_type
        notifications, suppressed, seen AS count, summary, explanation, evidence
 FROM alert;
 )sql",
+    // 4: how each report was authenticated, and mailed reports held back (RFC 8460
+    // §3: a report mail without a valid DKIM signature MUST be ignored; it is kept
+    // here, not counted, so an admin can list it and release it later).
+    R"sql(
+ALTER TABLE report_auth ADD COLUMN method TEXT;   -- "https", "import", "dkim pass d=example.com", ...
+
+CREATE TABLE held_report (
+  id                INTEGER PRIMARY KEY,
+  content_sha256    TEXT NOT NULL,
+  organization_name TEXT NOT NULL,
+  report_id         TEXT NOT NULL,
+  received_at       TEXT NOT NULL,
+  transport         TEXT NOT NULL,
+  source            TEXT NOT NULL,
+  reason            TEXT NOT NULL,             -- why it is not counted
+  media_type        TEXT NOT NULL,
+  raw               BLOB NOT NULL,             -- the whole submission (the mail)
+  status            TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released', 'discarded')),
+  released_at       TEXT
+) STRICT;
+CREATE INDEX held_by_content ON held_report (content_sha256);
+
+CREATE VIEW held_reports AS
+SELECT id, organization_name, report_id, received_at, transport, source, reason, status, released_at,
+       content_sha256, length(raw) AS bytes
+FROM held_report;
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

@@ -9,7 +9,7 @@
 
 namespace tlsrpt::storage {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Applies every missing migration, each in its own transaction. Refuses a database
 // written by a newer tlsrptd.

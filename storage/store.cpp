@@ -26,6 +26,7 @@ std::string_view to_token(StoreOutcome o) {
     case StoreOutcome::stored: return "stored";
     case StoreOutcome::duplicate: return "duplicate";
     case StoreOutcome::conflict: return "conflict";
+    case StoreOutcome::held: return "held";
   }
   return "stored";
 }
@@ -73,6 +74,15 @@ std::expected<void, StoreError> Store::prepare_statements() {
                     "successful_sessions, failed_sessions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
       !r)
     return r;
+  if (auto r = prep(insert_auth_, "INSERT OR REPLACE INTO report_auth (report, authenticated, method) VALUES (?1, ?2, ?3)");
+      !r)
+    return r;
+  if (auto r = prep(find_held_, "SELECT 1 FROM held_report WHERE content_sha256 = ?1 AND status = 'held'"); !r) return r;
+  if (auto r = prep(insert_held_,
+                    "INSERT INTO held_report (content_sha256, organization_name, report_id, received_at, transport, "
+                    "source, reason, media_type, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      !r)
+    return r;
   return prep(insert_failure_,
               "INSERT INTO failure (report, policy_idx, idx, result_type, sending_mta_ip, receiving_mx_hostname, "
               "receiving_mx_helo, receiving_ip, failed_sessions, additional_information, failure_reason_code) "
@@ -98,6 +108,7 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
   }
   find_.reset();
   if (outcome == StoreOutcome::duplicate) return outcome;
+  if (!p.hold_reason.empty()) return hold_one(p);
 
   const Provenance& prov = *p.provenance;
   insert_report_.bind(1, std::string_view(r.organization_name))
@@ -132,6 +143,9 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
 
   insert_raw_.bind(1, id).bind(2, std::string_view(prov.media_type)).bind_blob(3, p.raw);
   if (auto res = insert_raw_.run(); !res) return std::unexpected(res.error());
+  insert_auth_.bind(1, id).bind(2, std::int64_t{prov.authenticated ? 1 : 0});
+  if (prov.auth_method.empty()) insert_auth_.bind_null(3); else insert_auth_.bind(3, std::string_view(prov.auth_method));
+  if (auto res = insert_auth_.run(); !res) return std::unexpected(res.error());
 
   for (std::size_t i = 0; i < r.policies.size(); ++i) {
     const PolicyResult& pr = r.policies[i];
@@ -161,6 +175,29 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
     }
   }
   return outcome;
+}
+
+// A held report is not counted and stays out of the dedupe space of `report`; the
+// same held content again is one held row (a sender retrying its mail).
+std::expected<StoreOutcome, StoreError> Store::hold_one(const PendingReport& p) {
+  find_held_.bind(1, std::string_view(p.report->content_sha256));
+  auto row = find_held_.step();
+  find_held_.reset();
+  if (!row) return std::unexpected(row.error());
+  if (*row) return StoreOutcome::held;
+  const Report& r = p.report->parsed.report;
+  const Provenance& prov = *p.provenance;
+  insert_held_.bind(1, std::string_view(p.report->content_sha256))
+      .bind(2, std::string_view(r.organization_name))
+      .bind(3, std::string_view(r.report_id))
+      .bind(4, std::string_view(format_rfc3339(prov.received_at)))
+      .bind(5, to_token(prov.transport))
+      .bind(6, std::string_view(prov.source))
+      .bind(7, p.hold_reason)
+      .bind(8, std::string_view(prov.media_type))
+      .bind_blob(9, p.raw);
+  if (auto res = insert_held_.run(); !res) return std::unexpected(res.error());
+  return StoreOutcome::held;
 }
 
 std::expected<std::vector<StoreOutcome>, StoreError> Store::store_batch(std::span<const PendingReport> batch,

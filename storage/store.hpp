@@ -21,6 +21,7 @@ enum class StoreOutcome {
   stored,     // new report, counted
   duplicate,  // same (organization-name, report-id) and same content: counted once
   conflict,   // same key, different content: kept and flagged, not counted
+  held,       // kept among the held reports (hold_reason), not counted
 };
 std::string_view to_token(StoreOutcome o);
 
@@ -28,6 +29,9 @@ struct PendingReport {
   const Ingested* report = nullptr;
   const Provenance* provenance = nullptr;
   std::string_view raw;  // the bytes as submitted
+  // Not counted but kept among the held reports, for this reason (a mailed report
+  // without a valid DKIM signature under smtp.dkim = "require"). Empty: store it.
+  std::string_view hold_reason;
 };
 
 struct StoreOptions {
@@ -55,7 +59,8 @@ class Store {
   std::expected<void, StoreError> prepare_statements();
 
   Db db_;
-  Stmt find_, insert_report_, insert_raw_, insert_policy_, insert_failure_;
+  std::expected<StoreOutcome, StoreError> hold_one(const PendingReport& p);
+  Stmt find_, insert_report_, insert_raw_, insert_policy_, insert_failure_, insert_auth_, find_held_, insert_held_;
 };
 
 }  // namespace tlsrpt::storage

@@ -42,6 +42,18 @@ int run_cli(int argc, char** argv) {
   import->add_option("--batch", io.batch, "reports per transaction")->check(CLI::Range(1, 100000));
   import->callback([&] { rc = cmd_report_import(g, io); });
 
+  HeldOptions ho;
+  auto* held = report->add_subcommand("held", "mailed reports kept but not counted (no valid DKIM signature)");
+  held->add_flag("--all", ho.all, "also the released ones");
+  held->add_option("--format", ho.format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  held->callback([&] { rc = cmd_report_held(g, ho); });
+
+  ReleaseOptions ro;
+  auto* release = report->add_subcommand("release", "count a held report: after its DKIM check passes now, or --force");
+  release->add_option("ID", ro.id, "the id from `report held`")->required();
+  release->add_flag("--force", ro.force, "count it without a passing DKIM check");
+  release->callback([&] { rc = cmd_report_release(g, ro); });
+
   StatsOptions so;
   auto* stats = app.add_subcommand("stats", "successful and failed sessions per policy domain and type");
   stats->add_option("--domain", so.domain, "only this policy domain");

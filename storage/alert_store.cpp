@@ -69,8 +69,9 @@ void AlertStore::rollback() {
 
 std::expected<void, StoreError> AlertStore::record_authentication(std::span<const std::int64_t> report_ids,
                                                                   bool authenticated) {
-  auto st = db_.prepare("INSERT OR REPLACE INTO report_auth (report, authenticated) "
-                        "SELECT id, ?2 FROM report WHERE id = ?1");
+  // The store records it with the report; this keeps the method it wrote.
+  auto st = db_.prepare("INSERT INTO report_auth (report, authenticated) SELECT id, ?2 FROM report WHERE id = ?1 "
+                        "ON CONFLICT (report) DO UPDATE SET authenticated = excluded.authenticated");
   if (!st) return std::unexpected(st.error());
   for (std::int64_t id : report_ids) {
     st->bind(1, id).bind(2, authenticated ? 1 : 0);

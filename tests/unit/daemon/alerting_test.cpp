@@ -103,6 +103,7 @@ class AlertingTest : public ::testing::Test {
     }
     Provenance prov;
     prov.transport = authenticated ? Transport::import : Transport::https;
+    prov.authenticated = authenticated;
     std::vector<storage::PendingReport> batch;
     for (std::size_t i = 0; i < parsed.size(); ++i) batch.push_back({&parsed[i], &prov, jsons[i]});
     std::vector<std::int64_t> ids;

@@ -61,6 +61,7 @@ class AlertStoreTest : public ::testing::Test {
     Provenance prov;
     prov.transport = t;
     prov.source = "test";
+    prov.authenticated = t != Transport::https;  // as the channels set it
     std::vector<PendingReport> batch;
     for (std::size_t i = 0; i < parsed.size(); ++i) batch.push_back({&parsed[i], &prov, jsons[i]});
     std::vector<std::int64_t> ids;
@@ -81,7 +82,7 @@ TEST_F(AlertStoreTest, SchemaVersionThreeHasTheAlertsView) {
   auto st = store_->db().prepare("PRAGMA user_version");
   ASSERT_TRUE(st);
   ASSERT_TRUE(*st->step());
-  EXPECT_EQ(st->int64(0), 3);
+  EXPECT_EQ(st->int64(0), kSchemaVersion);
   auto view = store_->db().prepare(
       "SELECT id, key, policy_domain, kind, policy_type, severity, status, first_day, last_day, opened_at, "
       "last_seen_at, resolved_at, resolved_day, last_notified_at, notifications, suppressed, count, summary, "
@@ -93,7 +94,8 @@ TEST_F(AlertStoreTest, MigrationThreeAppliesToAVersionTwoDatabaseWithReports) {
   store({report_json("Google LLC", "r1", "2024-05-01", "example.com", "sts", kPolicy, 10, 0)});
   // Take the database back to version 2 (what an older tlsrptd left behind).
   ASSERT_TRUE(store_->db().exec("DROP VIEW alerts; DROP TABLE alert_throttle; DROP TABLE alert_notification; "
-                                "DROP TABLE alert; DROP TABLE report_auth; PRAGMA user_version=2;"));
+                                "DROP TABLE alert; DROP TABLE report_auth; DROP VIEW held_reports; DROP TABLE held_report; "
+                                "PRAGMA user_version=2;"));
   open();
   AlertStore a(store_->db());
   auto rows = a.observations("example.com", "2024-04-01", "2024-05-31", false);

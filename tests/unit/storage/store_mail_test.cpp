@@ -97,7 +97,7 @@ TEST(StoreMail, Migration2UpgradesAVersion1Database) {
     // migration 3), user_version 1.
     Db& db = (*st)->db();
     ASSERT_TRUE(db.exec("DROP VIEW alerts; DROP TABLE alert_throttle; DROP TABLE alert_notification; "
-                        "DROP TABLE alert; DROP TABLE report_auth"));
+                        "DROP TABLE alert; DROP TABLE report_auth; DROP VIEW held_reports; DROP TABLE held_report"));
     ASSERT_TRUE(db.exec("DROP VIEW reports; CREATE VIEW reports AS SELECT id FROM report"));
     for (const char* c : {"tls_report_domain", "tls_report_submitter", "mail_message_id", "mail_from", "mail_subject",
                           "mail_date", "mail_filename", "mail_content_type"})

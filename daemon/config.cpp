@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "daemon/dns_resolver.hpp"
+#include "parser/domain.hpp"
 
 #include <cctype>
 #include <tuple>
@@ -327,6 +328,26 @@ std::vector<Param> build_table() {
   add("maildir.rescan_interval", "duration", R"("60s")",
       "Full rescan of every Maildir's new/ (files inotify missed, and retries after a temporary failure).",
       duration_value([](Config& c) -> Millis& { return c.maildir.rescan_interval; }, Millis{1000}, Millis{86400000}));
+
+  add("inspect.enabled", "boolean", "false",
+      "Serve the record generator and inspector on the HTTPS listener: pages at /, /generate, /inspect and "
+      "GET /api/v1/inspect?domain=D (12 inspections a minute per IPv4 address or IPv6 /64).",
+      [](Config& c, const toml::node& n) -> std::optional<std::string> {
+        auto v = n.value<bool>();
+        if (!v || !n.is_boolean()) return type_error("true or false", n);
+        c.inspect.enabled = *v;
+        return std::nullopt;
+      });
+  add("inspect.trusted_proxies", "string array", "[]",
+      "Reverse proxies (IP addresses) whose X-Forwarded-For names the client for the rate limit; from anyone "
+      "else the header is ignored.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.inspect.trusted_proxies; },
+                  [](const std::string& ip) -> std::optional<std::string> {
+                    if (!canonical_ip(ip)) return "\"" + ip + "\" is not an IP address";
+                    return std::nullopt;
+                  }));
+  add("inspect.max_concurrent", "integer", "32", "Inspections (DNS look-ups) in flight at most; beyond, 503.",
+      count_value([](Config& c) -> std::size_t& { return c.inspect.max_concurrent; }, 1, 1024));
 
   add("dns.servers", "string array", "[]",
       "DNS servers for `record inspect` and the inspection endpoint, as IP:port (\"127.0.0.1:5353\", "

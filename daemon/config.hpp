@@ -63,6 +63,13 @@ struct SmtpConfig {
   std::size_t max_connections = 0, max_connections_per_client = 0;
 };
 
+// [inspect]: the record inspection site and API on the HTTPS listener (issue 6).
+struct InspectConfig {
+  bool enabled = false;
+  std::vector<std::string> trusted_proxies;
+  std::size_t max_concurrent = 0;
+};
+
 // [maildir]: Maildirs an MTA or fetchmail/mbsync delivers report mails into.
 struct MaildirConfig {
   std::vector<std::string> paths;
@@ -111,6 +118,7 @@ struct Config {
   StoreConfig store;
   SmtpConfig smtp;
   MaildirConfig maildir;
+  InspectConfig inspect;
   struct Dns {
     std::vector<std::string> servers;         // "host:port" IP literals; empty = /etc/resolv.conf
     std::chrono::milliseconds timeout{5000};  // per lookup, every try included

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -175,7 +176,20 @@ struct SessionRunner {
 
       HttpReply reply;
       bool body_pending = parser.content_length().value_or(0) > 0 || parser.chunked();
-      if (auto early = check_head(head, *policy)) {
+      if (srv.inspect_ && !policy->admin && (head.method == "GET" || head.method == "HEAD") &&
+          InspectService::owns(head.target)) {
+        // The inspection site: DNS work on its own pool, never logged (issue 6).
+        const std::string client = srv.inspect_->client_for(peer, parser.get()["X-Forwarded-For"]);
+        auto ex = co_await asio::this_coro::executor;
+        co_await asio::post(srv.inspect_->pool(), asio::use_awaitable);
+        SiteReply site = srv.inspect_->handle(head.method, head.target, client);
+        co_await asio::post(ex, asio::use_awaitable);
+        reply.status = site.status;
+        reply.content_type = site.content_type;
+        reply.body = std::move(site.body);
+        reply.headers = std::move(site.headers);
+        if (body_pending) reply.close = true;
+      } else if (auto early = check_head(head, *policy)) {
         reply = std::move(*early);
         if (body_pending) reply.close = true;  // the unread body makes the stream unusable
       } else if (route == Route::healthz) {
@@ -288,8 +302,9 @@ struct SessionRunner {
   }
 };
 
-HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, StoreWriter& writer, TlsContextHolder* tls)
-    : io_(io), options_(std::move(options)), writer_(writer), tls_(tls) {
+HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, StoreWriter& writer, TlsContextHolder* tls,
+                       InspectService* inspect)
+    : io_(io), options_(std::move(options)), writer_(writer), tls_(tls), inspect_(inspect) {
   policy_.store(std::make_shared<const HttpPolicy>(options_.policy));
 }
 

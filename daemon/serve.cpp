@@ -228,7 +228,16 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
   wo.busy_timeout_ms = static_cast<int>(cfg.store.busy_timeout.count());
   StoreWriter writer(wo);
 
-  auto https = std::make_shared<HttpServer>(io, https_options(cfg), writer, &tls);
+  std::unique_ptr<InspectService> inspect;
+  if (cfg.inspect.enabled) {
+    InspectServiceOptions io_opts;
+    io_opts.dns_servers = cfg.dns.servers;
+    io_opts.dns_timeout = cfg.dns.timeout;
+    io_opts.max_concurrent = cfg.inspect.max_concurrent;
+    io_opts.trusted_proxies = cfg.inspect.trusted_proxies;
+    inspect = std::make_unique<InspectService>(io_opts);
+  }
+  auto https = std::make_shared<HttpServer>(io, https_options(cfg), writer, &tls, inspect.get());
   auto admin = std::make_shared<HttpServer>(io, admin_options(cfg), writer, nullptr);
 
   // Alerts: run after each commit on the writer thread (design §1 hop [5]).

@@ -1422,8 +1422,12 @@ int run(int argc, char** argv) {
       std::printf("  %-42s %10s %10s %8s\n", name, "n/a", "n/a", target);
       return;
     }
-    std::printf("  %-42s %10.2f %10.2f %8s   %s\n", name, v, v_cpu, target,
-                min == 0 ? "" : v >= min ? "PASS" : "MISS");
+    if (min == 0) {
+      std::printf("  %-42s %10.2f %10.2f %8s\n", name, v, v_cpu, target);
+      return;
+    }
+    std::printf("  %-42s %10.2f %10.2f %8s   %s (by CPU: %s)\n", name, v, v_cpu, target, v >= min ? "PASS" : "MISS",
+                v_cpu >= min ? "PASS" : "MISS");
   };
   ratio("b / b0", have(b) && have(b0), b.rate(n) / b0.rate(n), b.cpu_rate(n) / b0.cpu_rate(n), ">= 0.50", 0.5);
   ratio("c / c0", have(cst) && have(c0), cst.rate(n) / c0.rate(n), cst.cpu_rate(n) / c0.cpu_rate(n), ">= 0.50", 0.5);
@@ -1433,8 +1437,9 @@ int run(int argc, char** argv) {
   ratio("c / c1 (the Store's code)", have(cst) && have(c1), cst.rate(n) / c1.rate(n), cst.cpu_rate(n) / c1.cpu_rate(n),
         "-", 0);
   ratio("c1 / c0 (the schema)", have(c1) && have(c0), c1.rate(n) / c0.rate(n), c1.cpu_rate(n) / c0.cpu_rate(n), "-", 0);
-  std::printf("  PASS/MISS is decided on the wall-clock ratio; \"by CPU\" uses user+system CPU time (no fsync waits,\n"
-              "  no time lost to other processes: see \"preem\", involuntary context switches in the chosen run)\n");
+  std::printf("  PASS/MISS is decided on the wall-clock ratio, as specified; \"by CPU\" uses user+system CPU time\n"
+              "  instead (no fsync waits, no time lost to other processes: \"preem\" counts involuntary context\n"
+              "  switches in the chosen run). On a busy machine trust the CPU ratios.\n");
   std::printf("\nchecks  : %zu/%zu reports parsed with the generated counts", n, n);
   if (have(a)) std::printf("; gunzip output = generated JSON");
   if (have(cst)) std::printf("; (c) left %zu rows in `reports`", n);

@@ -74,6 +74,8 @@ class Daemon:
         self.db = os.path.join(workdir, "var", "tlsrptd.sqlite")
         self.config = os.path.join(workdir, "tlsrptd.toml")
         user = f'user = "{SERVICE_USER}"\n' if os.geteuid() == 0 else ""
+        if "[smtp]" not in sections:
+            sections += '\n[smtp]\nlisten = []\n'  # the default 127.0.0.1:2525 would collide between tests
         with open(self.config, "w") as f:
             f.write(f'database = "{self.db}"\n{user}{top_config}\n'
                     f'[https]\nlisten = ["127.0.0.1:{self.port}"]\n'

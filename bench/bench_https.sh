@@ -65,6 +65,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'echo "bench: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 forget_pid() {
   local keep=() p
@@ -236,6 +237,7 @@ listen = ["127.0.0.1:$TLS_ADMIN"]
 EOF
   "$TLSRPTD" serve --config "$TLS_DIR/tlsrptd.toml" >"$TLS_DIR/daemon.log" 2>&1 &
   TLS_PID=$!
+  disown "$TLS_PID"  # no "Killed" job notice for the SIGKILL below
   PIDS+=("$TLS_PID")
   for _ in $(seq 200); do
     curl -sf "http://127.0.0.1:$TLS_ADMIN/healthz" >/dev/null 2>&1 && return 0
@@ -244,13 +246,18 @@ EOF
   done
   die "tlsrptd did not become healthy: $(cat "$TLS_DIR/daemon.log")"
 }
+still_running() {
+  kill -0 "$TLS_PID" 2>/dev/null && ! grep -q '^<5>stopping' "$TLS_DIR/daemon.log" ||
+    die "tlsrptd stopped during the run (a signal from outside?): $(tail -5 "$TLS_DIR/daemon.log")"
+}
 metric() {  # metric NAME{labels} -> value from the admin listener (0 when absent)
   curl -sf "http://127.0.0.1:$TLS_ADMIN/metrics" | awk -v m="$1" 'index($0, m) == 1 {v = $2} END {print v + 0}'
 }
 # SIGKILL, not SIGTERM: the count afterwards shows what was durable when each 2xx
 # went out, not what a clean shutdown flushed.
 kill9_and_count() {
-  { kill -KILL "$TLS_PID"; wait "$TLS_PID"; } 2>/dev/null || true
+  kill -KILL "$TLS_PID"
+  for _ in $(seq 200); do kill -0 "$TLS_PID" 2>/dev/null || break; sleep 0.05; done
   forget_pid "$TLS_PID"
   sqlite3 "$TLS_DIR/var/tlsrptd.sqlite" 'select count(*) from reports'
 }
@@ -263,6 +270,7 @@ for mode in keepalive close; do
   workers=$(nginx_workers)
   cpu0=$(cpu_ticks $workers)
   line=$(run_wrk "nginx-$mode" "https://127.0.0.1:$NGINX_PORT/" "$mode" "$CONNECTIONS" "$DURATION")
+  kill -0 "$NGINX_PID" 2>/dev/null || die "nginx stopped during the run: $(tail -5 "$TMP/nginx/error.log")"
   cpu1=$(cpu_ticks $workers)
   read -r acc1 req1 <<<"$(nginx_counters)"
   record "run server=nginx mode=$mode $line server_connections=$((acc1 - acc0)) server_requests=$((req1 - req0)) cpu_ticks=$((cpu1 - cpu0))"
@@ -271,6 +279,7 @@ for mode in keepalive close; do
   start_tlsrptd "tlsrptd-$mode"
   cpu0=$(cpu_ticks "$TLS_PID")
   line=$(run_wrk "tlsrptd-$mode" "https://127.0.0.1:$TLS_PORT/" "$mode" "$CONNECTIONS" "$DURATION")
+  still_running
   cpu1=$(cpu_ticks "$TLS_PID")
   conns=$(metric 'tlsrptd_connections_total{listener="https"}')
   reqs=$(metric 'tlsrptd_http_requests_total{listener="https",code="200"}')
@@ -294,6 +303,7 @@ for _ in $(seq $((RSS_DURATION * 2))); do
   kill -0 "$WRK_RSS" 2>/dev/null || break
 done
 wait "$WRK_RSS" || die "wrk failed (memory run)"
+still_running
 hwm=$(status_kib "$TLS_PID" VmHWM)
 stored=$(kill9_and_count)
 record "rss server=tlsrptd $(cat "$TMP/rss.line") vmhwm_kib=$hwm idle_vmhwm_kib=$base peak_open_connections=$peak_open db_reports=$stored"

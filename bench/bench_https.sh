@@ -105,7 +105,7 @@ record "info wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
 record "info openssl=$(openssl version | awk '{print $2}')"
 record "info tlsrptd=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)"
 record "info uptime_before=$(uptime | sed 's/.*load average: //; s/ //g')"
-record "info duration=$DURATION wrk_threads=$WRK_THREADS connections=$CONNECTIONS server_threads=$SERVER_THREADS"
+record "info duration=$DURATION wrk_threads=$WRK_THREADS connections=$CONNECTIONS server_threads=$SERVER_THREADS rss_connections=$RSS_CONNECTIONS"
 
 # ---------------------------------------------------------------- inputs
 log "certificate: one EC P-256 key and self-signed certificate for both servers"

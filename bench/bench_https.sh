@@ -187,8 +187,9 @@ nginx_workers() { pgrep -P "$NGINX_PID" | tr '\n' ' '; }
 nginx_counters() { curl -sf "http://127.0.0.1:$NGINX_STATUS_PORT/" | awk 'NR == 3 {print $1, $3}'; }
 
 # ---------------------------------------------------------------- wrk
-# run_wrk NAME URL MODE CONNECTIONS SECONDS -> BENCH line in $TMP/NAME.bench
-run_wrk() {
+# start_wrk NAME URL MODE CONNECTIONS SECONDS: wrk in the background (so that a signal
+# reaches the trap at once, and the trap can stop it), its BENCH line in $TMP/NAME.bench.
+start_wrk() {
   local name=$1 url=$2 mode=$3 conns=$4 secs=$5
   local args=(-t "$WRK_THREADS" -c "$conns" -d "${secs}s" --timeout 10s -s "$HERE/post_reports.lua")
   local preload=""
@@ -197,13 +198,20 @@ run_wrk() {
     preload=$TMP/no_resume.so
   fi
   BENCH_RESULT=$TMP/$name.bench LD_PRELOAD=$preload timeout $((secs + 60)) \
-    wrk "${args[@]}" "$url" -- "$BODIES" >"$TMP/$name.wrk" 2>&1 || die "wrk failed ($name): $(cat "$TMP/$name.wrk")"
-  [[ -s $TMP/$name.bench ]] || die "wrk printed no result ($name): $(cat "$TMP/$name.wrk")"
-  sed 's/^BENCH //' "$TMP/$name.bench"
+    wrk "${args[@]}" "$url" -- "$BODIES" >"$TMP/$name.wrk" 2>&1 &
+  WRK_PID=$!
+  PIDS+=("$WRK_PID")
 }
+finish_wrk() {  # finish_wrk NAME
+  wait "$WRK_PID" || die "wrk failed ($1): $(cat "$TMP/$1.wrk")"
+  forget_pid "$WRK_PID"
+  [[ -s $TMP/$1.bench ]] || die "wrk printed no result ($1): $(cat "$TMP/$1.wrk")"
+}
+run_wrk() { start_wrk "$@" && finish_wrk "$1"; }
+bench_line() { sed 's/^BENCH //' "$TMP/$1.bench"; }
 
 log "check: does wrk open a new connection with a full TLS handshake for every report?"
-run_wrk handshake-check "https://127.0.0.1:$NGINX_LOG_PORT/" close 4 1 >/dev/null
+run_wrk handshake-check "https://127.0.0.1:$NGINX_LOG_PORT/" close 4 1
 kill -USR1 "$NGINX_PID"  # reopen logs = flush
 sleep 0.5
 record "check $(awk '{n++; if ($2 == 1) fresh++; if ($4 == "r") reused++; proto[$3]++}
@@ -269,7 +277,8 @@ for mode in keepalive close; do
   read -r acc0 req0 <<<"$(nginx_counters)"
   workers=$(nginx_workers)
   cpu0=$(cpu_ticks $workers)
-  line=$(run_wrk "nginx-$mode" "https://127.0.0.1:$NGINX_PORT/" "$mode" "$CONNECTIONS" "$DURATION")
+  run_wrk "nginx-$mode" "https://127.0.0.1:$NGINX_PORT/" "$mode" "$CONNECTIONS" "$DURATION"
+  line=$(bench_line "nginx-$mode")
   kill -0 "$NGINX_PID" 2>/dev/null || die "nginx stopped during the run: $(tail -5 "$TMP/nginx/error.log")"
   cpu1=$(cpu_ticks $workers)
   read -r acc1 req1 <<<"$(nginx_counters)"
@@ -278,7 +287,8 @@ for mode in keepalive close; do
   log "tlsrptd, $mode: ${DURATION}s, $CONNECTIONS connections, fresh database"
   start_tlsrptd "tlsrptd-$mode"
   cpu0=$(cpu_ticks "$TLS_PID")
-  line=$(run_wrk "tlsrptd-$mode" "https://127.0.0.1:$TLS_PORT/" "$mode" "$CONNECTIONS" "$DURATION")
+  run_wrk "tlsrptd-$mode" "https://127.0.0.1:$TLS_PORT/" "$mode" "$CONNECTIONS" "$DURATION"
+  line=$(bench_line "tlsrptd-$mode")
   still_running
   cpu1=$(cpu_ticks "$TLS_PID")
   conns=$(metric 'tlsrptd_connections_total{listener="https"}')
@@ -292,21 +302,20 @@ done
 log "tlsrptd, memory: ${RSS_DURATION}s keep-alive with $RSS_CONNECTIONS connections"
 start_tlsrptd tlsrptd-rss
 base=$(status_kib "$TLS_PID" VmHWM)
-run_wrk tlsrptd-rss "https://127.0.0.1:$TLS_PORT/" keepalive "$RSS_CONNECTIONS" "$RSS_DURATION" >"$TMP/rss.line" &
-WRK_RSS=$!
+start_wrk tlsrptd-rss "https://127.0.0.1:$TLS_PORT/" keepalive "$RSS_CONNECTIONS" "$RSS_DURATION"
 # Sample the open connections while the load runs, to show they were really there.
 peak_open=0
 for _ in $(seq $((RSS_DURATION * 2))); do
   sleep 0.5
   open=$(metric 'tlsrptd_open_connections{listener="https"}')
   ((open > peak_open)) && peak_open=$open
-  kill -0 "$WRK_RSS" 2>/dev/null || break
+  kill -0 "$WRK_PID" 2>/dev/null || break
 done
-wait "$WRK_RSS" || die "wrk failed (memory run)"
+finish_wrk tlsrptd-rss
 still_running
 hwm=$(status_kib "$TLS_PID" VmHWM)
 stored=$(kill9_and_count)
-record "rss server=tlsrptd $(cat "$TMP/rss.line") vmhwm_kib=$hwm idle_vmhwm_kib=$base peak_open_connections=$peak_open db_reports=$stored"
+record "rss server=tlsrptd $(bench_line tlsrptd-rss) vmhwm_kib=$hwm idle_vmhwm_kib=$base peak_open_connections=$peak_open db_reports=$stored"
 
 kill -QUIT "$NGINX_PID" 2>/dev/null || true
 wait "$NGINX_PID" 2>/dev/null || true

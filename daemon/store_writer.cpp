@@ -78,10 +78,13 @@ void StoreWriter::run() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
+      const bool was_idle = queue_.empty();
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
       // Group commit: give concurrent submitters a moment to join this transaction.
-      if (options_.commit_delay.count() > 0 && queue_.size() < options_.max_batch && !stopping_) {
+      // Only after idling: reports that queued up during the previous commit have
+      // waited for a whole fsync already, and the next batch forms during this one.
+      if (was_idle && options_.commit_delay.count() > 0 && queue_.size() < options_.max_batch && !stopping_) {
         auto until = std::chrono::steady_clock::now() + options_.commit_delay;
         cv_.wait_until(lock, until, [&] { return stopping_ || queue_.size() >= options_.max_batch; });
       }

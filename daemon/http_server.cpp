@@ -15,13 +15,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 
 #include "daemon/async_store.hpp"
 #include "daemon/config.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/text.hpp"
+#include "daemon/tls_stream.hpp"
 
 namespace tlsrpt::daemon {
 
@@ -180,10 +180,10 @@ struct SessionRunner {
           InspectService::owns(head.target)) {
         // The inspection site: DNS work on its own pool, never logged (issue 6).
         const std::string client = srv.inspect_->client_for(peer, parser.get()["X-Forwarded-For"]);
-        auto ex = co_await asio::this_coro::executor;
+        auto home = co_await asio::this_coro::executor;
         co_await asio::post(srv.inspect_->pool(), asio::use_awaitable);
         SiteReply site = srv.inspect_->handle(head.method, head.target, client);
-        co_await asio::post(ex, asio::use_awaitable);
+        co_await asio::post(home, asio::use_awaitable);
         reply.status = site.status;
         reply.content_type = site.content_type;
         reply.body = std::move(site.body);
@@ -275,10 +275,10 @@ struct SessionRunner {
   }
 
   asio::awaitable<void> run_tls(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx) {
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *ctx);
+    TlsStream stream(std::move(socket), ctx->native_handle());
     conn->lowest = &beast::get_lowest_layer(stream);
     conn->lowest->expires_after(srv.options_.handshake_timeout);
-    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAwait);
+    auto [ec, n0] = co_await stream.async_handshake(kAwait);
     if (ec) {
       metrics().inc("tlsrptd_tls_handshake_failures_total", {{"listener", srv.options_.name}});
       if (ec == beast::error::timeout)
@@ -287,9 +287,9 @@ struct SessionRunner {
       co_return;
     }
     co_await serve(stream);
-    // close_notify, without waiting long for the peer's.
+    // close_notify, without waiting for the peer's.
     conn->lowest->expires_after(std::chrono::seconds(1));
-    auto [sec] = co_await stream.async_shutdown(kAwait);
+    auto [sec, n1] = co_await stream.async_shutdown(kAwait);
     (void)sec;
   }
 
@@ -443,8 +443,8 @@ void HttpServer::accept_loop(std::size_t index) {
                 if (e) {
                   try {
                     std::rethrow_exception(e);
-                  } catch (const std::exception& ex) {
-                    log_error(self->options_.name + ": connection failed: " + printable(ex.what()));
+                  } catch (const std::exception& err) {
+                    log_error(self->options_.name + ": connection failed: " + printable(err.what()));
                   } catch (...) {
                     log_error(self->options_.name + ": connection failed");
                   }

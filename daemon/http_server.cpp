@@ -249,6 +249,8 @@ struct SessionRunner {
               prov.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
               const std::string rid = accepted->report.parsed.report.report_id;
               auto sessions = session_counts(accepted->report.parsed.report);
+              // Only its hash is stored: don't keep the canonical text queued.
+              std::string().swap(accepted->report.canonical_json);
               StoreResult result = co_await async_store(srv.writer_, std::move(accepted->report), std::move(prov),
                                                         std::move(accepted->raw), std::string(), asio::use_awaitable);
               reply = reply_for_outcome(result.outcome, nullptr, *policy);

@@ -35,26 +35,14 @@ class TlsStream {
   static constexpr std::size_t kNetChunk = 4096;
   static constexpr std::size_t kMaxWrite = 16384;
 
-  TlsStream(boost::asio::ip::tcp::socket&& socket, SSL_CTX* ctx) : tcp_(std::move(socket)) {
-    ssl_ = SSL_new(ctx);
-    if (ssl_) {
-      rbio_ = BIO_new(BIO_s_mem());
-      wbio_ = BIO_new(BIO_s_mem());
-      if (rbio_ && wbio_) {
-        // A drained memory BIO reports "retry" rather than EOF.
-        BIO_set_mem_eof_return(rbio_, -1);
-        BIO_set_mem_eof_return(wbio_, -1);
-        SSL_set_bio(ssl_, rbio_, wbio_);  // SSL owns them now
-      } else {
-        BIO_free(rbio_);
-        BIO_free(wbio_);
-        rbio_ = wbio_ = nullptr;
-      }
-      SSL_set_accept_state(ssl_);
-    }
+  // The SSL object and the read buffer are made when the client's first bytes
+  // arrive (see async_handshake): an idle connection costs only its socket.
+  TlsStream(boost::asio::ip::tcp::socket&& socket, SSL_CTX* ctx) : tcp_(std::move(socket)), ctx_(ctx) {
+    SSL_CTX_up_ref(ctx_);
   }
   ~TlsStream() {
     if (ssl_) SSL_free(ssl_);  // frees the BIOs too
+    SSL_CTX_free(ctx_);
   }
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
@@ -63,9 +51,34 @@ class TlsStream {
   next_layer_type& next_layer() noexcept { return tcp_; }
   bool ready() const { return ssl_ && rbio_ && wbio_; }
 
+  // Creates the SSL object with its two memory BIOs; false when out of memory.
+  bool create() {
+    if (ssl_) return ready();
+    ssl_ = SSL_new(ctx_);
+    if (!ssl_) return false;
+    rbio_ = BIO_new(BIO_s_mem());
+    wbio_ = BIO_new(BIO_s_mem());
+    if (!rbio_ || !wbio_) {
+      BIO_free(rbio_);
+      BIO_free(wbio_);
+      rbio_ = wbio_ = nullptr;
+      return false;
+    }
+    // A drained memory BIO reports "retry" rather than EOF.
+    BIO_set_mem_eof_return(rbio_, -1);
+    BIO_set_mem_eof_return(wbio_, -1);
+    SSL_set_bio(ssl_, rbio_, wbio_);  // SSL owns them now
+    SSL_set_accept_state(ssl_);
+    return true;
+  }
+
+  // The first OpenSSL call waits for the client's first bytes: OpenSSL sets up its
+  // record buffers (~35 KiB) when a handshake starts, and a connection that never
+  // sends a ClientHello should cost nothing but its socket.
   template <class Token>
   auto async_handshake(Token&& token) {
-    return async_op([](SSL* s, int& r) { r = SSL_do_handshake(s); return r; }, std::forward<Token>(token));
+    return async_op([](SSL* s, int& r) { r = SSL_do_handshake(s); return r; }, std::forward<Token>(token),
+                    /*input_first=*/true);
   }
 
   template <class MutableBufferSequence, class Token>
@@ -115,7 +128,7 @@ class TlsStream {
   // network first; when it needs input, a receive feeds the read BIO.
   template <class Op>
   struct Impl {
-    Impl(TlsStream* stream, Op o) : s(stream), op(std::move(o)) {}
+    Impl(TlsStream* stream, Op o, bool first) : s(stream), op(std::move(o)), input_first(first) {}
     TlsStream* s;
     Op op;
     enum { start, flushing, receiving } state = start;
@@ -123,15 +136,27 @@ class TlsStream {
     bool finished = false;  // the call succeeded; complete after the flush
     bool async = false;     // an asynchronous step happened (else post the completion)
     std::shared_ptr<std::string> out;
+    bool input_first = false;
 
     template <class Self>
     void operator()(Self& self, boost::system::error_code ec = {}, std::size_t n = 0) {
+      if (state == start && input_first && !s->ssl_) {
+        state = receiving;
+        async = true;
+        auto& tcp = s->tcp_;
+        tcp.async_read_some(boost::asio::buffer(s->inbuf_), std::move(self));
+        return;
+      }
       if (state == flushing) {
         out.reset();
         if (ec) return self.complete(ec, 0);
-        if (finished) return self.complete({}, static_cast<std::size_t>(result));
+        if (finished) {
+          if (SSL_pending(s->ssl_) == 0 && BIO_ctrl_pending(s->rbio_) == 0) SSL_free_buffers(s->ssl_);
+          return self.complete({}, static_cast<std::size_t>(result));
+        }
       } else if (state == receiving) {
-        if (ec) return self.complete(ec == boost::asio::error::eof && SSL_in_init(s->ssl_) == 0
+        if (!ec && !s->create()) return self.complete(boost::asio::error::no_memory, 0);
+        if (ec) return self.complete(ec == boost::asio::error::eof && s->ssl_ && SSL_in_init(s->ssl_) == 0
                                          ? boost::system::error_code(boost::asio::ssl::error::stream_truncated)
                                          : ec,
                                      0);
@@ -167,7 +192,12 @@ class TlsStream {
         boost::asio::async_write(tcp, buf, std::move(self));
         return;
       }
-      if (finished) return done(self, {}, static_cast<std::size_t>(result));
+      if (finished) {
+        // Between records a connection needs no record buffers: give them back
+        // (SSL_MODE_RELEASE_BUFFERS misses some, e.g. after the handshake).
+        if (SSL_pending(s->ssl_) == 0 && BIO_ctrl_pending(s->rbio_) == 0) SSL_free_buffers(s->ssl_);
+        return done(self, {}, static_cast<std::size_t>(result));
+      }
       if (err == SSL_ERROR_WANT_READ) {
         state = receiving;
         async = true;
@@ -194,12 +224,13 @@ class TlsStream {
   };
 
   template <class Op, class Token>
-  auto async_op(Op op, Token&& token) {
+  auto async_op(Op op, Token&& token, bool input_first = false) {
     return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
-        Impl<Op>(this, std::move(op)), token, tcp_);
+        Impl<Op>(this, std::move(op), input_first), token, tcp_);
   }
 
   next_layer_type tcp_;
+  SSL_CTX* ctx_;
   SSL* ssl_ = nullptr;
   BIO* rbio_ = nullptr;  // network -> OpenSSL
   BIO* wbio_ = nullptr;  // OpenSSL -> network

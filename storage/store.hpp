@@ -31,7 +31,7 @@ struct PendingReport {
   std::string_view raw;  // the bytes as submitted
   // Not counted but kept among the held reports, for this reason (a mailed report
   // without a valid DKIM signature under smtp.dkim = "require"). Empty: store it.
-  std::string_view hold_reason;
+  std::string_view hold_reason = {};
 };
 
 struct StoreOptions {

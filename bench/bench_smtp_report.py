@@ -68,7 +68,7 @@ def group(r):
 def main():
     info, runs = parse(sys.argv[1])
     tck = num(info, "clk_tck") or 100
-    failures = []
+    failures = [] if runs else ["no run finished"]
     out = []
     p = out.append
 
@@ -116,7 +116,7 @@ def main():
     https = pooled_rate("https/-")
     https_cpu = pooled_cpu("https/-")
     nh = pooled.get("https/-", {}).get("runs", 0)
-    p(f"| ratio (rates pooled over the runs of each kind) | mails/s ÷ reports/s | by server CPU per item | target | result |")
+    p("| ratio (rates pooled over the runs of each kind) | mails/s ÷ reports/s | by server CPU per item | target | result |")
     p("|---|---:|---:|---:|---|")
     for key, text, target in (
             ("smtp/off", "SMTP new connection per mail (DKIM off) ÷ HTTPS new connection", TARGET),

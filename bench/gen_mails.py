@@ -118,7 +118,7 @@ def build_mail(i, seed, recipient):
         text = ["Content-Type: text/plain; charset=\"UTF-8\"; format=flowed; delsp=yes",
                 "Content-Transfer-Encoding: base64", "",
                 *wrap76(base64.b64encode(b"This is an aggregate TLS report from google.com\r\n").decode())]
-        part = [f"Content-Type: application/tlsrpt+gzip; ", f"\tname=\"{filename}\"",
+        part = ["Content-Type: application/tlsrpt+gzip; ", f"\tname=\"{filename}\"",
                 "Content-Disposition: attachment; ", f"\tfilename=\"{filename}\"",
                 "Content-Transfer-Encoding: base64"]
         preamble = []
@@ -154,7 +154,7 @@ def build_mail(i, seed, recipient):
             f"From: {s['from_']}",
             f"Date: {date}",
             f"To: {recipient}",
-            f"Subject: Report", f" Domain: {domain}", f" Submitter: {s['submitter']}", f" Report-ID: <{rid}>",
+            "Subject: Report", f" Domain: {domain}", f" Submitter: {s['submitter']}", f" Report-ID: <{rid}>",
             "Auto-Submitted: auto-generated",
             f"TLS-Report-Domain: {domain}",
             f"TLS-Report-Submitter: {s['submitter']}",

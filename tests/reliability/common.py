@@ -21,7 +21,8 @@ Stable API (other scenario files depend on it; add, never change):
   ctx.mount_tmpfs(path, size)   mounts a tmpfs ("2m") there, unmounted at cleanup;
                              raises Skip when mounting is not permitted
   ctx.daemon(name="d", smtp=False, extra_config="", top_config="", sections="",
-             start=True, wrapper=None) -> Daemon   started, stopped at cleanup
+             start=True, wrapper=None, smtp_extra="") -> Daemon   started, stopped at cleanup
+      (extra_config goes into [https], smtp_extra into the [smtp] table smtp=True makes)
   raise Skip("why")          the scenario cannot run here (printed, not counted)
 
   Daemon (tests/e2e/support.Daemon plus): .smtp_port (when smtp=True), .pid,
@@ -85,6 +86,7 @@ class Context:
         self.fast = mode == "fast"
         self.seed = seed
         self.tmp = tempfile.mkdtemp(prefix="tlsrpt-rel-")
+        os.chmod(self.tmp, 0o755)  # the daemon's user reaches its directory below
         self.failures = []
         self._cleanups = []
         self._out = out
@@ -135,10 +137,12 @@ class Context:
             print(f"@@UNMOUNTED {path}", file=self._out, flush=True)
         self.on_cleanup(unmount)
 
-    def daemon(self, name="d", smtp=False, extra_config="", top_config="", sections="", start=True, wrapper=None):
+    def daemon(self, name="d", smtp=False, extra_config="", top_config="", sections="", start=True, wrapper=None,
+               smtp_extra=""):
         workdir = os.path.join(self.tmp, name)
         os.makedirs(workdir, exist_ok=True)
-        d = Daemon(workdir, smtp=smtp, extra_config=extra_config, top_config=top_config, sections=sections)
+        d = Daemon(workdir, smtp=smtp, extra_config=extra_config, top_config=top_config, sections=sections,
+                   smtp_extra=smtp_extra)
         self.on_cleanup(d.stop)
         if start:
             d.start(wrapper=wrapper)
@@ -150,12 +154,12 @@ class Daemon(support.Daemon):
     With smtp=True it also listens for SMTP on a free loopback port (dkim = "off"
     unless `sections` has its own [smtp] table)."""
 
-    def __init__(self, workdir, smtp=False, extra_config="", top_config="", sections=""):
+    def __init__(self, workdir, smtp=False, extra_config="", top_config="", sections="", smtp_extra=""):
         self.smtp_port = None
         if smtp and "[smtp]" not in sections:
             self.smtp_port = free_port()
             sections = (f'[smtp]\nlisten = ["127.0.0.1:{self.smtp_port}"]\nrecipients = ["tlsrpt@example.com"]\n'
-                        'dkim = "off"\n') + sections
+                        f'dkim = "off"\n{smtp_extra}\n') + sections
         super().__init__(workdir, extra_config=extra_config, top_config=top_config, sections=sections)
         self.wrapper = None
 

@@ -303,7 +303,9 @@ def smtp_send(port, message, rcpt="tlsrpt@example.com", timeout=30, mail_from="t
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=timeout) as s:
             local = s.sock.getsockname()[1]
-            s.ehlo("client.sender.example")
+            code, text = s.ehlo("client.sender.example")
+            if code != 250:  # e.g. 421 from a server that is shutting down
+                return Reply(code, {}, text, local)
             code, text = s.mail(mail_from)
             if code != 250:
                 return Reply(code, {}, text, local)

@@ -163,8 +163,8 @@ Audit = collections.namedtuple("Audit", "rid channel wal_write durable ack log g
 
 def audit_acks(trace_path, subs, db_basename):
     """For every acknowledged submission (rid, channel, client port): the first WAL
-    write holding its report id, the WAL fdatasync/fsync that made it durable (the
-    first that starts after that write), and the ack: for SMTP the write of
+    write holding its report id that a successful WAL fdatasync/fsync follows, that
+    sync (what made it durable), and the ack: for SMTP the write of
     "250 2.0.0 report" on the client's socket, for HTTPS (TLS: opaque bytes) the
     first write on the client's socket after the daemon's debug line for the report.
     Returns (audits, problems); a violation is an ack that starts before its
@@ -182,13 +182,16 @@ def audit_acks(trace_path, subs, db_basename):
                 sock[port].append(c)
     audits, problems = [], []
     for rid, channel, port in subs:
-        w = next((c for c in wal_writes if rid in c.args), None)
+        # Its transaction's WAL write and sync; a transaction whose sync failed was
+        # not committed, so the write of the retry counts (its sync succeeded).
+        w = dsync = None
+        for c in (c for c in wal_writes if rid in c.args):
+            s = next((x for x in syncs if x.start >= c.end), None)
+            if s is not None and s.ret == "0":
+                w, dsync = c, s
+                break
         if w is None:
-            problems.append(f"{rid}: no WAL write holds it")
-            continue
-        dsync = next((c for c in syncs if c.start >= w.end), None)
-        if dsync is None or dsync.ret != "0":
-            problems.append(f"{rid}: no successful WAL sync after its write")
+            problems.append(f"{rid}: no WAL write holding it was followed by a successful sync")
             continue
         log = next((c for c in logs if f"report {rid}" in c.args), None)
         writes = sock.get(port, [])
@@ -206,3 +209,12 @@ def audit_acks(trace_path, subs, db_basename):
             problems.append(f"{rid}: VIOLATION ack at {ack.start:.6f} before the sync ended at {dsync.end:.6f}")
         audits.append(Audit(rid, channel, w, dsync, ack, log, ack.start - dsync.end))
     return audits, problems
+
+
+def keep_trace(ctx, path, name):
+    """Copies a trace to $TLSRPT_RELIABILITY_KEEP (when set) for a failing scenario."""
+    keep = os.environ.get("TLSRPT_RELIABILITY_KEEP")
+    if keep and ctx.failures and os.path.exists(path):
+        import shutil
+        shutil.copy(path, os.path.join(keep, name))
+        ctx.log(f"trace kept in {keep}/{name}")

@@ -34,7 +34,7 @@ constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 struct HttpServer::Connection {
   asio::any_io_executor executor;
   beast::tcp_stream* lowest = nullptr;  // valid while the coroutine runs
-  bool idle = true;                     // waiting for a request (touched on `executor` only)
+  bool idle = false;                    // between two requests of a keep-alive connection (`executor` only)
 };
 
 std::string client_key(const asio::ip::address& a) {
@@ -132,13 +132,15 @@ struct SessionRunner {
   asio::awaitable<void> serve(Stream& stream) {
     const auto& opt = srv.options_;
     beast::flat_buffer buffer(opt.max_header_bytes + 16 * 1024);
-    for (std::size_t n = 0; n < opt.max_requests_per_connection && !srv.stopping_; ++n) {
+    for (std::size_t n = 0; n < opt.max_requests_per_connection && (n == 0 || !srv.stopping_); ++n) {
       http::request_parser<http::string_body> parser;
       auto policy = srv.policy();
       parser.header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
       parser.body_limit(policy->limits.max_submission_bytes);
 
-      conn->idle = true;
+      // A graceful stop closes keep-alive connections between requests; a fresh
+      // connection's request (often already sent) is read and answered.
+      conn->idle = n > 0;
       conn->lowest->expires_after(n == 0 ? opt.header_timeout : opt.idle_timeout);
       auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kAwait);
       conn->idle = false;
@@ -319,7 +321,7 @@ std::expected<void, std::string> HttpServer::listen(const std::string& address) 
   auto ip = asio::ip::make_address(hp->first, ec);
   if (ec) return std::unexpected("bad listen address \"" + address + "\": " + ec.message());
   tcp::endpoint ep(ip, hp->second);
-  tcp::acceptor acc(io_);
+  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
   acc.open(ep.protocol(), ec);
   if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec && ip.is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
@@ -335,7 +337,7 @@ std::expected<void, std::string> HttpServer::adopt(int fd) {
   socklen_t len = sizeof ss;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
     return std::unexpected("inherited socket " + std::to_string(fd) + " is not a socket");
-  tcp::acceptor acc(io_);
+  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
   beast::error_code ec;
   acc.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
   if (ec) return std::unexpected("cannot adopt inherited socket " + std::to_string(fd) + ": " + ec.message());
@@ -389,13 +391,28 @@ void HttpServer::start() {
 
 void HttpServer::accept_loop(std::size_t index) {
   auto self = shared_from_this();
+  // On the acceptor's strand, like the stop's cancel: the two never race.
   asio::co_spawn(
-      io_,
+      acceptors_[index].get_executor(),
       [self, index]() -> asio::awaitable<void> {
         auto& acc = self->acceptors_[index];
         for (;;) {
-          auto [ec, socket] = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
-          if (self->stopping_ || ec == asio::error::operation_aborted) co_return;
+          beast::error_code ec;
+          tcp::socket socket(asio::make_strand(self->io_));
+          if (self->stopping_) {
+            // A graceful stop: the connections the kernel completed before it are
+            // served, not reset (their clients may have sent a request already).
+            acc.non_blocking(true, ec);
+            if (!ec) acc.accept(socket, ec);
+            if (ec) {
+              acc.close(ec);
+              co_return;
+            }
+          } else {
+            std::tie(ec, socket) = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
+            if (ec && self->stopping_) continue;  // cancelled by the stop: drain the backlog
+            if (ec == asio::error::operation_aborted) co_return;
+          }
           if (ec) {
             // Out of file descriptors (EMFILE/ENFILE): back off instead of spinning.
             log_warning(self->options_.name + ": accept failed: " + ec.message());
@@ -471,7 +488,7 @@ void HttpServer::stop_accepting() {
   for (auto& a : acceptors_) {
     asio::post(a.get_executor(), [&a] {
       beast::error_code ec;
-      a.close(ec);
+      a.cancel(ec);  // the accept loop drains the backlog and closes the socket
     });
   }
   // Idle keep-alive connections are closed now; busy ones close after their reply.

@@ -42,6 +42,18 @@ int run_cli(int argc, char** argv) {
   import->add_option("--batch", io.batch, "reports per transaction")->check(CLI::Range(1, 100000));
   import->callback([&] { rc = cmd_report_import(g, io); });
 
+  HeldOptions ho;
+  auto* held = report->add_subcommand("held", "mailed reports kept but not counted (no valid DKIM signature)");
+  held->add_flag("--all", ho.all, "also the released ones");
+  held->add_option("--format", ho.format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  held->callback([&] { rc = cmd_report_held(g, ho); });
+
+  ReleaseOptions ro;
+  auto* release = report->add_subcommand("release", "count a held report: after its DKIM check passes now, or --force");
+  release->add_option("ID", ro.id, "the id from `report held`")->required();
+  release->add_flag("--force", ro.force, "count it without a passing DKIM check");
+  release->callback([&] { rc = cmd_report_release(g, ro); });
+
   StatsOptions so;
   auto* stats = app.add_subcommand("stats", "successful and failed sessions per policy domain and type");
   stats->add_option("--domain", so.domain, "only this policy domain");
@@ -82,12 +94,23 @@ int run_cli(int argc, char** argv) {
   rinspect->add_option("--resolver", rio.resolver, "DNS server as IP:PORT, e.g. 127.0.0.1:5353 or [::1]:53");
   rinspect->callback([&] { rc = cmd_record_inspect(g, rio); });
 
+  AlertsListOptions alo;
+  auto* alerts = app.add_subcommand("alerts", "drift alerts raised from the stored reports");
+  alerts->require_subcommand(1);
+  auto* alerts_list = alerts->add_subcommand("list", "alerts with their state (open or resolved), newest first");
+  alerts_list->add_flag("--open", alo.open_only, "only open alerts");
+  alerts_list->add_option("--format", alo.format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  alerts_list->callback([&] { rc = cmd_alerts_list(g, alo); });
+
   auto* config = app.add_subcommand("config", "check the configuration or print every parameter's default");
   config->require_subcommand(1);
   config->add_subcommand("check", "validate the configuration file (exit 0, or 78 with file:line errors)")
       ->callback([&] { rc = cmd_config_check(g); });
-  config->add_subcommand("defaults", "print every parameter with its default and documentation")
-      ->callback([&] { rc = cmd_config_defaults(); });
+  std::string defaults_format = "toml";
+  auto* defaults = config->add_subcommand("defaults", "print every parameter with its default and documentation");
+  defaults->add_option("--format", defaults_format, "toml (a config file) or markdown (the README's table)")
+      ->check(CLI::IsMember({"toml", "markdown"}));
+  defaults->callback([&] { rc = cmd_config_defaults(defaults_format); });
 
   try {
     app.parse(argc, argv);

@@ -29,6 +29,18 @@ struct StatsOptions {
 };
 int cmd_stats(const GlobalOptions& g, const StatsOptions& o);
 
+struct HeldOptions {
+  bool all = false;              // also released ones
+  std::string format = "table";  // table | json
+};
+int cmd_report_held(const GlobalOptions& g, const HeldOptions& o);
+
+struct ReleaseOptions {
+  std::int64_t id = 0;
+  bool force = false;  // count it without a passing DKIM check
+};
+int cmd_report_release(const GlobalOptions& g, const ReleaseOptions& o);
+
 struct ServeOptions {
   std::string user;  // --user: overrides the config's `user`
 };
@@ -55,8 +67,14 @@ struct RecordInspectOptions {
 };
 int cmd_record_inspect(const GlobalOptions& g, const RecordInspectOptions& o);
 
+struct AlertsListOptions {
+  bool open_only = false;        // --open
+  std::string format = "table";  // table | json
+};
+int cmd_alerts_list(const GlobalOptions& g, const AlertsListOptions& o);
+
 int cmd_config_check(const GlobalOptions& g);
-int cmd_config_defaults();
+int cmd_config_defaults(const std::string& format);
 
 int run_cli(int argc, char** argv);
 

@@ -5,7 +5,9 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 
+#include "daemon/alerting.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
@@ -26,6 +28,15 @@ std::optional<Config> config_or_report(const GlobalOptions& g) {
     return std::nullopt;
   }
   return *cfg;
+}
+
+// Alert log lines go to stderr, whole lines under a lock (sink threads share it).
+void stderr_log(std::string_view line) {
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  std::string out = "tlsrptd: " + std::string(line) + "\n";
+  std::fwrite(out.data(), 1, out.size(), stderr);
+  std::fflush(stderr);
 }
 
 }  // namespace
@@ -120,8 +131,21 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
     std::fflush(stderr);
   };
 
+  // Hop [5]: alerts for what each batch stored. Imported files are the admin's own:
+  // authenticated. A sink that cannot be set up (say, an unreadable password file) is
+  // a configuration error before anything is imported; later alerting problems are
+  // logged and never fail the import.
+  auto alerting = Alerting::create(cfg->alerts, stderr_log);
+  if (!alerting) {
+    std::cerr << "tlsrptd: " << alerting.error() << "\n";
+    return kExitConfig;
+  }
   Importer importer(**store, cfg->limits, o.batch);
+  importer.set_after_commit([&](std::span<const std::int64_t> ids) {
+    (*alerting)->after_commit((*store)->db(), ids, /*authenticated=*/true);
+  });
   ImportSummary sum = importer.run(files, print, progress);
+  (*alerting)->shutdown(kImportDrainDeadline);
   sum.failed += missing.size();
   sum.files += missing.size();
   std::cout << sum.files << " files: " << sum.stored << " stored, " << sum.duplicate << " duplicate, "

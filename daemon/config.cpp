@@ -2,11 +2,14 @@
 // adding one row below; the loader, `config defaults` and the docs follow.
 #include "daemon/config.hpp"
 
+#include "alerts/sinks/email_sink.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
 
 #include "daemon/dns_resolver.hpp"
+#include "parser/domain.hpp"
 
 #include <cctype>
 #include <tuple>
@@ -87,16 +90,8 @@ Apply count_value(Get get, std::int64_t min, std::int64_t max) {
   };
 }
 
-template <class Get>
-Apply duration_value(Get get, std::chrono::milliseconds min, std::chrono::milliseconds max) {
-  return [get, min, max](Config& c, const toml::node& n) -> std::optional<std::string> {
-    auto v = parse_duration(n);
-    if (!v) return v.error();
-    if (*v < min || *v > max)
-      return "must be between " + std::to_string(min.count()) + "ms and " + std::to_string(max.count()) + "ms";
-    get(c) = *v;
-    return std::nullopt;
-  };
+std::string duration_text(std::chrono::milliseconds d) {
+  return d.count() % 1000 ? std::to_string(d.count()) + "ms" : std::to_string(d.count() / 1000) + "s";
 }
 
 std::optional<std::string> listen_check(const std::string& a) {
@@ -112,6 +107,40 @@ std::optional<std::string> dns_server_check(const std::string& s) {
 std::optional<std::string> domain_check(const std::string& d) {
   if (d.empty() || d.find_first_of(" \t;,/") != std::string::npos) return "\"" + d + "\" is not a domain name";
   return std::nullopt;
+}
+
+template <class Get>
+Apply duration_value(Get get, std::chrono::milliseconds min, std::chrono::milliseconds max) {
+  return [get, min, max](Config& c, const toml::node& n) -> std::optional<std::string> {
+    auto v = parse_duration(n);
+    if (!v) return v.error();
+    if (*v < min || *v > max)
+      return "must be between " + duration_text(min) + " and " + duration_text(max);
+    using T = std::remove_reference_t<decltype(get(c))>;
+    get(c) = std::chrono::duration_cast<T>(*v);
+    return std::nullopt;
+  };
+}
+
+template <class Get>
+Apply bool_value(Get get) {
+  return [get](Config& c, const toml::node& n) -> std::optional<std::string> {
+    auto v = n.value<bool>();
+    if (!v || !n.is_boolean()) return type_error("true or false", n);
+    get(c) = *v;
+    return std::nullopt;
+  };
+}
+
+template <class Get>
+Apply ratio_value(Get get) {
+  return [get](Config& c, const toml::node& n) -> std::optional<std::string> {
+    auto v = n.value<double>();
+    if (!v || !(n.is_floating_point() || n.is_integer())) return type_error("a number", n);
+    if (!(*v > 0.0 && *v <= 1.0)) return "must be above 0 and at most 1 (0.05 is 5%)";
+    get(c) = *v;
+    return std::nullopt;
+  };
 }
 
 std::vector<Param> build_table() {
@@ -253,6 +282,73 @@ std::vector<Param> build_table() {
                     return std::nullopt;
                   }));
 
+  auto smtp_list_check = [](const std::string& a) -> std::optional<std::string> {
+    if (a.starts_with("unix:/")) return std::nullopt;
+    return listen_check(a);
+  };
+  add("smtp.listen", "string array", R"(["127.0.0.1:2525"])",
+      "Built-in SMTP listener for rua=mailto: reports (STARTTLS offered). Sockets passed by systemd "
+      "(FileDescriptorName=smtp) replace these; [] disables it.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.smtp.listen; }, listen_check));
+  add("smtp.lmtp_listen", "string array", "[]",
+      "LMTP listeners (RFC 2033) for an MTA's lmtp: transport, TCP (\"127.0.0.1:2424\") or a unix socket "
+      "(\"unix:/run/tlsrptd/lmtp.sock\", mode 0660, owned by the service user's group).",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.smtp.lmtp_listen; }, smtp_list_check));
+  add("smtp.recipients", "string array", "[]",
+      "The report mailbox addresses accepted in RCPT TO (your rua=mailto: address); empty accepts any. Nothing "
+      "is ever relayed.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.smtp.recipients; }));
+  add("smtp.hostname", "string", R"("")", "Name in the greeting and the EHLO reply; empty uses the host name.",
+      string_value([](Config& c) -> std::string& { return c.smtp.hostname; }));
+  add("smtp.starttls", "boolean", "true", "Offer STARTTLS on the SMTP listener, with the HTTPS certificate.",
+      [](Config& c, const toml::node& n) -> std::optional<std::string> {
+        auto v = n.value<bool>();
+        if (!v || !n.is_boolean()) return type_error("true or false", n);
+        c.smtp.starttls = *v;
+        return std::nullopt;
+      });
+  add("smtp.max_message_bytes", "size", R"("10MiB")", "Largest mail accepted (advertised as SIZE; 552 5.3.4 beyond).",
+      size_value([](Config& c) -> std::size_t& { return c.smtp.max_message_bytes; }, 64 * kKiB, 1024 * kMiB));
+  add("smtp.max_recipients", "integer", "10", "Recipients per mail transaction (452 4.5.3 beyond).",
+      count_value([](Config& c) -> std::size_t& { return c.smtp.max_recipients; }, 1, 1000));
+  add("smtp.command_timeout", "duration", R"("300s")",
+      "Deadline for each command line, and for silence inside DATA (RFC 5321 §4.5.3.2.7 suggests 5 minutes).",
+      duration_value([](Config& c) -> Millis& { return c.smtp.command_timeout; }, Millis{100}, Millis{3600000}));
+  add("smtp.session_timeout", "duration", R"("10m")", "Longest SMTP/LMTP session, greeting to QUIT.",
+      duration_value([](Config& c) -> Millis& { return c.smtp.session_timeout; }, Millis{1000}, Millis{86400000}));
+  add("smtp.max_connections", "integer", "256", "Open SMTP/LMTP connections at most.",
+      count_value([](Config& c) -> std::size_t& { return c.smtp.max_connections; }, 1, 100000));
+  add("smtp.max_connections_per_client", "integer", "10",
+      "Open SMTP connections per client IPv4 address or IPv6 /64.",
+      count_value([](Config& c) -> std::size_t& { return c.smtp.max_connections_per_client; }, 1, 100000));
+  add("maildir.paths", "string array", "[]",
+      "Maildirs to watch (inotify and a periodic rescan): each new/ message is ingested and moved to cur/ once "
+      "committed; rejected ones go to the .rejected folder.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.maildir.paths; }));
+  add("maildir.rescan_interval", "duration", R"("60s")",
+      "Full rescan of every Maildir's new/ (files inotify missed, and retries after a temporary failure).",
+      duration_value([](Config& c) -> Millis& { return c.maildir.rescan_interval; }, Millis{1000}, Millis{86400000}));
+
+  add("inspect.enabled", "boolean", "false",
+      "Serve the record generator and inspector on the HTTPS listener: pages at /, /generate, /inspect and "
+      "GET /api/v1/inspect?domain=D (12 inspections a minute per IPv4 address or IPv6 /64).",
+      [](Config& c, const toml::node& n) -> std::optional<std::string> {
+        auto v = n.value<bool>();
+        if (!v || !n.is_boolean()) return type_error("true or false", n);
+        c.inspect.enabled = *v;
+        return std::nullopt;
+      });
+  add("inspect.trusted_proxies", "string array", "[]",
+      "Reverse proxies (IP addresses) whose X-Forwarded-For names the client for the rate limit; from anyone "
+      "else the header is ignored.",
+      string_list([](Config& c) -> std::vector<std::string>& { return c.inspect.trusted_proxies; },
+                  [](const std::string& ip) -> std::optional<std::string> {
+                    if (!canonical_ip(ip)) return "\"" + ip + "\" is not an IP address";
+                    return std::nullopt;
+                  }));
+  add("inspect.max_concurrent", "integer", "32", "Inspections (DNS look-ups) in flight at most; beyond, 503.",
+      count_value([](Config& c) -> std::size_t& { return c.inspect.max_concurrent; }, 1, 1024));
+
   add("dns.servers", "string array", "[]",
       "DNS servers for `record inspect` and the inspection endpoint, as IP:port (\"127.0.0.1:5353\", "
       "\"[::1]:5353\"; the port defaults to 53). Empty uses /etc/resolv.conf.",
@@ -261,7 +357,226 @@ std::vector<Param> build_table() {
       "Deadline of one DNS lookup, all retries included; an unanswered lookup then counts as a timeout.",
       duration_value([](Config& c) -> std::chrono::milliseconds& { return c.dns.timeout; },
                      std::chrono::milliseconds{100}, std::chrono::milliseconds{60000}));
+  using std::chrono::hours;
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  add("alerts.cooldown", "duration", R"("12h")",
+      "At most one alert per policy domain and kind is sent within this time; an alert still happening is sent "
+      "again after it. Only a rise in severity, backed by an authenticated report, is sent sooner.",
+      duration_value([](Config& c) -> seconds& { return c.alerts.cooldown; }, milliseconds(0), hours(24 * 30)));
+  add("alerts.failure_ratio", "number", "0.05",
+      "failure-rate alert: share of a domain's sessions in a day that failed, at or above which it fires (when also "
+      "at least twice the ratio of the baseline days).",
+      ratio_value([](Config& c) -> double& { return c.alerts.failure_ratio; }));
+  add("alerts.min_sessions", "integer", "50",
+      "failure-rate alert: fewest sessions in a day for a domain before a ratio counts, so small numbers page nobody.",
+      count_value([](Config& c) -> std::uint64_t& { return c.alerts.min_sessions; }, 1, 1000000000));
+  add("alerts.baseline_days", "integer", "7",
+      "Days before a report's day that its policies and failures are compared with. A domain without reports in "
+      "them gets no change alerts (failure alerts still fire).",
+      count_value([](Config& c) -> int& { return c.alerts.baseline_days; }, 1, 90));
+  add("alerts.trust_unauthenticated", "boolean", "false",
+      "Let unauthenticated reports (HTTPS, or mail that failed DKIM) open alerts. RFC 8460 section 7: anyone can "
+      "send them; keep false unless you accept forged reports raising alerts.",
+      bool_value([](Config& c) -> bool& { return c.alerts.trust_unauthenticated; }));
+  add("alerts.max_per_hour", "integer", "20",
+      "Most alerts sent in any hour over all sinks; the rest are recorded and announced as \"N more suppressed\".",
+      count_value([](Config& c) -> int& { return c.alerts.max_per_hour; }, 1, 100000));
+  add("alerts.stale_after", "duration", R"("4d")",
+      "Alerts about report days that ended longer ago are recorded (see `tlsrptd alerts list`) but not sent, so "
+      "importing an archive pages nobody.",
+      duration_value([](Config& c) -> seconds& { return c.alerts.stale_after; }, milliseconds(0), hours(24 * 3650)));
   return t;
+}
+
+// The [[alerts.sink]] array of tables: its own small parameter table, one row per key,
+// with the sink types the key applies to.
+struct SinkParam {
+  std::string_view key;
+  std::string_view type;
+  std::string_view example_toml;  // shown commented out in `config defaults`
+  std::string_view applies_to;    // "file", "email webhook", ... ("" = every type)
+  std::string_view doc;
+  std::function<std::optional<std::string>(AlertSinkConfig&, const toml::node&)> apply;
+};
+
+template <class F>
+auto sink_string(F get, std::vector<std::string_view> allowed = {}) {
+  return [get, allowed](AlertSinkConfig& s, const toml::node& n) -> std::optional<std::string> {
+    auto v = n.value<std::string>();
+    if (!v || !n.is_string()) return type_error("a string", n);
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
+      std::string list;
+      for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      return "must be one of " + list;
+    }
+    get(s) = *v;
+    return std::nullopt;
+  };
+}
+
+const std::vector<SinkParam>& sink_params() {
+  static const std::vector<SinkParam> table = [] {
+    std::vector<SinkParam> t;
+    t.push_back({"type", "string", R"("log")", "", "log (one line to the log), file (JSON Lines), email or webhook.",
+                 sink_string([](AlertSinkConfig& s) -> std::string& { return s.type; },
+                             {"log", "file", "email", "webhook"})});
+    t.push_back({"path", "string", R"("/var/log/tlsrptd/alerts.jsonl")", "file",
+                 "File the alerts are appended to, one JSON object per line.",
+                 sink_string([](AlertSinkConfig& s) -> std::string& { return s.path; })});
+    t.push_back({"to", "string array", R"(["postmaster@example.com"])", "email", "Recipients (bare addresses).",
+                 [](AlertSinkConfig& s, const toml::node& n) -> std::optional<std::string> {
+                   const auto* arr = n.as_array();
+                   if (!arr || arr->empty()) return "expected a non-empty array of addresses";
+                   s.to.clear();
+                   for (const auto& el : *arr) {
+                     auto v = el.value<std::string>();
+                     if (!v || !el.is_string()) return "expected a non-empty array of addresses";
+                     if (!alerts::valid_mailbox(*v)) return "\"" + *v + "\" is not a bare mail address";
+                     s.to.push_back(*v);
+                   }
+                   return std::nullopt;
+                 }});
+    t.push_back({"from", "string", R"("tlsrptd@example.com")", "email",
+                 "Sender address (envelope and From:); empty means tlsrptd@<this host's name>.",
+                 [](AlertSinkConfig& s, const toml::node& n) -> std::optional<std::string> {
+                   auto v = n.value<std::string>();
+                   if (!v || !n.is_string()) return type_error("a string", n);
+                   if (!v->empty() && !alerts::valid_mailbox(*v)) return "\"" + *v + "\" is not a bare mail address";
+                   s.from = *v;
+                   return std::nullopt;
+                 }});
+    t.push_back({"smarthost", "string", R"("smtp://mail.example.com:587")", "email",
+                 "SMTP relay: smtp://host:port (STARTTLS) or smtps://host:port (TLS from the start).",
+                 [](AlertSinkConfig& s, const toml::node& n) -> std::optional<std::string> {
+                   auto v = n.value<std::string>();
+                   if (!v || !n.is_string()) return type_error("a string", n);
+                   if (!v->starts_with("smtp://") && !v->starts_with("smtps://"))
+                     return "must start with smtp:// or smtps://";
+                   s.smarthost = *v;
+                   return std::nullopt;
+                 }});
+    t.push_back({"starttls", "string", R"("required")", "email",
+                 "required: refuse to send unless STARTTLS succeeds; try: use it when offered.",
+                 sink_string([](AlertSinkConfig& s) -> std::string& { return s.starttls; }, {"required", "try"})});
+    t.push_back({"username", "string", R"("tlsrptd")", "email", "SMTP AUTH user; empty means no AUTH.",
+                 sink_string([](AlertSinkConfig& s) -> std::string& { return s.username; })});
+    t.push_back({"password_file", "string", R"("/etc/tlsrptd/smtp-password")", "email",
+                 "File holding the SMTP AUTH password (first line), readable by tlsrptd only.",
+                 sink_string([](AlertSinkConfig& s) -> std::string& { return s.password_file; })});
+    t.push_back({"url", "string", R"("https://chat.example.com/hooks/xxxx")", "webhook",
+                 "HTTPS URL the alert is POSTed to. Redirects are not followed.",
+                 [](AlertSinkConfig& s, const toml::node& n) -> std::optional<std::string> {
+                   auto v = n.value<std::string>();
+                   if (!v || !n.is_string()) return type_error("a string", n);
+                   if (!v->starts_with("https://") || v->size() <= 8) return "must be an https:// URL";
+                   s.url = *v;
+                   return std::nullopt;
+                 }});
+    t.push_back({"format", "string", R"("json")", "webhook",
+                 "json: the alert as JSON; slack: {\"text\": ...} for Slack or Mattermost incoming webhooks.",
+                 sink_string([](AlertSinkConfig& s) -> std::string& { return s.format; }, {"json", "slack"})});
+    t.push_back({"allow_private", "boolean", "false", "webhook",
+                 "Allow loopback, private and link-local targets (refused by default: SSRF).",
+                 [](AlertSinkConfig& s, const toml::node& n) -> std::optional<std::string> {
+                   auto v = n.value<bool>();
+                   if (!v || !n.is_boolean()) return type_error("true or false", n);
+                   s.allow_private = *v;
+                   return std::nullopt;
+                 }});
+    t.push_back({"ca_file", "string", R"("/etc/tlsrptd/ca.pem")", "email webhook",
+                 "PEM file of CA certificates to trust for this sink instead of the system store.",
+                 sink_string([](AlertSinkConfig& s) -> std::string& { return s.ca_file; })});
+    t.push_back({"timeout", "duration", R"("10s")", "email webhook", "Deadline for one delivery attempt.",
+                 [](AlertSinkConfig& s, const toml::node& n) -> std::optional<std::string> {
+                   auto v = parse_duration(n);
+                   if (!v) return v.error();
+                   if (*v < std::chrono::seconds(1) || *v > std::chrono::minutes(5))
+                     return "must be between 1s and 300s";
+                   s.timeout = *v;
+                   return std::nullopt;
+                 }});
+    t.push_back({"retries", "integer", "3", "file email webhook",
+                 "Further attempts after a failed delivery, 1s, 2s, 4s ... apart.",
+                 [](AlertSinkConfig& s, const toml::node& n) -> std::optional<std::string> {
+                   auto v = n.value<std::int64_t>();
+                   if (!v || !n.is_integer()) return type_error("an integer", n);
+                   if (*v < 0 || *v > 10) return "must be between 0 and 10";
+                   s.retries = static_cast<int>(*v);
+                   return std::nullopt;
+                 }});
+    return t;
+  }();
+  return table;
+}
+
+// Type-specific rules once every key of a [[alerts.sink]] table is known.
+std::optional<std::string> check_sink(const AlertSinkConfig& s, const std::vector<std::string>& keys) {
+  for (const auto& k : keys) {
+    auto it = std::find_if(sink_params().begin(), sink_params().end(), [&](const SinkParam& p) { return p.key == k; });
+    if (it == sink_params().end() || it->applies_to.empty()) continue;
+    std::string applies(it->applies_to);
+    bool ok = false;
+    for (std::size_t pos = 0; pos <= applies.size();) {
+      auto sp = applies.find(' ', pos);
+      if (applies.substr(pos, sp == std::string::npos ? std::string::npos : sp - pos) == s.type) ok = true;
+      if (sp == std::string::npos) break;
+      pos = sp + 1;
+    }
+    if (!ok) return "\"" + k + "\" does not apply to a " + s.type + " sink (only " + applies + ")";
+  }
+  if (s.type == "file" && s.path.empty()) return "a file sink needs path";
+  if (s.type == "email") {
+    if (s.smarthost.empty()) return "an email sink needs smarthost";
+    if (s.to.empty()) return "an email sink needs to";
+    if (s.username.empty() != s.password_file.empty()) return "username and password_file go together";
+    // AUTH over a connection that may stay plain text would give the password away.
+    if (!s.username.empty() && s.starttls != "required" && !s.smarthost.starts_with("smtps://"))
+      return "AUTH needs starttls = \"required\" or an smtps:// smarthost";
+  }
+  if (s.type == "webhook" && s.url.empty()) return "a webhook sink needs url";
+  return std::nullopt;
+}
+
+void walk_sinks(const toml::node& node, Config& cfg, const std::string& file, std::vector<ConfigError>& errors) {
+  auto where = node.source().begin;
+  const auto* arr = node.as_array();
+  if (!arr || !arr->is_array_of_tables()) {
+    errors.push_back(ConfigError{file, static_cast<long>(where.line), static_cast<long>(where.column),
+                                 "alerts.sink: expected [[alerts.sink]] tables"});
+    return;
+  }
+  for (const auto& el : *arr) {
+    const auto& tbl = *el.as_table();
+    auto at = tbl.source().begin;
+    AlertSinkConfig sink;
+    sink.where = file + ":" + std::to_string(at.line);
+    std::vector<std::string> keys;
+    bool ok = true;
+    for (const auto& [k, v] : tbl) {
+      std::string key(k.str());
+      auto vw = v.source().begin;
+      auto it = std::find_if(sink_params().begin(), sink_params().end(), [&](const SinkParam& p) { return p.key == key; });
+      if (it == sink_params().end()) {
+        errors.push_back(ConfigError{file, static_cast<long>(vw.line), static_cast<long>(vw.column),
+                                     "unknown key \"alerts.sink." + key + "\""});
+        ok = false;
+        continue;
+      }
+      if (auto err = it->apply(sink, v)) {
+        errors.push_back(ConfigError{file, static_cast<long>(vw.line), static_cast<long>(vw.column),
+                                     "alerts.sink." + key + ": " + *err});
+        ok = false;
+        continue;
+      }
+      keys.push_back(key);
+    }
+    if (ok)
+      if (auto err = check_sink(sink, keys))
+        errors.push_back(
+            ConfigError{file, static_cast<long>(at.line), static_cast<long>(at.column), "alerts.sink: " + *err});
+    cfg.alerts.sinks.push_back(std::move(sink));
+  }
 }
 
 std::map<std::string, const Param*> index_table() {
@@ -275,6 +590,10 @@ void walk_table(const toml::table& tbl, const std::string& prefix, Config& cfg, 
   for (const auto& [k, node] : tbl) {
     std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
     auto where = node.source().begin;
+    if (key == "alerts.sink") {  // the one array of tables
+      walk_sinks(node, cfg, file, errors);
+      continue;
+    }
     auto it = index.find(key);
     if (it == index.end()) {
       if (const auto* sub = node.as_table()) {
@@ -402,6 +721,36 @@ std::string render_defaults() {
     out << "# " << p.doc << " (" << p.type << ")\n";
     out << leaf << " = " << p.default_toml << "\n";
   }
+  // [[alerts.sink]] last: keys after an array-of-tables header belong to it.
+  out << "\n# Where alerts go: one [[alerts.sink]] table per sink, several allowed. Without any,\n"
+         "# alerts go to the log. The keys below type are examples for the other types.\n"
+         "[[alerts.sink]]\n";
+  for (const auto& p : sink_params()) {
+    out << "# " << p.doc << " (" << p.type;
+    if (!p.applies_to.empty()) out << "; " << p.applies_to;
+    out << ")\n";
+    if (p.key == "type") out << p.key << " = " << p.example_toml << "\n";
+    else out << "# " << p.key << " = " << p.example_toml << "\n";
+  }
+  return out.str();
+}
+
+namespace {
+
+std::expected<std::size_t, std::string> parse_size(const toml::node& n);
+
+}  // namespace
+
+std::string render_defaults_markdown() {
+  std::ostringstream out;
+  out << "| key | type | default | meaning |\n|---|---|---|---|\n";
+  auto cell = [](std::string_view s) {
+    std::string r;
+    for (char c : s) r += c == '|' ? std::string("\\|") : std::string(1, c);
+    return r;
+  };
+  for (const auto& p : param_table())
+    out << "| `" << p.key << "` | " << p.type << " | `" << cell(p.default_toml) << "` | " << cell(p.doc) << " |\n";
   return out.str();
 }
 

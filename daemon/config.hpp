@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <expected>
 #include <functional>
 #include <optional>
@@ -51,6 +52,58 @@ struct SmtpConfig {
   // Authentication-Results authserv-ids whose dkim= verdict is trusted instead of
   // verifying ourselves (RFC 8601 §5: the MTA must strip forged ones).
   std::vector<std::string> trusted_authserv_ids;
+  std::vector<std::string> listen;       // SMTP with STARTTLS: "127.0.0.1:2525"
+  std::vector<std::string> lmtp_listen;  // LMTP: "127.0.0.1:2424" or "unix:/run/tlsrptd/lmtp.sock"
+  std::vector<std::string> recipients;   // accepted RCPT TO addresses; empty = any
+  std::string hostname;                  // greeting and EHLO name; "" = the system's host name
+  bool starttls = true;                  // offer STARTTLS with the HTTPS certificate
+  std::size_t max_message_bytes = 0;
+  std::size_t max_recipients = 0;
+  Millis command_timeout{}, session_timeout{};
+  std::size_t max_connections = 0, max_connections_per_client = 0;
+};
+
+// [inspect]: the record inspection site and API on the HTTPS listener (issue 6).
+struct InspectConfig {
+  bool enabled = false;
+  std::vector<std::string> trusted_proxies;
+  std::size_t max_concurrent = 0;
+};
+
+// [maildir]: Maildirs an MTA or fetchmail/mbsync delivers report mails into.
+struct MaildirConfig {
+  std::vector<std::string> paths;
+  Millis rescan_interval{};
+};
+
+// One [[alerts.sink]] table (issue 5). Which keys apply depends on `type`.
+struct AlertSinkConfig {
+  std::string type = "log";         // log | file | email | webhook
+  std::string path;                 // file: JSON Lines file
+  std::vector<std::string> to;      // email: recipients
+  std::string from;                 // email: sender ("" = tlsrptd@<host name>)
+  std::string smarthost;            // email: smtp://host:port or smtps://host:port
+  std::string starttls = "required";  // email: required | try
+  std::string username;             // email: AUTH user ("" = no AUTH)
+  std::string password_file;        // email: file holding the AUTH password
+  std::string ca_file;              // email, webhook: extra trust anchors (PEM)
+  std::string url;                  // webhook: https://...
+  std::string format = "json";      // webhook: json | slack
+  bool allow_private = false;       // webhook: allow loopback/private targets
+  std::chrono::milliseconds timeout{10000};  // email, webhook: per attempt
+  int retries = 3;                  // further attempts after a failed one
+  std::string where;                // "file:line" of the table, for messages
+};
+
+struct AlertsConfig {
+  std::chrono::seconds cooldown{std::chrono::hours(12)};
+  double failure_ratio = 0.05;
+  std::uint64_t min_sessions = 50;
+  int baseline_days = 7;
+  bool trust_unauthenticated = false;
+  int max_per_hour = 20;
+  std::chrono::seconds stale_after{std::chrono::hours(96)};
+  std::vector<AlertSinkConfig> sinks;  // empty: alerts go to the log
 };
 
 struct Config {
@@ -64,10 +117,13 @@ struct Config {
   AdminConfig admin;
   StoreConfig store;
   SmtpConfig smtp;
+  MaildirConfig maildir;
+  InspectConfig inspect;
   struct Dns {
     std::vector<std::string> servers;         // "host:port" IP literals; empty = /etc/resolv.conf
     std::chrono::milliseconds timeout{5000};  // per lookup, every try included
   } dns;
+  AlertsConfig alerts;
   std::string source;  // the file it came from, "" for embedded defaults
 };
 
@@ -100,5 +156,7 @@ std::expected<Config, std::vector<ConfigError>> resolve_config(const std::option
                                                                 const std::optional<std::string>& db_override);
 // `tlsrptd config defaults`: every parameter, its default and doc, as a TOML file.
 std::string render_defaults();
+// The same as a Markdown table (key, type, default, meaning) for the README.
+std::string render_defaults_markdown();
 
 }  // namespace tlsrpt::daemon

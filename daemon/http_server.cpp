@@ -11,15 +11,17 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 
+#include "daemon/async_store.hpp"
 #include "daemon/config.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/text.hpp"
+#include "daemon/tls_stream.hpp"
 
 namespace tlsrpt::daemon {
 
@@ -32,7 +34,7 @@ constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 struct HttpServer::Connection {
   asio::any_io_executor executor;
   beast::tcp_stream* lowest = nullptr;  // valid while the coroutine runs
-  bool idle = true;                     // waiting for a request (touched on `executor` only)
+  bool idle = false;                    // between two requests of a keep-alive connection (`executor` only)
 };
 
 std::string client_key(const asio::ip::address& a) {
@@ -56,32 +58,6 @@ Ingestor& ingestor_for(const std::shared_ptr<const HttpPolicy>& policy) {
     t_ingestor_policy = policy.get();
   }
   return *t_ingestor;
-}
-
-// Awaits the store writer: the completion is posted back to the coroutine's executor.
-template <class Token>
-auto async_store(StoreWriter& writer, Ingested report, Provenance provenance, std::string raw, Token&& token) {
-  return asio::async_initiate<Token, void(StoreResult)>(
-      [&writer](auto handler, Ingested r, Provenance p, std::string raw_bytes) {
-        auto ex = asio::get_associated_executor(handler);
-        writer.submit(std::move(r), std::move(p), std::move(raw_bytes),
-                      [h = std::move(handler), ex](StoreResult res) mutable {
-                        asio::post(ex, [h = std::move(h), res = std::move(res)]() mutable { std::move(h)(std::move(res)); });
-                      });
-      },
-      token, std::move(report), std::move(provenance), std::move(raw));
-}
-
-template <class Token>
-auto async_probe(StoreWriter& writer, Token&& token) {
-  return asio::async_initiate<Token, void(bool)>(
-      [&writer](auto handler) {
-        auto ex = asio::get_associated_executor(handler);
-        writer.probe([h = std::move(handler), ex](bool ok) mutable {
-          asio::post(ex, [h = std::move(h), ok]() mutable { std::move(h)(ok); });
-        });
-      },
-      token);
 }
 
 HttpRequestHead head_of(const http::request_parser<http::string_body>& parser, const std::string& peer) {
@@ -156,13 +132,15 @@ struct SessionRunner {
   asio::awaitable<void> serve(Stream& stream) {
     const auto& opt = srv.options_;
     beast::flat_buffer buffer(opt.max_header_bytes + 16 * 1024);
-    for (std::size_t n = 0; n < opt.max_requests_per_connection && !srv.stopping_; ++n) {
+    for (std::size_t n = 0; n < opt.max_requests_per_connection && (n == 0 || !srv.stopping_); ++n) {
       http::request_parser<http::string_body> parser;
       auto policy = srv.policy();
       parser.header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
       parser.body_limit(policy->limits.max_submission_bytes);
 
-      conn->idle = true;
+      // A graceful stop closes keep-alive connections between requests; a fresh
+      // connection's request (often already sent) is read and answered.
+      conn->idle = n > 0;
       conn->lowest->expires_after(n == 0 ? opt.header_timeout : opt.idle_timeout);
       auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kAwait);
       conn->idle = false;
@@ -200,7 +178,20 @@ struct SessionRunner {
 
       HttpReply reply;
       bool body_pending = parser.content_length().value_or(0) > 0 || parser.chunked();
-      if (auto early = check_head(head, *policy)) {
+      if (srv.inspect_ && !policy->admin && (head.method == "GET" || head.method == "HEAD") &&
+          InspectService::owns(head.target)) {
+        // The inspection site: DNS work on its own pool, never logged (issue 6).
+        const std::string client = srv.inspect_->client_for(peer, parser.get()["X-Forwarded-For"]);
+        auto home = co_await asio::this_coro::executor;
+        co_await asio::post(srv.inspect_->pool(), asio::use_awaitable);
+        SiteReply site = srv.inspect_->handle(head.method, head.target, client);
+        co_await asio::post(home, asio::use_awaitable);
+        reply.status = site.status;
+        reply.content_type = site.content_type;
+        reply.body = std::move(site.body);
+        reply.headers = std::move(site.headers);
+        if (body_pending) reply.close = true;
+      } else if (auto early = check_head(head, *policy)) {
         reply = std::move(*early);
         if (body_pending) reply.close = true;  // the unread body makes the stream unusable
       } else if (route == Route::healthz) {
@@ -254,12 +245,16 @@ struct SessionRunner {
               Provenance prov;
               prov.transport = Transport::https;
               prov.source = peer;
+              prov.authenticated = false;  // RFC 8460 §7: anyone can POST
+              prov.auth_method = "https";
               prov.media_type = media_type(head.content_type);
               prov.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
               const std::string rid = accepted->report.parsed.report.report_id;
               auto sessions = session_counts(accepted->report.parsed.report);
+              // Only its hash is stored: don't keep the canonical text queued.
+              std::string().swap(accepted->report.canonical_json);
               StoreResult result = co_await async_store(srv.writer_, std::move(accepted->report), std::move(prov),
-                                                        std::move(accepted->raw), asio::use_awaitable);
+                                                        std::move(accepted->raw), std::string(), asio::use_awaitable);
               reply = reply_for_outcome(result.outcome, nullptr, *policy);
               count_report(opt.name, result.outcome, to_token(result.outcome));
               if (result.outcome == Outcome::stored) count_sessions(sessions);
@@ -284,10 +279,10 @@ struct SessionRunner {
   }
 
   asio::awaitable<void> run_tls(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx) {
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *ctx);
+    TlsStream stream(std::move(socket), ctx->native_handle());
     conn->lowest = &beast::get_lowest_layer(stream);
     conn->lowest->expires_after(srv.options_.handshake_timeout);
-    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAwait);
+    auto [ec, n0] = co_await stream.async_handshake(kAwait);
     if (ec) {
       metrics().inc("tlsrptd_tls_handshake_failures_total", {{"listener", srv.options_.name}});
       if (ec == beast::error::timeout)
@@ -296,9 +291,9 @@ struct SessionRunner {
       co_return;
     }
     co_await serve(stream);
-    // close_notify, without waiting long for the peer's.
+    // close_notify, without waiting for the peer's.
     conn->lowest->expires_after(std::chrono::seconds(1));
-    auto [sec] = co_await stream.async_shutdown(kAwait);
+    auto [sec, n1] = co_await stream.async_shutdown(kAwait);
     (void)sec;
   }
 
@@ -311,8 +306,9 @@ struct SessionRunner {
   }
 };
 
-HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, StoreWriter& writer, TlsContextHolder* tls)
-    : io_(io), options_(std::move(options)), writer_(writer), tls_(tls) {
+HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, StoreWriter& writer, TlsContextHolder* tls,
+                       InspectService* inspect)
+    : io_(io), options_(std::move(options)), writer_(writer), tls_(tls), inspect_(inspect) {
   policy_.store(std::make_shared<const HttpPolicy>(options_.policy));
 }
 
@@ -325,7 +321,7 @@ std::expected<void, std::string> HttpServer::listen(const std::string& address) 
   auto ip = asio::ip::make_address(hp->first, ec);
   if (ec) return std::unexpected("bad listen address \"" + address + "\": " + ec.message());
   tcp::endpoint ep(ip, hp->second);
-  tcp::acceptor acc(io_);
+  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
   acc.open(ep.protocol(), ec);
   if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec && ip.is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
@@ -341,7 +337,7 @@ std::expected<void, std::string> HttpServer::adopt(int fd) {
   socklen_t len = sizeof ss;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
     return std::unexpected("inherited socket " + std::to_string(fd) + " is not a socket");
-  tcp::acceptor acc(io_);
+  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
   beast::error_code ec;
   acc.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
   if (ec) return std::unexpected("cannot adopt inherited socket " + std::to_string(fd) + ": " + ec.message());
@@ -395,13 +391,28 @@ void HttpServer::start() {
 
 void HttpServer::accept_loop(std::size_t index) {
   auto self = shared_from_this();
+  // On the acceptor's strand, like the stop's cancel: the two never race.
   asio::co_spawn(
-      io_,
+      acceptors_[index].get_executor(),
       [self, index]() -> asio::awaitable<void> {
         auto& acc = self->acceptors_[index];
         for (;;) {
-          auto [ec, socket] = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
-          if (self->stopping_ || ec == asio::error::operation_aborted) co_return;
+          beast::error_code ec;
+          tcp::socket socket(asio::make_strand(self->io_));
+          if (self->stopping_) {
+            // A graceful stop: the connections the kernel completed before it are
+            // served, not reset (their clients may have sent a request already).
+            acc.non_blocking(true, ec);
+            if (!ec) acc.accept(socket, ec);
+            if (ec) {
+              acc.close(ec);
+              co_return;
+            }
+          } else {
+            std::tie(ec, socket) = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
+            if (ec && self->stopping_) continue;  // cancelled by the stop: drain the backlog
+            if (ec == asio::error::operation_aborted) co_return;
+          }
           if (ec) {
             // Out of file descriptors (EMFILE/ENFILE): back off instead of spinning.
             log_warning(self->options_.name + ": accept failed: " + ec.message());
@@ -451,8 +462,8 @@ void HttpServer::accept_loop(std::size_t index) {
                 if (e) {
                   try {
                     std::rethrow_exception(e);
-                  } catch (const std::exception& ex) {
-                    log_error(self->options_.name + ": connection failed: " + printable(ex.what()));
+                  } catch (const std::exception& err) {
+                    log_error(self->options_.name + ": connection failed: " + printable(err.what()));
                   } catch (...) {
                     log_error(self->options_.name + ": connection failed");
                   }
@@ -477,7 +488,7 @@ void HttpServer::stop_accepting() {
   for (auto& a : acceptors_) {
     asio::post(a.get_executor(), [&a] {
       beast::error_code ec;
-      a.close(ec);
+      a.cancel(ec);  // the accept loop drains the backlog and closes the socket
     });
   }
   // Idle keep-alive connections are closed now; busy ones close after their reply.

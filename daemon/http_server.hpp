@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "daemon/http_handler.hpp"
+#include "daemon/inspect_service.hpp"
 #include "daemon/store_writer.hpp"
 
 namespace tlsrpt::daemon {
@@ -48,7 +49,9 @@ class TlsContextHolder {
 
 class HttpServer : public std::enable_shared_from_this<HttpServer> {
  public:
-  HttpServer(boost::asio::io_context& io, HttpServerOptions options, StoreWriter& writer, TlsContextHolder* tls);
+  // `inspect`, when set, answers the inspection site and API (GET/HEAD) on this listener.
+  HttpServer(boost::asio::io_context& io, HttpServerOptions options, StoreWriter& writer, TlsContextHolder* tls,
+             InspectService* inspect = nullptr);
 
   // Binds and listens on "host:port"; errors name the address.
   std::expected<void, std::string> listen(const std::string& address);
@@ -82,6 +85,7 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   HttpServerOptions options_;
   StoreWriter& writer_;
   TlsContextHolder* tls_;
+  InspectService* inspect_;
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
   std::atomic<std::shared_ptr<const HttpPolicy>> policy_;
   std::atomic<std::size_t> open_{0};

@@ -264,7 +264,8 @@ ImportSummary Importer::run(const std::vector<std::string>& files,
     std::vector<storage::PendingReport> pending;
     for (auto& item : batch)
       if (item.ingested) pending.push_back({&*item.ingested, &item.provenance, item.bytes});
-    auto outcomes = store_.store_batch(pending);
+    std::vector<std::int64_t> row_ids;
+    auto outcomes = store_.store_batch(pending, &row_ids);
     std::size_t k = 0;
     for (auto& item : batch) {
       if (item.ingested) {
@@ -277,6 +278,7 @@ ImportSummary Importer::run(const std::vector<std::string>& files,
             case storage::StoreOutcome::stored: item.result.kind = ImportResult::Kind::stored; break;
             case storage::StoreOutcome::duplicate: item.result.kind = ImportResult::Kind::duplicate; break;
             case storage::StoreOutcome::conflict: item.result.kind = ImportResult::Kind::conflict; break;
+            case storage::StoreOutcome::held: item.result.kind = ImportResult::Kind::stored; break;  // import holds nothing
           }
         }
         ++k;
@@ -284,6 +286,12 @@ ImportSummary Importer::run(const std::vector<std::string>& files,
       count(item.result);
     }
     batch.clear();
+    if (outcomes && after_commit_) {
+      std::vector<std::int64_t> stored;
+      for (std::size_t i = 0; i < outcomes->size(); ++i)
+        if ((*outcomes)[i] == storage::StoreOutcome::stored) stored.push_back(row_ids[i]);
+      if (!stored.empty()) after_commit_(stored);
+    }
   };
 
   std::size_t batch_bytes = 0;
@@ -304,6 +312,9 @@ ImportSummary Importer::run(const std::vector<std::string>& files,
         item.result.note_list = ing->parsed.notes;
         item.provenance.transport = Transport::import;
         item.provenance.source = source;
+        // The admin vouches for what they import (no DKIM check on files).
+        item.provenance.authenticated = true;
+        item.provenance.auth_method = "import";
         if (ing->mail) item.provenance.media_type = "message/rfc822";
         item.provenance.received_at =
             std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());

@@ -6,7 +6,9 @@
 // Imported mail is trusted like any admin-supplied file: no DKIM check here.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,8 +54,13 @@ class Importer {
   ImportSummary run(const std::vector<std::string>& files, const std::function<void(const ImportResult&)>& on_result,
                     const std::function<void(std::size_t done, std::size_t total)>& on_progress = {});
 
+  // Called after each committed batch with the row ids of the reports it stored (the
+  // alert hook, design §1 hop [5]).
+  void set_after_commit(std::function<void(std::span<const std::int64_t> stored)> f) { after_commit_ = std::move(f); }
+
  private:
   storage::Store& store_;
+  std::function<void(std::span<const std::int64_t>)> after_commit_;
   Ingestor ingestor_;
   std::size_t batch_size_;
 };

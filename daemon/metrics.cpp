@@ -66,6 +66,8 @@ Metrics::Metrics() {
   define("tlsrptd_tls_handshake_failures_total", "TLS handshakes that failed or timed out, by listener.", Kind::counter);
   define("tlsrptd_timeouts_total", "Connections closed by a deadline, by listener and phase.", Kind::counter);
   define("tlsrptd_bytes_in_flight", "Request body bytes reserved by requests being read.", Kind::gauge);
+  define("tlsrptd_inspect_requests_total", "Inspection requests by result (HTTP status, rate-limited, busy); never by domain.",
+         Kind::counter);
   define("tlsrptd_start_time_seconds", "Unix time the daemon started.", Kind::gauge);
 }
 

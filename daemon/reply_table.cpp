@@ -13,10 +13,13 @@ struct Row {
 
 // RFC 8460 §5.4: success is "typically a 200 or 201"; §5.5: senders retry for up to
 // 24 hours, so anything that might succeed later is a 503 / 4xx SMTP tempfail.
-constexpr std::array<Row, 14> kTable{{
+constexpr std::array<Row, 15> kTable{{
     {Outcome::stored, "stored", {200, 250, "2.0.0", "report stored"}},
     {Outcome::duplicate, "duplicate", {200, 250, "2.0.0", "report already stored"}},
     {Outcome::conflict, "conflict", {200, 250, "2.0.0", "report stored (conflicts with a stored report)"}},
+    // RFC 8460 §3: an unsigned mailed report MUST be ignored; it is accepted (a
+    // bounce would be backscatter to a forged sender), kept, and not counted.
+    {Outcome::held, "held", {202, 250, "2.0.0", "report kept but not counted"}},
     {Outcome::malformed, "malformed", {400, 554, "5.6.0", "malformed report"}},
     {Outcome::too_large, "too-large", {413, 552, "5.3.4", "report too large"}},
     {Outcome::unsupported_media, "unsupported-media", {415, 554, "5.6.0", "unsupported media type"}},
@@ -26,14 +29,14 @@ constexpr std::array<Row, 14> kTable{{
     {Outcome::overloaded, "overloaded", {503, 421, "4.3.2", "too busy, try again later"}},
     {Outcome::method_not_allowed, "method-not-allowed", {405, 502, "5.5.1", "method not allowed"}},
     {Outcome::not_found, "not-found", {404, 550, "5.1.1", "not found"}},
-    {Outcome::bad_request, "bad-request", {400, 500, "5.5.2", "bad request"}},
     {Outcome::timeout, "timeout", {408, 421, "4.4.2", "timeout"}},
+    {Outcome::bad_request, "bad-request", {400, 500, "5.5.2", "bad request"}},
 }};
 
 const Row& row(Outcome o) {
   for (const auto& r : kTable)
     if (r.outcome == o) return r;
-  return kTable[static_cast<std::size_t>(Outcome::bad_request)];
+  return kTable.back();
 }
 
 }  // namespace

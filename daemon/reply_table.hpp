@@ -13,6 +13,7 @@ enum class Outcome {
   stored,               // committed and counted
   duplicate,            // committed earlier: success, counted once
   conflict,             // committed, flagged (same report-id, other content)
+  held,                 // a mailed report kept but not counted (no valid DKIM signature)
   malformed,            // not a valid report (JSON, schema, gzip)
   too_large,            // over a size cap
   unsupported_media,    // a media type or content encoding we do not take

@@ -14,17 +14,22 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <filesystem>
 #include <thread>
 
+#include "daemon/alerting.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/log.hpp"
+#include "daemon/maildir_watcher.hpp"
+#include "daemon/mail_intake.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/smtp_server.hpp"
 #include "daemon/store_writer.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/text.hpp"
@@ -63,6 +68,21 @@ HttpServerOptions https_options(const Config& cfg) {
   o.max_header_bytes = cfg.https.max_header_bytes;
   o.max_requests_per_connection = cfg.https.max_requests_per_connection;
   o.max_body_bytes_in_flight = cfg.https.max_body_bytes_in_flight;
+  return o;
+}
+
+SmtpServerOptions smtp_options(const Config& cfg, bool lmtp, const std::string& host) {
+  SmtpServerOptions o;
+  o.name = lmtp ? "lmtp" : "smtp";
+  o.session.hostname = cfg.smtp.hostname.empty() ? host : cfg.smtp.hostname;
+  o.session.lmtp = lmtp;
+  o.session.recipients = cfg.smtp.recipients;
+  o.session.max_message_bytes = cfg.smtp.max_message_bytes;
+  o.session.max_recipients = cfg.smtp.max_recipients;
+  o.session.command_timeout = cfg.smtp.command_timeout;
+  o.session.session_timeout = cfg.smtp.session_timeout;
+  o.max_connections = cfg.smtp.max_connections;
+  o.max_connections_per_client = cfg.smtp.max_connections_per_client;
   return o;
 }
 
@@ -208,8 +228,48 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
   wo.busy_timeout_ms = static_cast<int>(cfg.store.busy_timeout.count());
   StoreWriter writer(wo);
 
-  auto https = std::make_shared<HttpServer>(io, https_options(cfg), writer, &tls);
+  std::unique_ptr<InspectService> inspect;
+  if (cfg.inspect.enabled) {
+    InspectServiceOptions io_opts;
+    io_opts.dns_servers = cfg.dns.servers;
+    io_opts.dns_timeout = cfg.dns.timeout;
+    io_opts.max_concurrent = cfg.inspect.max_concurrent;
+    io_opts.trusted_proxies = cfg.inspect.trusted_proxies;
+    inspect = std::make_unique<InspectService>(io_opts);
+  }
+  auto https = std::make_shared<HttpServer>(io, https_options(cfg), writer, &tls, inspect.get());
   auto admin = std::make_shared<HttpServer>(io, admin_options(cfg), writer, nullptr);
+
+  // Alerts: run after each commit on the writer thread (design §1 hop [5]).
+  auto alerting = Alerting::create(cfg.alerts, [](std::string_view line) { log_notice(line); });
+  if (!alerting) {
+    log_error(alerting.error());
+    return kExitConfig;
+  }
+  writer.set_after_commit([a = alerting->get()](storage::Db& db, std::span<const std::int64_t> ids, bool auth) {
+    a->after_commit(db, ids, auth);
+  });
+
+  // Mailed reports: the DKIM policy (RFC 8460 §3) with keys fetched through [dns].
+  std::shared_ptr<DkimVerifier> verifier;
+  if (cfg.smtp.dkim != DkimPolicy::off) {
+    auto v = DkimVerifier::create(make_txt_lookup(cfg.dns.servers, cfg.dns.timeout));
+    if (!v) {
+      log_error("dkim: " + v.error());
+      return kExitSoftware;
+    }
+    verifier = std::move(*v);
+  }
+  MailIntake intake(cfg.smtp.dkim, cfg.smtp.trusted_authserv_ids, verifier);
+  asio::thread_pool mail_pool(2);  // ingest + DKIM lookups, off the network threads
+  const std::string host = host_name();
+  auto smtp = std::make_shared<SmtpServer>(io, smtp_options(cfg, false, host), writer, intake, mail_pool,
+                                           cfg.smtp.starttls ? &tls : nullptr);
+  auto lmtp = std::make_shared<SmtpServer>(io, smtp_options(cfg, true, host), writer, intake, mail_pool, nullptr);
+  std::unique_ptr<MaildirWatcher> maildir;
+  if (!cfg.maildir.paths.empty())
+    maildir = std::make_unique<MaildirWatcher>(cfg.maildir.paths, cfg.maildir.rescan_interval, writer, intake,
+                                               cfg.smtp.max_message_bytes);
 
   // Sockets from systemd replace the configured addresses of their listener.
   auto inherited = systemd::listen_fds();
@@ -230,6 +290,29 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
     return true;
   };
   if (!bind_all(*https, cfg.https.listen, "https") || !bind_all(*admin, cfg.admin.listen, "admin")) return kExitOsErr;
+  std::optional<std::pair<uid_t, gid_t>> owner;
+  if (service_user) owner = std::pair{service_user->uid, service_user->gid};
+  for (auto [srv, addrs, name] : {std::tuple{smtp.get(), &cfg.smtp.listen, "smtp"}, std::tuple{lmtp.get(), &cfg.smtp.lmtp_listen, "lmtp"}}) {
+    if (auto it = inherited.find(name); it != inherited.end()) {
+      for (int fd : it->second)
+        if (auto r = srv->adopt(fd); !r) {
+          log_error(std::string(name) + ": " + r.error());
+          return kExitOsErr;
+        }
+      continue;
+    }
+    for (const auto& a : *addrs) {
+      if (a.starts_with("unix:"))
+        if (auto r = prepare_dir(std::filesystem::path(a.substr(5)).parent_path(), service_user); !r) {
+          log_error(std::string(name) + ": " + r.error());
+          return kExitOsErr;
+        }
+      if (auto r = srv->listen(a, owner); !r) {
+        log_error(std::string(name) + ": " + r.error());
+        return kExitOsErr;
+      }
+    }
+  }
 
   if (root) {
     if (auto r = drop_privileges(cfg.user); !r) {
@@ -244,8 +327,19 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
     return kExitIoErr;
   }
 
+  if (maildir) {
+    if (auto r = maildir->start(); !r) {
+      log_error("maildir: " + r.error());
+      return kExitConfig;
+    }
+  }
   https->start();
   admin->start();
+  smtp->start();
+  lmtp->start();
+  for (const auto& ep : smtp->local_endpoints()) log_notice("smtp: listening on " + ep);
+  for (const auto& ep : lmtp->local_endpoints()) log_notice("lmtp: listening on " + ep);
+  for (const auto& p : cfg.maildir.paths) log_notice("maildir: watching " + p);
   for (const auto& ep : https->local_endpoints()) log_notice("https: listening on " + ep + " (POST " + cfg.https.path + ")");
   for (const auto& ep : admin->local_endpoints()) log_notice("admin: listening on " + ep + " (GET /metrics, /healthz)");
   metrics().set("tlsrptd_start_time_seconds", {},
@@ -295,12 +389,16 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(cfg.shutdown_timeout).count()) + "s)");
       https->stop_accepting();
       admin->stop_accepting();
+      smtp->stop_accepting();
+      lmtp->stop_accepting();
+      if (maildir) maildir->stop();
       asio::co_spawn(
           io,
           [&]() -> asio::awaitable<void> {
             auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_timeout;
             asio::steady_timer t(io);
-            while (https->open_connections() + admin->open_connections() > 0 &&
+            while (https->open_connections() + admin->open_connections() + smtp->open_connections() +
+                           lmtp->open_connections() > 0 &&
                    std::chrono::steady_clock::now() < deadline) {
               t.expires_after(std::chrono::milliseconds(20));
               co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -338,7 +436,10 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
   io.run();
   for (auto& t : pool) t.join();
+  if (maildir) maildir->stop();
+  mail_pool.join();
   writer.stop();
+  (*alerting)->shutdown(std::chrono::seconds(10));
   log_notice("stopped");
   return kExitOk;
 }

@@ -59,25 +59,24 @@ SmtpReply make_multiline_reply(int code, std::string_view enhanced, const std::v
   return r;
 }
 
-SmtpReply reply_for(const MessageResult& result) {
-  switch (result.outcome) {
-    case MessageOutcome::stored:
-      return make_reply(250, "2.0.0", with_detail("ok: report stored", result.detail));
-    case MessageOutcome::duplicate:
-      return make_reply(250, "2.0.0", with_detail("ok: report already stored", result.detail));
-    case MessageOutcome::no_report:
-      // RFC 3463 X.6.0: other or undefined media error (the content is not a report).
-      return make_reply(554, "5.6.0", with_detail("no TLS report in the message", result.detail));
-    case MessageOutcome::rejected:
-      return make_reply(554, "5.6.0", with_detail("report rejected", result.detail));
-    case MessageOutcome::temporary_failure:
-      // Postfix answers a queue-file write error with 451 4.3.0: the sender keeps
-      // the mail and retries (RFC 8460 §5.3 senders retry for up to 24 hours).
-      return make_reply(451, "4.3.0", with_detail("cannot store the report now, try again later", result.detail));
-    case MessageOutcome::too_big:
-      return make_reply(552, "5.3.4", with_detail("message too big", result.detail));
+Outcome outcome_of(MessageOutcome o) {
+  switch (o) {
+    case MessageOutcome::stored: return Outcome::stored;
+    case MessageOutcome::held: return Outcome::held;
+    case MessageOutcome::duplicate: return Outcome::duplicate;
+    case MessageOutcome::no_report: return Outcome::not_a_report;
+    case MessageOutcome::rejected: return Outcome::malformed;
+    case MessageOutcome::temporary_failure: return Outcome::storage_unavailable;
+    case MessageOutcome::too_big: return Outcome::too_large;
   }
-  return make_reply(451, "4.3.0", "cannot store the report now, try again later");
+  return Outcome::storage_unavailable;
+}
+
+SmtpReply reply_for(const MessageResult& result) {
+  // Postfix answers a queue-file write error with 451 4.3.0: the sender keeps the
+  // mail and retries (RFC 8460 §5.5: senders retry for up to 24 hours).
+  const Reply& r = daemon::reply_for(outcome_of(result.outcome));
+  return make_reply(r.smtp_code, r.enhanced, with_detail(r.text, result.detail));
 }
 
 }  // namespace tlsrpt::daemon

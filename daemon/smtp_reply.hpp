@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/reply_table.hpp"
+
 namespace tlsrpt::daemon {
 
 // RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets including the CRLF;
@@ -37,6 +39,7 @@ SmtpReply make_multiline_reply(int code, std::string_view enhanced, const std::v
 // SmtpSession::complete_message.
 enum class MessageOutcome {
   stored,             // the report is committed
+  held,               // committed to the held reports (no valid DKIM signature): success, not counted
   duplicate,          // already stored (same organization-name and report-id): success for the sender
   no_report,          // the mail holds no TLS report
   rejected,           // a report, but not a valid one (the detail says why)
@@ -51,8 +54,10 @@ struct MessageResult {
   std::string detail;
 };
 
-// The table: stored/duplicate -> 250 2.0.0, no_report/rejected -> 554 5.6.0,
-// temporary_failure -> 451 4.3.0, too_big -> 552 5.3.4.
+// The reply, from the ONE outcome table (daemon/reply_table.hpp): stored,
+// duplicate, held -> 250 2.0.0; no_report, rejected -> 554 5.6.0;
+// temporary_failure -> 451 4.3.0; too_big -> 552 5.3.4.
 SmtpReply reply_for(const MessageResult& result);
+Outcome outcome_of(MessageOutcome o);
 
 }  // namespace tlsrpt::daemon

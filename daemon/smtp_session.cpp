@@ -236,7 +236,8 @@ SmtpActions SmtpSession::feed(std::string_view bytes, SmtpTime now) {
 SmtpActions SmtpSession::complete_message(const MessageResult& result, SmtpTime now) {
   SmtpActions out;
   if (phase_ != Phase::awaiting_outcome) return out;
-  if (result.outcome == MessageOutcome::stored || result.outcome == MessageOutcome::duplicate) {
+  if (result.outcome == MessageOutcome::stored || result.outcome == MessageOutcome::duplicate ||
+      result.outcome == MessageOutcome::held) {
     // Postfix counts errors and junk commands "without delivering mail".
     errors_ = 0;
     junk_ = 0;
@@ -477,8 +478,9 @@ void SmtpSession::end_of_data(SmtpTime now, SmtpActions& out) {
   last_command_at_ = now;
   if (too_big_ || long_text_line_) {
     const SmtpReply base =
-        too_big_ ? make_reply(552, "5.3.4", "message too big")
-                 : make_reply(554, "5.6.0", "message has a line longer than " + std::to_string(o.max_text_line) + " bytes");
+        too_big_ ? reply_for(MessageResult{MessageOutcome::too_big, {}})
+                 : reply_for(MessageResult{MessageOutcome::rejected,
+                                           "a line is longer than " + std::to_string(o.max_text_line) + " bytes"});
     if (o.lmtp) {
       for (const auto& rcpt : envelope_.recipients)
         reply(out, now, base.code, base.enhanced, "<" + rcpt + "> " + base.lines.back());

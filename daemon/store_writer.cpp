@@ -20,11 +20,11 @@ std::expected<void, std::string> StoreWriter::start() {
   return {};
 }
 
-void StoreWriter::submit(Ingested report, Provenance provenance, std::string raw, Done done) {
+void StoreWriter::submit(Ingested report, Provenance provenance, std::string raw, Done done, std::string hold_reason) {
   {
     std::lock_guard lock(mu_);
     if (!stopping_ && queue_.size() < options_.max_queue) {
-      queue_.push_back(Item{std::move(report), std::move(provenance), std::move(raw), std::move(done), {}});
+      queue_.push_back(Item{std::move(report), std::move(provenance), std::move(raw), std::move(hold_reason), std::move(done), {}});
       cv_.notify_one();
       return;
     }
@@ -78,10 +78,13 @@ void StoreWriter::run() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
+      const bool was_idle = queue_.empty();
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
       // Group commit: give concurrent submitters a moment to join this transaction.
-      if (options_.commit_delay.count() > 0 && queue_.size() < options_.max_batch && !stopping_) {
+      // Only after idling: reports that queued up during the previous commit have
+      // waited for a whole fsync already, and the next batch forms during this one.
+      if (was_idle && options_.commit_delay.count() > 0 && queue_.size() < options_.max_batch && !stopping_) {
         auto until = std::chrono::steady_clock::now() + options_.commit_delay;
         cv_.wait_until(lock, until, [&] { return stopping_ || queue_.size() >= options_.max_batch; });
       }
@@ -118,16 +121,27 @@ void StoreWriter::commit(std::vector<Item>& batch) {
 
   std::vector<storage::PendingReport> pending;
   pending.reserve(reports.size());
-  for (auto& item : reports) pending.push_back({&item.report, &item.provenance, item.raw});
+  for (auto& item : reports) pending.push_back({&item.report, &item.provenance, item.raw, item.hold_reason});
 
   auto t0 = std::chrono::steady_clock::now();
-  auto outcomes = store_->store_batch(pending);
+  std::vector<std::int64_t> row_ids;
+  auto outcomes = store_->store_batch(pending, &row_ids);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   metrics().observe("tlsrptd_store_commit_duration_seconds", {}, seconds);
   metrics().observe("tlsrptd_store_batch_reports", {}, static_cast<double>(reports.size()));
 
   if (outcomes) {
+    // Which rows count, by authentication, before the items are handed back.
+    std::vector<std::int64_t> authenticated, unauthenticated;
+    for (std::size_t i = 0; i < reports.size(); ++i)
+      if ((*outcomes)[i] == storage::StoreOutcome::stored && row_ids[i] > 0)
+        (reports[i].provenance.authenticated ? authenticated : unauthenticated).push_back(row_ids[i]);
     finish(reports, &*outcomes, {});
+    // After the replies: alerting never delays an acknowledgement (design §1).
+    if (after_commit_) {
+      if (!authenticated.empty()) after_commit_(store_->db(), authenticated, true);
+      if (!unauthenticated.empty()) after_commit_(store_->db(), unauthenticated, false);
+    }
     return;
   }
   const storage::StoreError& err = outcomes.error();
@@ -159,6 +173,7 @@ void StoreWriter::finish(std::vector<Item>& batch, const std::vector<storage::St
         case storage::StoreOutcome::stored: r.outcome = Outcome::stored; break;
         case storage::StoreOutcome::duplicate: r.outcome = Outcome::duplicate; break;
         case storage::StoreOutcome::conflict: r.outcome = Outcome::conflict; break;
+        case storage::StoreOutcome::held: r.outcome = Outcome::held; break;
       }
     }
     if (batch[i].done) batch[i].done(std::move(r));

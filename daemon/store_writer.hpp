@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -45,17 +46,25 @@ class StoreWriter {
   // Hands a parsed report to the writer. `done` runs on the writer thread: post to
   // your own executor from it. Never blocks; a full queue completes at once with
   // Outcome::overloaded.
-  void submit(Ingested report, Provenance provenance, std::string raw, Done done);
+  // With a `hold_reason` the report is kept among the held reports, not counted.
+  void submit(Ingested report, Provenance provenance, std::string raw, Done done, std::string hold_reason = {});
   // Runs `done(true)` when a write transaction can be started right now (/healthz).
   void probe(std::move_only_function<void(bool)> done);
   // Commits what is queued, completes everything, joins the thread.
   void stop();
+
+  // Runs on the writer thread after each commit, once per authentication state,
+  // with the row ids of the reports that commit stored (the alert hook, design §1
+  // hop [5]). Set before start().
+  using AfterCommit = std::function<void(storage::Db& db, std::span<const std::int64_t> stored, bool authenticated)>;
+  void set_after_commit(AfterCommit f) { after_commit_ = std::move(f); }
 
  private:
   struct Item {
     Ingested report;
     Provenance provenance;
     std::string raw;
+    std::string hold_reason;
     Done done;
     std::move_only_function<void(bool)> probe;  // set for health probes instead
   };
@@ -72,6 +81,7 @@ class StoreWriter {
   bool stopping_ = false;
   bool reopen_ = false;  // the last error was an I/O error: use a fresh connection
   std::thread thread_;
+  AfterCommit after_commit_;
 };
 
 }  // namespace tlsrpt::daemon

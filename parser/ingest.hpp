@@ -28,6 +28,11 @@ struct Provenance {
   std::string source;      // file path, peer address, Message-ID ...
   std::string media_type;  // as labelled by the sender ("" if none)
   std::chrono::sys_seconds received_at{};
+  // Whether the channel vouches for the sender (mail: a DKIM pass by the reporting
+  // domain; import: the admin), and how, for the `report_auth` table. HTTPS is not
+  // authenticated (RFC 8460 §7). Unauthenticated reports open no alerts by default.
+  bool authenticated = false;
+  std::string auth_method;  // "https", "import", "dkim pass d=google.com", ...
 };
 
 enum class Format { gzip, json, unknown };

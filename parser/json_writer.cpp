@@ -35,6 +35,19 @@ std::size_t utf8_len(std::string_view s, std::size_t i) {
 void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (std::size_t i = 0; i < s.size();) {
+    // Printable ASCII other than '"' and '\\' (nearly all of a report) needs no
+    // escaping: copy the whole run at once rather than byte by byte.
+    std::size_t run = i;
+    while (run < s.size()) {
+      unsigned char r = static_cast<unsigned char>(s[run]);
+      if (r < 0x20 || r >= 0x7f || r == '"' || r == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      continue;
+    }
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       std::size_t n = utf8_len(s, i);

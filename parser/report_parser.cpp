@@ -114,12 +114,15 @@ void trim_trailing_newlines(std::string& s, bool& trimmed) {
   }
 }
 
-std::string trim_ws(std::string_view s) {
+// A view first: most callers only test or pass on the trimmed text.
+std::string_view trim_ws_view(std::string_view s) {
   auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string_view::npos) return {};
   auto e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
+  return s.substr(b, e - b + 1);
 }
+
+std::string trim_ws(std::string_view s) { return std::string(trim_ws_view(s)); }
 
 enum class Got { value, null, error };
 
@@ -446,9 +449,9 @@ bool Walker::walk_document(od::document& doc, Report& r) {
   if (!seen_id) return fail(RejectReason::missing_field, root, "missing \"report-id\"");
   if (!seen_policies) return fail(RejectReason::missing_field, root, "missing \"policies\"");
   if (!seen_contact) note(note::kContactInfoMissing, root);
-  if (trim_ws(r.organization_name).empty())
+  if (trim_ws_view(r.organization_name).empty())
     return fail(RejectReason::invalid_value, root.child("organization-name"), "must not be empty");
-  if (trim_ws(r.report_id).empty()) return fail(RejectReason::invalid_value, root.child("report-id"), "must not be empty");
+  if (trim_ws_view(r.report_id).empty()) return fail(RejectReason::invalid_value, root.child("report-id"), "must not be empty");
   if (r.policies.empty()) note(note::kNoPolicies, root.child("policies"));
 
   // Trailing bytes after the top-level object.
@@ -638,12 +641,12 @@ bool Walker::normalize_policy(const Path& p, Policy& policy, bool strings_was_st
   if (mx_was_string) note(note::kMxHostString, mp);  // quirk(rfc8460): erratum 6241, App. B uses a string
   bool prefixed = false;
   for (auto& mx : policy.mx_hosts) {
-    std::string m = trim_ws(mx);
-    while (m.size() > 3 && iequals(std::string_view(m).substr(0, 3), "mx:")) {
-      m = trim_ws(std::string_view(m).substr(3));  // quirk(stalwart): "mx: host" inside mx-host
+    std::string_view t = trim_ws_view(mx);
+    while (t.size() > 3 && iequals(t.substr(0, 3), "mx:")) {
+      t = trim_ws_view(t.substr(3));  // quirk(stalwart): "mx: host" inside mx-host
       prefixed = true;
     }
-    m = ascii_lower(m);
+    std::string m = ascii_lower(t);
     while (!m.empty() && m.back() == '.') m.pop_back();
     mx = std::move(m);
   }
@@ -652,7 +655,7 @@ bool Walker::normalize_policy(const Path& p, Policy& policy, bool strings_was_st
 
   if (!policy.domain.empty()) {
     const Path dp = p.child("policy-domain");
-    auto norm = normalize_domain(trim_ws(policy.domain));
+    auto norm = normalize_domain(trim_ws_view(policy.domain));
     if (!norm) {
       note(note::kPolicyDomainNormalised, dp, "kept as sent: " + norm.error());
     } else if (*norm != policy.domain) {
@@ -775,7 +778,7 @@ bool Walker::walk_failure(od::value& v, const Path& p, FailureDetail& out) {
       note(note::kNullMember, cp);
       return true;
     }
-    if (trim_ws(s).empty()) {
+    if (trim_ws_view(s).empty()) {
       note(note::kEmptyField, cp);  // quirk(parsedmarc): "" for unknown values
       return true;
     }
@@ -838,7 +841,7 @@ bool Walker::walk_failure(od::value& v, const Path& p, FailureDetail& out) {
 
   for (auto [field, name] : {std::pair{&out.sending_mta_ip, "sending-mta-ip"}, std::pair{&out.receiving_ip, "receiving-ip"}}) {
     if (!*field) continue;
-    auto ip = canonical_ip(trim_ws(**field));
+    auto ip = canonical_ip(trim_ws_view(**field));
     if (!ip) {
       note(note::kInvalidIp, p.child(name), quote_value(**field) + " kept as sent");
     } else if (*ip != **field) {
@@ -847,7 +850,7 @@ bool Walker::walk_failure(od::value& v, const Path& p, FailureDetail& out) {
     }
   }
   if (out.receiving_mx_hostname) {
-    std::string h = ascii_lower(trim_ws(*out.receiving_mx_hostname));
+    std::string h = ascii_lower(trim_ws_view(*out.receiving_mx_hostname));
     while (!h.empty() && h.back() == '.') h.pop_back();
     out.receiving_mx_hostname = std::move(h);
   }

@@ -114,6 +114,86 @@ SELECT r.id, r.organization_name, r.report_id, r.contact_info, r.start_datetime,
        r.mail_date, r.mail_filename, r.mail_content_type
 FROM report r;
 )sql",
+    // 3: alerts (issue 5): how each report was authenticated, the alerts with their
+    // lifecycle, the notification log behind the hourly cap, and the `alerts` view.
+    R"sql(
+CREATE TABLE report_auth (
+  report        INTEGER PRIMARY KEY REFERENCES report (id) ON DELETE CASCADE,
+  authenticated INTEGER NOT NULL CHECK (authenticated IN (0, 1))   -- 0: HTTPS, or mail that failed DKIM
+) STRICT;
+
+CREATE TABLE alert (
+  id                INTEGER PRIMARY KEY,
+  policy_domain     TEXT NOT NULL,
+  kind              TEXT NOT NULL,
+  policy_type       TEXT NOT NULL,
+  severity          TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+  status            TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+  first_day         TEXT NOT NULL,            -- report days (UTC) the condition was seen on
+  last_day          TEXT NOT NULL,
+  opened_at         TEXT NOT NULL,            -- RFC 3339, UTC (wall clock)
+  last_seen_at      TEXT NOT NULL,
+  resolved_at       TEXT,
+  resolved_day      TEXT,                     -- the clean report day that resolved it
+  last_notified_at  TEXT,
+  notified_severity TEXT,
+  notifications     INTEGER NOT NULL DEFAULT 0,
+  suppressed        INTEGER NOT NULL DEFAULT 0,  -- notifications held back (cooldown, hourly cap)
+  seen              INTEGER NOT NULL DEFAULT 1,  -- evaluations that found the condition
+  summary           TEXT NOT NULL,
+  explanation       TEXT NOT NULL,
+  evidence          TEXT NOT NULL             -- JSON object
+) STRICT;
+-- Deduplication: at most one open alert per policy domain and kind.
+CREATE UNIQUE INDEX alert_open_key ON alert (policy_domain, kind) WHERE status = 'open';
+CREATE INDEX alert_by_key ON alert (policy_domain, kind, last_notified_at);
+
+CREATE TABLE alert_notification (
+  at    TEXT NOT NULL,
+  alert INTEGER REFERENCES alert (id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX alert_notification_by_time ON alert_notification (at);
+
+CREATE TABLE alert_throttle (
+  id              INTEGER PRIMARY KEY CHECK (id = 1),
+  pending         INTEGER NOT NULL,           -- held back by the hourly cap, not yet summarised
+  last_summary_at TEXT
+) STRICT;
+INSERT INTO alert_throttle (id, pending) VALUES (1, 0);
+
+CREATE VIEW alerts AS
+SELECT id, kind || ':' || policy_domain AS key, policy_domain, kind, policy_type, severity, status,
+       first_day, last_day, opened_at, last_seen_at, resolved_at, resolved_day, last_notified_at,
+       notifications, suppressed, seen AS count, summary, explanation, evidence
+FROM alert;
+)sql",
+    // 4: how each report was authenticated, and mailed reports held back (RFC 8460
+    // §3: a report mail without a valid DKIM signature MUST be ignored; it is kept
+    // here, not counted, so an admin can list it and release it later).
+    R"sql(
+ALTER TABLE report_auth ADD COLUMN method TEXT;   -- "https", "import", "dkim pass d=example.com", ...
+
+CREATE TABLE held_report (
+  id                INTEGER PRIMARY KEY,
+  content_sha256    TEXT NOT NULL,
+  organization_name TEXT NOT NULL,
+  report_id         TEXT NOT NULL,
+  received_at       TEXT NOT NULL,
+  transport         TEXT NOT NULL,
+  source            TEXT NOT NULL,
+  reason            TEXT NOT NULL,             -- why it is not counted
+  media_type        TEXT NOT NULL,
+  raw               BLOB NOT NULL,             -- the whole submission (the mail)
+  status            TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released', 'discarded')),
+  released_at       TEXT
+) STRICT;
+CREATE INDEX held_by_content ON held_report (content_sha256);
+
+CREATE VIEW held_reports AS
+SELECT id, organization_name, report_id, received_at, transport, source, reason, status, released_at,
+       content_sha256, length(raw) AS bytes
+FROM held_report;
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

@@ -1,5 +1,5 @@
 // The database schema and its migrations, keyed by PRAGMA user_version. Tables are
-// private; the views `reports`, `policy_daily` and `failure_daily` are the stable
+// private; the views `reports`, `policy_daily`, `failure_daily` and `alerts` are the stable
 // query interface (design §6) and keep their columns across migrations.
 #pragma once
 
@@ -9,7 +9,7 @@
 
 namespace tlsrpt::storage {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 4;
 
 // Applies every missing migration, each in its own transaction. Refuses a database
 // written by a newer tlsrptd.

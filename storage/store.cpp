@@ -26,6 +26,7 @@ std::string_view to_token(StoreOutcome o) {
     case StoreOutcome::stored: return "stored";
     case StoreOutcome::duplicate: return "duplicate";
     case StoreOutcome::conflict: return "conflict";
+    case StoreOutcome::held: return "held";
   }
   return "stored";
 }
@@ -56,8 +57,12 @@ std::expected<void, StoreError> Store::prepare_statements() {
     dst = std::move(*st);
     return {};
   };
-  if (auto r = prep(find_, "SELECT content_sha256 FROM report WHERE organization_name = ?1 AND report_id = ?2"); !r)
+  if (auto r = prep(find_,
+                    "SELECT r.id, r.content_sha256, r.status, coalesce(a.authenticated, 0) FROM report r "
+                    "LEFT JOIN report_auth a ON a.report = r.id WHERE r.organization_name = ?1 AND r.report_id = ?2");
+      !r)
     return r;
+  if (auto r = prep(demote_, "UPDATE report SET status = 'conflict' WHERE id = ?1"); !r) return r;
   if (auto r = prep(insert_report_,
                     "INSERT INTO report (organization_name, report_id, content_sha256, status, contact_info, "
                     "start_datetime, end_datetime, day, received_at, transport, source, notes, "
@@ -73,17 +78,30 @@ std::expected<void, StoreError> Store::prepare_statements() {
                     "successful_sessions, failed_sessions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
       !r)
     return r;
+  if (auto r = prep(insert_auth_, "INSERT OR REPLACE INTO report_auth (report, authenticated, method) VALUES (?1, ?2, ?3)");
+      !r)
+    return r;
+  if (auto r = prep(find_held_, "SELECT 1 FROM held_report WHERE content_sha256 = ?1 AND status = 'held'"); !r) return r;
+  if (auto r = prep(insert_held_,
+                    "INSERT INTO held_report (content_sha256, organization_name, report_id, received_at, transport, "
+                    "source, reason, media_type, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      !r)
+    return r;
   return prep(insert_failure_,
               "INSERT INTO failure (report, policy_idx, idx, result_type, sending_mta_ip, receiving_mx_hostname, "
               "receiving_mx_helo, receiving_ip, failed_sessions, additional_information, failure_reason_code) "
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
 }
 
-std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p) {
+std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p, std::int64_t& row_id) {
+  row_id = 0;
   const Report& r = p.report->parsed.report;
   // Design §6: the same (organization-name, report-id) again is the same report when
   // its canonical content matches; otherwise it is kept as a flagged conflict.
+  const Provenance& prov = *p.provenance;
   StoreOutcome outcome = StoreOutcome::stored;
+  std::int64_t counted_unauthenticated = 0;  // the counted row of this key, if unauthenticated
+  bool counted_authenticated = false;
   find_.bind(1, std::string_view(r.organization_name)).bind(2, std::string_view(r.report_id));
   for (;;) {
     auto row = find_.step();
@@ -92,13 +110,26 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p)
       return std::unexpected(row.error());
     }
     if (!*row) break;
-    outcome = find_.text(0) == p.report->content_sha256 ? StoreOutcome::duplicate : StoreOutcome::conflict;
+    if (find_.text(2) == "counted") {
+      if (find_.int64(3) != 0) counted_authenticated = true;
+      else counted_unauthenticated = find_.int64(0);
+    }
+    outcome = find_.text(1) == p.report->content_sha256 ? StoreOutcome::duplicate : StoreOutcome::conflict;
     if (outcome == StoreOutcome::duplicate) break;
   }
   find_.reset();
   if (outcome == StoreOutcome::duplicate) return outcome;
+  if (!p.hold_reason.empty()) return hold_one(p);
+  // RFC 8460 §7: anyone can POST a report, so an unauthenticated report that got its
+  // key first must not suppress the DKIM-signed report of that key (report-id
+  // squatting): the authenticated one is counted, the earlier one becomes the conflict.
+  if (outcome == StoreOutcome::conflict && prov.authenticated && !counted_authenticated &&
+      counted_unauthenticated != 0) {
+    demote_.bind(1, counted_unauthenticated);
+    if (auto res = demote_.run(); !res) return std::unexpected(res.error());
+    outcome = StoreOutcome::stored;
+  }
 
-  const Provenance& prov = *p.provenance;
   insert_report_.bind(1, std::string_view(r.organization_name))
       .bind(2, std::string_view(r.report_id))
       .bind(3, std::string_view(p.report->content_sha256))
@@ -127,9 +158,13 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p)
   header(20, &MailProvenance::content_type);
   if (auto res = insert_report_.run(); !res) return std::unexpected(res.error());
   const std::int64_t id = sqlite3_last_insert_rowid(db_.handle());
+  row_id = id;
 
   insert_raw_.bind(1, id).bind(2, std::string_view(prov.media_type)).bind_blob(3, p.raw);
   if (auto res = insert_raw_.run(); !res) return std::unexpected(res.error());
+  insert_auth_.bind(1, id).bind(2, std::int64_t{prov.authenticated ? 1 : 0});
+  if (prov.auth_method.empty()) insert_auth_.bind_null(3); else insert_auth_.bind(3, std::string_view(prov.auth_method));
+  if (auto res = insert_auth_.run(); !res) return std::unexpected(res.error());
 
   for (std::size_t i = 0; i < r.policies.size(); ++i) {
     const PolicyResult& pr = r.policies[i];
@@ -161,18 +196,47 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p)
   return outcome;
 }
 
-std::expected<std::vector<StoreOutcome>, StoreError> Store::store_batch(std::span<const PendingReport> batch) {
+// A held report is not counted and stays out of the dedupe space of `report`; the
+// same held content again is one held row (a sender retrying its mail).
+std::expected<StoreOutcome, StoreError> Store::hold_one(const PendingReport& p) {
+  find_held_.bind(1, std::string_view(p.report->content_sha256));
+  auto row = find_held_.step();
+  find_held_.reset();
+  if (!row) return std::unexpected(row.error());
+  if (*row) return StoreOutcome::held;
+  const Report& r = p.report->parsed.report;
+  const Provenance& prov = *p.provenance;
+  insert_held_.bind(1, std::string_view(p.report->content_sha256))
+      .bind(2, std::string_view(r.organization_name))
+      .bind(3, std::string_view(r.report_id))
+      .bind(4, std::string_view(format_rfc3339(prov.received_at)))
+      .bind(5, to_token(prov.transport))
+      .bind(6, std::string_view(prov.source))
+      .bind(7, p.hold_reason)
+      .bind(8, std::string_view(prov.media_type))
+      .bind_blob(9, p.raw);
+  if (auto res = insert_held_.run(); !res) return std::unexpected(res.error());
+  return StoreOutcome::held;
+}
+
+std::expected<std::vector<StoreOutcome>, StoreError> Store::store_batch(std::span<const PendingReport> batch,
+                                                                        std::vector<std::int64_t>* row_ids) {
   std::vector<StoreOutcome> outcomes;
+  if (row_ids) row_ids->clear();
   if (batch.empty()) return outcomes;
   outcomes.reserve(batch.size());
+  std::vector<std::int64_t> ids;
+  ids.reserve(batch.size());
   if (auto r = db_.exec("BEGIN IMMEDIATE"); !r) return std::unexpected(r.error());
   for (const auto& p : batch) {
-    auto o = store_one(p);
+    std::int64_t id = 0;
+    auto o = store_one(p, id);
     if (!o) {
       (void)db_.exec("ROLLBACK");
       return std::unexpected(o.error());
     }
     outcomes.push_back(*o);
+    ids.push_back(id);
   }
   if (auto r = db_.exec("COMMIT"); !r) {
     // A failed COMMIT leaves the transaction open (e.g. SQLITE_BUSY, SQLITE_FULL):
@@ -180,6 +244,7 @@ std::expected<std::vector<StoreOutcome>, StoreError> Store::store_batch(std::spa
     if (!sqlite3_get_autocommit(db_.handle())) (void)db_.exec("ROLLBACK");
     return std::unexpected(r.error());
   }
+  if (row_ids) *row_ids = std::move(ids);
   return outcomes;
 }
 

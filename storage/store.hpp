@@ -4,6 +4,7 @@
 // its outcome. Not thread-safe: one Store per writer thread.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <memory>
 #include <span>
@@ -19,7 +20,9 @@ namespace tlsrpt::storage {
 enum class StoreOutcome {
   stored,     // new report, counted
   duplicate,  // same (organization-name, report-id) and same content: counted once
-  conflict,   // same key, different content: kept and flagged, not counted
+  conflict,   // same key, different content: kept and flagged, not counted (an
+              // authenticated report takes the place of an unauthenticated counted one)
+  held,       // kept among the held reports (hold_reason), not counted
 };
 std::string_view to_token(StoreOutcome o);
 
@@ -27,6 +30,9 @@ struct PendingReport {
   const Ingested* report = nullptr;
   const Provenance* provenance = nullptr;
   std::string_view raw;  // the bytes as submitted
+  // Not counted but kept among the held reports, for this reason (a mailed report
+  // without a valid DKIM signature under smtp.dkim = "require"). Empty: store it.
+  std::string_view hold_reason = {};
 };
 
 struct StoreOptions {
@@ -40,18 +46,22 @@ class Store {
                                                                 const StoreOptions& options = {});
   ~Store();
 
-  // Every report of the batch or none; outcomes in batch order.
-  std::expected<std::vector<StoreOutcome>, StoreError> store_batch(std::span<const PendingReport> batch);
+  // Every report of the batch or none; outcomes in batch order. With `row_ids`, also
+  // the report row id of each entry (0 for a duplicate, which adds no row): the alert
+  // hook evaluates the rows a batch created.
+  std::expected<std::vector<StoreOutcome>, StoreError> store_batch(std::span<const PendingReport> batch,
+                                                                   std::vector<std::int64_t>* row_ids = nullptr);
 
   Db& db() { return db_; }
 
  private:
   explicit Store(Db db);
-  std::expected<StoreOutcome, StoreError> store_one(const PendingReport& p);
+  std::expected<StoreOutcome, StoreError> store_one(const PendingReport& p, std::int64_t& row_id);
   std::expected<void, StoreError> prepare_statements();
 
   Db db_;
-  Stmt find_, insert_report_, insert_raw_, insert_policy_, insert_failure_;
+  std::expected<StoreOutcome, StoreError> hold_one(const PendingReport& p);
+  Stmt find_, demote_, insert_report_, insert_raw_, insert_policy_, insert_failure_, insert_auth_, find_held_, insert_held_;
 };
 
 }  // namespace tlsrpt::storage

@@ -67,19 +67,21 @@ def free_port():
 class Daemon:
     """`tlsrptd serve` on loopback ports, in its own directory, with a config file."""
 
-    def __init__(self, workdir, extra_config="", top_config=""):
+    def __init__(self, workdir, extra_config="", top_config="", sections=""):
         self.dir = workdir
         self.port = free_port()
         self.admin_port = free_port()
         self.db = os.path.join(workdir, "var", "tlsrptd.sqlite")
         self.config = os.path.join(workdir, "tlsrptd.toml")
         user = f'user = "{SERVICE_USER}"\n' if os.geteuid() == 0 else ""
+        if "[smtp]" not in sections:
+            sections += '\n[smtp]\nlisten = []\n'  # the default 127.0.0.1:2525 would collide between tests
         with open(self.config, "w") as f:
             f.write(f'database = "{self.db}"\n{user}{top_config}\n'
                     f'[https]\nlisten = ["127.0.0.1:{self.port}"]\n'
                     f'certificate = "{workdir}/var/tls/cert.pem"\nprivate_key = "{workdir}/var/tls/key.pem"\n'
                     f'{extra_config}\n'
-                    f'[admin]\nlisten = ["127.0.0.1:{self.admin_port}"]\n')
+                    f'[admin]\nlisten = ["127.0.0.1:{self.admin_port}"]\n{sections}\n')
         ensure_service_user()
         if os.geteuid() == 0:
             shutil.chown(workdir, SERVICE_USER)
@@ -134,6 +136,65 @@ class Daemon:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
         return 0
+
+
+DNSMASQ = "/usr/sbin/dnsmasq"
+
+
+def free_udp_tcp_port():
+    """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both)."""
+    for _ in range(50):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port")
+
+
+class Dnsmasq:
+    """A real DNS server on a loopback port serving the given TXT records."""
+
+    def __init__(self, txt_records, local=("test", "example")):
+        self.port = free_udp_tcp_port()
+        args = [DNSMASQ, "--no-daemon", "--conf-file=/dev/null", f"--port={self.port}",
+                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--pid-file="]
+        # Names under these zones that are not configured are NXDOMAIN (not REFUSED).
+        args += [f"--local=/{zone}/" for zone in local]
+        if os.geteuid() == 0:
+            args += ["--user=root", "--group=root"]
+        for name, value in txt_records:
+            # dnsmasq splits long values into 255-byte character-strings itself.
+            args.append(f"--txt-record={name},{value}")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("dnsmasq exited: " + self.proc.stderr.read().decode(errors="replace"))
+            if run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{self.port}"]).returncode == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("dnsmasq did not start")
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stderr.close()
 
 
 def curl(url, data=None, content_type=None, headers=(), method=None, extra=(), timeout=30):

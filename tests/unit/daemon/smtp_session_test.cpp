@@ -196,7 +196,7 @@ std::vector<Dialogue> dialogues() {
   // --- ordinary sessions
   add("normal_session", opts(),
       open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}),
-                                             Outcome(MessageOutcome::stored, {"250 2.0.0 ok: report stored"}),
+                                             Outcome(MessageOutcome::stored, {"250 2.0.0 report stored"}),
                                              C("QUIT\r\n", {"221 2.0.0", "<close quit>"}),
                                              C("NOOP\r\n", {})},
       1);
@@ -206,7 +206,7 @@ std::vector<Dialogue> dialogues() {
        C(kBody, {"<deliver>"}), Outcome(MessageOutcome::stored, {"250 2.0.0"}), C("QUIT\r\n", {"221", "<close quit>"})},
       1);
   add("two_messages_one_session", opts(),
-      open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}), Outcome(MessageOutcome::duplicate, {"250 2.0.0 ok: report already stored"}),
+      open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}), Outcome(MessageOutcome::duplicate, {"250 2.0.0 report already stored"}),
                                              C(kMail, {"250 2.1.0"}), C(kRcpt, {"250 2.1.5"}), C("DATA\r\n", {"354"}),
                                              C(kBody, {"<deliver>"}), Outcome(MessageOutcome::stored, {"250 2.0.0"})},
       2);
@@ -376,7 +376,7 @@ std::vector<Dialogue> dialogues() {
                                                {"<deliver>"})},
       1);
   add("text_line_1001_refused", opts(),
-      open_transaction() + std::vector<Step>{C(std::string(999, 'a') + "\r\n.\r\n", {"554 5.6.0 message has a line longer than 1000 bytes"}),
+      open_transaction() + std::vector<Step>{C(std::string(999, 'a') + "\r\n.\r\n", {"554 5.6.0 malformed report: a line is longer than 1000 bytes"}),
                                              C("NOOP\r\n", {"250"})});
   add("text_line_stuffed_1001_refused", opts(),
       open_transaction() + std::vector<Step>{C("." + std::string(999, 'b') + "\r\n.\r\n", {"554 5.6.0"})});
@@ -388,7 +388,7 @@ std::vector<Dialogue> dialogues() {
   add("message_size_at_limit", small,
       open_transaction() + std::vector<Step>{C(std::string(98, 'a') + "\r\n.\r\n", {"<deliver>"})}, 1);
   add("message_size_past_limit", small,
-      open_transaction() + std::vector<Step>{C(std::string(99, 'a') + "\r\n.\r\n", {"552 5.3.4 message too big"}),
+      open_transaction() + std::vector<Step>{C(std::string(99, 'a') + "\r\n.\r\n", {"552 5.3.4 report too large"}),
                                              C(kMail, {"250 2.1.0"})});
   // 52 + 48 unstuffed bytes: the stuffed dot does not count (101 bytes on the wire).
   add("message_size_counts_unstuffed_bytes", small,
@@ -462,12 +462,12 @@ std::vector<Dialogue> dialogues() {
 
   // --- storage outcomes (the one table)
   for (const auto& [outcome, reply] : std::vector<std::pair<MessageOutcome, std::string>>{
-           {MessageOutcome::stored, "250 2.0.0 ok: report stored"},
-           {MessageOutcome::duplicate, "250 2.0.0 ok: report already stored"},
+           {MessageOutcome::stored, "250 2.0.0 report stored"},
+           {MessageOutcome::duplicate, "250 2.0.0 report already stored"},
            {MessageOutcome::temporary_failure, "451 4.3.0"},
-           {MessageOutcome::no_report, "554 5.6.0 no TLS report in the message"},
-           {MessageOutcome::rejected, "554 5.6.0 report rejected"},
-           {MessageOutcome::too_big, "552 5.3.4 message too big"},
+           {MessageOutcome::no_report, "554 5.6.0 no TLS report found"},
+           {MessageOutcome::rejected, "554 5.6.0 malformed report"},
+           {MessageOutcome::too_big, "552 5.3.4 report too large"},
        }) {
     add("outcome_" + std::string(reply.substr(0, 3)) + "_" + std::to_string(static_cast<int>(outcome)), opts(),
         open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}), Outcome(outcome, {reply}),
@@ -487,7 +487,7 @@ std::vector<Dialogue> dialogues() {
          {"250 2.1.0", "250 2.1.5", "550 5.1.1", "250 2.1.5", "354"}),
        C(kBody, {"<deliver>"}),
        Outcome(MessageOutcome::stored,
-               {"250 2.0.0 <tlsrpt@example.com> ok: report stored", "250 2.0.0 <tlsrpt@example.org> ok: report stored"}),
+               {"250 2.0.0 <tlsrpt@example.com> report stored", "250 2.0.0 <tlsrpt@example.org> report stored"}),
        C(kMail + kRcpt + "DATA\r\n", {"250", "250", "354"}), C(kBody, {"<deliver>"}),
        Outcome(MessageOutcome::temporary_failure, {"451 4.3.0 <tlsrpt@example.com>"}),
        C("QUIT\r\n", {"221", "<close quit>"})},
@@ -498,7 +498,7 @@ std::vector<Dialogue> dialogues() {
         o.max_message_bytes = 10;
       }),
       {Start(), C("LHLO c\r\n", {"250"}), C(kMail + "RCPT TO:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n", {"250", "250", "250", "354"}),
-       C("0123456789\r\n.\r\n", {"552 5.3.4 <a@x> message too big", "552 5.3.4 <b@x> message too big"})});
+       C("0123456789\r\n.\r\n", {"552 5.3.4 <a@x> report too large", "552 5.3.4 <b@x> report too large"})});
 
   // --- the input held while storing is bounded
   add("pending_input_overflow", opts(),
@@ -696,7 +696,7 @@ TEST(SmtpSession, HugeMessageIsRefusedWithoutBuffering) {
   auto acts = f.feed(big);
   auto r = only<SendReply>(acts);
   ASSERT_EQ(r.size(), 1u);
-  EXPECT_EQ(r[0].reply.summary(), "552 5.3.4 message too big");
+  EXPECT_EQ(r[0].reply.summary(), "552 5.3.4 report too large");
   EXPECT_TRUE(only<DeliverMessage>(acts).empty());
   EXPECT_EQ(f.s.phase(), SmtpSession::Phase::command);
 }
@@ -849,7 +849,7 @@ TEST(SmtpSession, ReplyWireFormat) {
   EXPECT_EQ(make_multiline_reply(451, "4.3.0", {"a", "b"}).wire(), "451-4.3.0 a\r\n451 4.3.0 b\r\n");
   // Report-derived text cannot start a second reply.
   auto r = reply_for({MessageOutcome::rejected, "bad\r\n250 2.0.0 ok\x01\xff"});
-  EXPECT_EQ(r.wire(), "554 5.6.0 report rejected: bad??250 2.0.0 ok??\r\n");
+  EXPECT_EQ(r.wire(), "554 5.6.0 malformed report: bad??250 2.0.0 ok??\r\n");
   EXPECT_LE(reply_for({MessageOutcome::rejected, std::string(5000, 'x')}).lines[0].size(), kMaxReplyTextBytes);
 }
 

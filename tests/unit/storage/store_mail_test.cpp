@@ -65,7 +65,7 @@ TEST(StoreMail, MailHeadersAreStoredAndShownByReports) {
   auto st = Store::open((dir.path() / "db.sqlite").string());
   ASSERT_TRUE(st) << st.error().message;
   EXPECT_EQ(query_int((*st)->db(), "PRAGMA user_version"), kSchemaVersion);
-  EXPECT_EQ(kSchemaVersion, 2);
+  EXPECT_GE(kSchemaVersion, 2);
 
   store(**st, ingest(test::read_file(test::corpus_dir() / "tlsrpt-rs-3.eml")));
   Row want = {"krvtz.net",
@@ -93,8 +93,11 @@ TEST(StoreMail, Migration2UpgradesAVersion1Database) {
     auto st = Store::open(path);
     ASSERT_TRUE(st) << st.error().message;
     store(**st, ingest(test::read_file(test::corpus_dir() / "tlsrpt-rs-4.json")));
-    // Back to the version 1 shape: no mail columns, user_version 1.
+    // Back to the version 1 shape: no mail columns (and no alert tables of
+    // migration 3), user_version 1.
     Db& db = (*st)->db();
+    ASSERT_TRUE(db.exec("DROP VIEW alerts; DROP TABLE alert_throttle; DROP TABLE alert_notification; "
+                        "DROP TABLE alert; DROP TABLE report_auth; DROP VIEW held_reports; DROP TABLE held_report"));
     ASSERT_TRUE(db.exec("DROP VIEW reports; CREATE VIEW reports AS SELECT id FROM report"));
     for (const char* c : {"tls_report_domain", "tls_report_submitter", "mail_message_id", "mail_from", "mail_subject",
                           "mail_date", "mail_filename", "mail_content_type"})
@@ -104,7 +107,7 @@ TEST(StoreMail, Migration2UpgradesAVersion1Database) {
   auto st = Store::open(path);
   ASSERT_TRUE(st) << st.error().message;
   Db& db = (*st)->db();
-  EXPECT_EQ(query_int(db, "PRAGMA user_version"), 2);
+  EXPECT_EQ(query_int(db, "PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(query_int(db, "SELECT count(*) FROM reports WHERE tls_report_domain IS NULL"), 1);  // kept, NULL
   EXPECT_EQ(query_int(db, "SELECT successful_sessions + failed_sessions FROM policy_daily"), 1);
   store(**st, ingest(test::read_file(test::corpus_dir() / "tlsrpt-rs-5.eml")));

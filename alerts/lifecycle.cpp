@@ -1,0 +1,70 @@
+#include "alerts/lifecycle.hpp"
+
+#include <algorithm>
+
+#include "parser/datetime.hpp"
+
+namespace tlsrpt::alerts {
+
+bool is_stale(std::string_view day, SysSeconds now, std::chrono::seconds stale_after) {
+  auto d = parse_date(day);
+  if (!d) return true;
+  // RFC 8460 §4.1: a report covers the whole UTC day; it is "old" from its end.
+  SysSeconds end = std::chrono::time_point_cast<std::chrono::seconds>(*d + std::chrono::days(1));
+  return now - end > stale_after;
+}
+
+Decision decide(const Finding& f, bool open, const std::optional<LastNotification>& last, SysSeconds now,
+                const LifecycleConfig& cfg) {
+  Decision d;
+  if (!open && !f.opens) return d;  // a condition the baseline already had: not news
+  d.action = open ? Action::update : Action::open;
+  if (is_stale(f.alert.day, now, cfg.stale_after)) {
+    d.held_back = "stale";
+    return d;
+  }
+  const bool escalation = last && f.alert.severity > last->severity;
+  if (!last || now - last->at >= cfg.cooldown) {
+    d.notify = true;
+  } else if (escalation && f.authenticated) {
+    // Forged reports may not buy a second notification inside the cooldown.
+    d.notify = true;
+  } else {
+    d.held_back = "cooldown";
+    return d;
+  }
+  d.notification = !open ? "new" : escalation ? "escalation" : "reminder";
+  return d;
+}
+
+bool resolves(std::string_view kind, std::string_view alert_last_day, std::string_view day,
+              const std::vector<std::string>& clean_kinds) {
+  return day > alert_last_day && std::find(clean_kinds.begin(), clean_kinds.end(), kind) != clean_kinds.end();
+}
+
+bool lapsed(std::string_view alert_last_day, std::string_view day, int baseline_days) {
+  auto last = parse_date(alert_last_day);
+  auto now = parse_date(day);
+  if (!last || !now) return false;
+  return *now - *last > std::chrono::days(baseline_days);
+}
+
+Alert suppressed_notice(std::uint64_t suppressed, int max_per_hour, std::string_view day) {
+  Alert a;
+  a.kind = std::string(kAlertsSuppressed);
+  a.severity = Severity::warning;
+  a.day = std::string(day);
+  a.notification = "summary";
+  a.summary = std::string(kind_title(kAlertsSuppressed)) + " \xE2\x80\x94 " + std::to_string(suppressed) +
+              (suppressed == 1 ? " more alert was" : " more alerts were") + " not sent (limit " +
+              std::to_string(max_per_hour) + " per hour)";
+  a.explanation =
+      "More alerts were raised than the hourly limit ([alerts] max_per_hour) allows, so the rest were recorded but "
+      "not sent. This can mean a real outage affecting many domains, or a flood of forged reports. Run `tlsrptd "
+      "alerts list --open` to see every open alert; those still happening are sent again after the cooldown.";
+  a.evidence.sources = "authenticated";
+  a.evidence.suppressed = suppressed;
+  return a;
+}
+
+}  // namespace tlsrpt::alerts

@@ -1,0 +1,63 @@
+// Hop [5] of the flow (design §1): after a batch of reports is committed, run the
+// drift detectors for every policy domain and day the batch touched, update the
+// alerts' lifecycle in the database, and hand what must be sent to the dispatcher,
+// which delivers on its own threads. Never throws and never fails ingestion: errors
+// are logged and the batch stays stored.
+#pragma once
+
+#include <chrono>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "alerts/dispatcher.hpp"
+#include "alerts/sink.hpp"
+#include "daemon/config.hpp"
+#include "storage/sqlite.hpp"
+
+namespace tlsrpt::daemon {
+
+// The sinks of `cfg.sinks` (one log sink when none is configured). Reads password
+// files; a problem is a startup error with the table's file:line.
+using LogFn = std::function<void(std::string_view line)>;  // thread-safe, one line, no newline
+std::expected<std::vector<std::unique_ptr<alerts::Sink>>, std::string> make_sinks(const AlertsConfig& cfg, LogFn log);
+
+class Alerting {
+ public:
+  struct Result {
+    std::size_t evaluated = 0;  // (policy domain, day) pairs run through the detectors
+    std::size_t opened = 0, notified = 0, held_back = 0, resolved = 0;
+    bool ok = true;  // false: a database error; logged, nothing of this run was kept
+  };
+
+  static std::expected<std::unique_ptr<Alerting>, std::string> create(const AlertsConfig& cfg, LogFn log);
+  Alerting(const AlertsConfig& cfg, std::vector<std::unique_ptr<alerts::Sink>> sinks, LogFn log,
+           alerts::Dispatcher::Options dispatch = {});
+  ~Alerting();
+
+  // Call after each committed store_batch, on the thread that owns `db`, with the row
+  // ids of the reports the batch stored (StoreOutcome::stored; duplicates and
+  // conflicts add nothing) and whether the channel authenticated them (HTTPS: false;
+  // mail: DKIM passed; import: true). Runs one short transaction; sending happens on
+  // the dispatcher's threads.
+  Result after_commit(storage::Db& db, std::span<const std::int64_t> report_ids, bool authenticated,
+                      std::chrono::sys_seconds now);
+  Result after_commit(storage::Db& db, std::span<const std::int64_t> report_ids, bool authenticated);
+
+  // Waits up to `deadline` for queued alerts to be delivered, then stops the sinks.
+  bool shutdown(std::chrono::milliseconds deadline);
+
+ private:
+  AlertsConfig cfg_;
+  LogFn log_;
+  alerts::Dispatcher dispatcher_;
+};
+
+// How long `report import` waits at exit for alerts still being delivered.
+inline constexpr std::chrono::milliseconds kImportDrainDeadline{60000};
+
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,137 @@
+// `tlsrptd report held` and `tlsrptd report release`: the mailed reports kept but
+// not counted (RFC 8460 §3: no valid DKIM signature under smtp.dkim = "require").
+// An admin lists them and releases one — after the DKIM check passes now (the key
+// may have been unreachable), or with --force on their own authority.
+#include <iostream>
+
+#include "daemon/commands.hpp"
+#include "daemon/config.hpp"
+#include "daemon/exit_codes.hpp"
+#include "daemon/mail_intake.hpp"
+#include "daemon/text.hpp"
+#include "parser/datetime.hpp"
+#include "parser/json_writer.hpp"
+#include "storage/store.hpp"
+
+namespace tlsrpt::daemon {
+
+int cmd_report_held(const GlobalOptions& g, const HeldOptions& o) {
+  auto cfg = resolve_config(g.config, g.db);
+  if (!cfg) {
+    for (const auto& e : cfg.error()) std::cerr << "tlsrptd: " << e.text() << "\n";
+    return kExitConfig;
+  }
+  auto store = storage::Store::open(cfg->database);
+  if (!store) {
+    std::cerr << "tlsrptd: " << store.error().message << "\n";
+    return kExitIoErr;
+  }
+  auto st = (*store)->db().prepare(
+      "SELECT id, organization_name, report_id, received_at, transport, source, reason, status FROM held_reports "
+      "WHERE (?1 OR status = 'held') ORDER BY id");
+  if (!st) {
+    std::cerr << "tlsrptd: " << st.error().message << "\n";
+    return kExitIoErr;
+  }
+  st->bind(1, std::int64_t{o.all ? 1 : 0});
+  std::string json;
+  JsonWriter w(json);
+  w.begin_array();
+  std::size_t n = 0;
+  for (;;) {
+    auto row = st->step();
+    if (!row) {
+      std::cerr << "tlsrptd: " << row.error().message << "\n";
+      return kExitIoErr;
+    }
+    if (!*row) break;
+    ++n;
+    if (o.format == "json") {
+      w.begin_object();
+      w.member("id", st->int64(0));
+      for (int c = 1; c <= 7; ++c) {
+        static const char* kNames[] = {"", "organization_name", "report_id", "received_at", "transport", "source",
+                                       "reason", "status"};
+        w.member(kNames[c], std::string_view(st->text(c)));
+      }
+      w.end_object();
+    } else {
+      std::cout << st->int64(0) << "  " << st->text(3) << "  " << printable(st->text(1), 60) << "  "
+                << printable(st->text(2), 80) << "  [" << st->text(7) << "]\n    via " << printable(st->text(5), 120)
+                << "\n    " << printable(st->text(6), 200) << "\n";
+    }
+  }
+  w.end_array();
+  if (o.format == "json") std::cout << json << "\n";
+  else if (n == 0) std::cout << "no held reports\n";
+  return kExitOk;
+}
+
+int cmd_report_release(const GlobalOptions& g, const ReleaseOptions& o) {
+  auto cfg = resolve_config(g.config, g.db);
+  if (!cfg) {
+    for (const auto& e : cfg.error()) std::cerr << "tlsrptd: " << e.text() << "\n";
+    return kExitConfig;
+  }
+  auto store = storage::Store::open(cfg->database);
+  if (!store) {
+    std::cerr << "tlsrptd: " << store.error().message << "\n";
+    return kExitIoErr;
+  }
+  storage::Db& db = (*store)->db();
+  auto st = db.prepare("SELECT raw, transport, source, status FROM held_report WHERE id = ?1");
+  if (!st) return kExitIoErr;
+  st->bind(1, o.id);
+  auto row = st->step();
+  if (!row || !*row) {
+    std::cerr << "tlsrptd: no held report " << o.id << "\n";
+    return kExitNoInput;
+  }
+  const std::string raw = st->text(0), transport = st->text(1), source = st->text(2), status = st->text(3);
+  st->reset();
+  if (status != "held") {
+    std::cerr << "tlsrptd: held report " << o.id << " is already " << status << "\n";
+    return kExitDataErr;
+  }
+  Ingestor ingestor(cfg->limits);
+  auto ing = ingestor.ingest(raw);
+  if (!ing) {
+    std::cerr << "tlsrptd: held report " << o.id << " no longer parses: " << printable(ing.error().text()) << "\n";
+    return kExitDataErr;
+  }
+  Provenance prov;
+  prov.transport = transport == "lmtp" ? Transport::lmtp : transport == "maildir" ? Transport::maildir : Transport::smtp;
+  prov.source = source;
+  prov.media_type = "message/rfc822";
+  prov.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  if (o.force) {
+    prov.authenticated = true;
+    prov.auth_method = "released by an admin (--force)";
+  } else {
+    auto verifier = DkimVerifier::create(make_txt_lookup(cfg->dns.servers, cfg->dns.timeout));
+    if (!verifier) return kExitSoftware;
+    MailIntake intake(DkimPolicy::require, cfg->smtp.trusted_authserv_ids, std::move(*verifier));
+    MailDecision d = intake.evaluate(raw, prov.transport, source, ingestor);
+    if (d.kind != MailDecision::Kind::store) {
+      std::cerr << "tlsrptd: held report " << o.id << " still fails the DKIM check ("
+                << printable(d.kind == MailDecision::Kind::hold ? d.hold_reason : d.detail)
+                << "); release it anyway with --force\n";
+      return d.kind == MailDecision::Kind::retry_later ? kExitTempFail : kExitDataErr;
+    }
+    prov = d.provenance;
+  }
+  storage::PendingReport p{&*ing, &prov, raw, {}};
+  auto out = (*store)->store_batch({&p, 1});
+  if (!out) {
+    std::cerr << "tlsrptd: " << out.error().message << "\n";
+    return kExitIoErr;
+  }
+  auto mark = db.prepare("UPDATE held_report SET status = 'released', released_at = ?2 WHERE id = ?1");
+  if (!mark) return kExitIoErr;
+  mark->bind(1, o.id).bind(2, std::string_view(format_rfc3339(prov.received_at)));
+  if (!mark->run()) return kExitIoErr;
+  std::cout << "held report " << o.id << ": " << to_token((*out)[0]) << "\n";
+  return kExitOk;
+}
+
+}  // namespace tlsrpt::daemon

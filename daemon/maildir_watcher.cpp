@@ -1,0 +1,169 @@
+#include "daemon/maildir_watcher.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <future>
+
+#include "daemon/log.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/text.hpp"
+
+namespace tlsrpt::daemon {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::expected<std::string, std::string> read_message(const fs::path& p, std::size_t max) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return std::unexpected(std::string(std::strerror(errno)));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return std::unexpected("not a regular file");
+  }
+  if (static_cast<std::size_t>(st.st_size) > max) {
+    ::close(fd);
+    return std::unexpected("message is larger than " + std::to_string(max) + " bytes");
+  }
+  std::string data(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < data.size()) {
+    ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  data.resize(got);
+  return data;
+}
+
+// Maildir: a message moves from new/ to cur/ with the info suffix ":2,S" (seen).
+std::string cur_name(const std::string& name) {
+  return name.find(":2,") == std::string::npos ? name + ":2,S" : name;
+}
+
+}  // namespace
+
+MaildirWatcher::MaildirWatcher(std::vector<std::string> paths, std::chrono::milliseconds rescan, StoreWriter& writer,
+                               const MailIntake& intake, std::size_t max_message_bytes)
+    : paths_(std::move(paths)), rescan_(rescan), writer_(writer), intake_(intake), max_bytes_(max_message_bytes) {}
+
+MaildirWatcher::~MaildirWatcher() { stop(); }
+
+std::expected<void, std::string> MaildirWatcher::start() {
+  inotify_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_ < 0) return std::unexpected(std::string("inotify: ") + std::strerror(errno));
+  if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) return std::unexpected(std::string("pipe: ") + std::strerror(errno));
+  for (const auto& p : paths_) {
+    for (const char* sub : {"new", "cur", "tmp"}) {
+      if (!fs::is_directory(fs::path(p) / sub))
+        return std::unexpected(p + " is not a Maildir (no " + sub + "/ folder)");
+    }
+    std::error_code ec;
+    for (const char* sub : {"new", "cur", "tmp"}) fs::create_directories(fs::path(p) / ".rejected" / sub, ec);
+    if (ec) return std::unexpected("cannot create " + (fs::path(p) / ".rejected").string() + ": " + ec.message());
+    // Deliveries land in new/ by rename (moved to) or by writing in place.
+    if (inotify_add_watch(inotify_, (fs::path(p) / "new").c_str(), IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+      return std::unexpected("inotify on " + p + "/new: " + std::strerror(errno));
+  }
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void MaildirWatcher::stop() {
+  if (stopping_.exchange(true)) return;
+  if (wake_[1] >= 0) (void)!::write(wake_[1], "x", 1);
+  if (thread_.joinable()) thread_.join();
+  for (int fd : {inotify_, wake_[0], wake_[1]})
+    if (fd >= 0) ::close(fd);
+  inotify_ = wake_[0] = wake_[1] = -1;
+}
+
+void MaildirWatcher::run() {
+  scan();
+  auto next_scan = std::chrono::steady_clock::now() + rescan_;
+  while (!stopping_) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_scan - std::chrono::steady_clock::now());
+    pollfd fds[2] = {{inotify_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    int n = ::poll(fds, 2, static_cast<int>(std::max<long long>(0, wait.count())));
+    if (stopping_) break;
+    bool changed = false;
+    if (n > 0 && (fds[0].revents & POLLIN)) {
+      alignas(inotify_event) char buf[4096];
+      while (::read(inotify_, buf, sizeof buf) > 0) changed = true;  // drain; a scan finds the files
+    }
+    if (changed || std::chrono::steady_clock::now() >= next_scan) {
+      scan();
+      if (!changed) next_scan = std::chrono::steady_clock::now() + rescan_;
+    }
+  }
+}
+
+void MaildirWatcher::scan() {
+  for (const auto& p : paths_) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(fs::path(p) / "new", ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      if (!name.starts_with(".")) names.push_back(std::move(name));
+    }
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+      if (stopping_) return;
+      process(p, name);
+    }
+  }
+}
+
+void MaildirWatcher::process(const std::string& maildir, const std::string& name) {
+  const fs::path src = fs::path(maildir) / "new" / name;
+  const std::string shown = printable(src.string(), 300);
+  auto move_to = [&](const fs::path& dir) {
+    std::error_code ec;
+    fs::rename(src, dir / cur_name(name), ec);
+    if (ec) log_error("maildir: cannot move " + shown + ": " + ec.message());
+  };
+  auto message = read_message(src, max_bytes_);
+  if (!message) {
+    if (!fs::exists(src)) return;  // taken by someone else meanwhile
+    log_warning("maildir: " + shown + ": rejected: " + message.error());
+    move_to(fs::path(maildir) / ".rejected" / "cur");
+    return;
+  }
+  MailDecision dec = intake_.evaluate(*message, Transport::maildir, src.string(), ingestor_);
+  if (dec.kind == MailDecision::Kind::reject) {
+    metrics().inc("tlsrptd_reports_total", {{"channel", "maildir"}, {"outcome", "rejected"}, {"reason", to_token(dec.outcome)}});
+    log_warning("maildir: " + shown + ": rejected (" + std::string(to_token(dec.outcome)) + "): " + printable(dec.detail, 300));
+    move_to(fs::path(maildir) / ".rejected" / "cur");
+    return;
+  }
+  if (dec.kind == MailDecision::Kind::retry_later) {
+    log_warning("maildir: " + shown + ": left for a later try: " + printable(dec.detail, 300));
+    return;
+  }
+  std::promise<StoreResult> done;
+  auto result = done.get_future();
+  writer_.submit(std::move(*dec.report), std::move(dec.provenance), std::move(*message),
+                 [&done](StoreResult r) { done.set_value(std::move(r)); }, dec.hold_reason);
+  StoreResult r = result.get();
+  metrics().inc("tlsrptd_reports_total", {{"channel", "maildir"}, {"outcome", to_token(r.outcome)}, {"reason", to_token(r.outcome)}});
+  if (!reply_for(r.outcome).success()) {
+    log_warning("maildir: " + shown + ": not stored (" + std::string(to_token(r.outcome)) + "), left for a later try: " +
+                printable(r.detail, 300));
+    return;
+  }
+  if (r.outcome == Outcome::held) log_notice("maildir: " + shown + ": held, not counted: " + printable(dec.hold_reason, 200));
+  else log_debug("maildir: " + shown + ": " + std::string(to_token(r.outcome)));
+  move_to(fs::path(maildir) / "cur");  // only now: the report is committed
+}
+
+}  // namespace tlsrpt::daemon

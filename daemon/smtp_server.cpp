@@ -1,0 +1,473 @@
+// Each connection is a coroutine that carries out the engine's actions in order:
+// replies (batched into one write, delayed when the engine says so), STARTTLS (a
+// fresh TLS stream over the socket; the engine already discarded what followed the
+// command, and this wrapper keeps no read-ahead of its own), deliveries (ingest and
+// DKIM on the worker pool, then the store writer), close. One timer per connection
+// enforces the engine's deadline() by cancelling the pending read or handshake.
+#include "daemon/smtp_server.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <deque>
+#include <filesystem>
+
+#include "daemon/async_store.hpp"
+#include "daemon/config.hpp"
+#include "daemon/log.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/text.hpp"
+
+namespace tlsrpt::daemon {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using unix_socket = asio::local::stream_protocol;
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+
+struct SmtpServer::Conn {
+  asio::any_io_executor executor;
+  std::function<void()> close;  // runs on `executor`
+};
+
+namespace {
+
+thread_local std::unique_ptr<Ingestor> t_mail_ingestor;
+
+Ingestor& mail_ingestor() {
+  if (!t_mail_ingestor) t_mail_ingestor = std::make_unique<Ingestor>(Limits{});
+  return *t_mail_ingestor;
+}
+
+MessageResult message_result(Outcome o, std::string detail) {
+  switch (o) {
+    case Outcome::stored:
+    case Outcome::conflict: return {MessageOutcome::stored, std::move(detail)};
+    case Outcome::duplicate: return {MessageOutcome::duplicate, std::move(detail)};
+    case Outcome::held: return {MessageOutcome::held, std::move(detail)};
+    case Outcome::not_a_report: return {MessageOutcome::no_report, std::move(detail)};
+    case Outcome::too_large: return {MessageOutcome::too_big, std::move(detail)};
+    case Outcome::storage_unavailable:
+    case Outcome::overloaded:
+    case Outcome::timeout: return {MessageOutcome::temporary_failure, std::move(detail)};
+    default: return {MessageOutcome::rejected, std::move(detail)};
+  }
+}
+
+}  // namespace
+
+// The coroutine bodies, with access to the server's private parts.
+struct SmtpRunner {
+  SmtpServer& srv;
+  std::shared_ptr<SmtpServer::Conn> conn;
+  std::string peer;
+
+  template <class Socket>
+  struct Io {
+    Socket& sock;
+    std::unique_ptr<asio::ssl::stream<Socket&>> tls;
+    asio::steady_timer timer;
+    bool fired = false;
+
+    // Arms the deadline: when it passes, the pending operation is cancelled.
+    void arm(std::optional<SmtpTime> deadline) {
+      fired = false;
+      if (!deadline) {
+        timer.cancel();
+        return;
+      }
+      timer.expires_at(*deadline);
+      timer.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        fired = true;
+        boost::system::error_code ignored;
+        sock.cancel(ignored);
+      });
+    }
+    void disarm() { timer.cancel(); }
+  };
+
+  template <class Socket>
+  asio::awaitable<bool> flush(Io<Socket>& io, std::string& out) {
+    if (out.empty()) co_return true;
+    io.arm(SmtpClock::now() + srv.options_.write_timeout);
+    boost::system::error_code ec;
+    if (io.tls)
+      std::tie(ec, std::ignore) = co_await asio::async_write(*io.tls, asio::buffer(out), kAwait);
+    else
+      std::tie(ec, std::ignore) = co_await asio::async_write(io.sock, asio::buffer(out), kAwait);
+    io.disarm();
+    out.clear();
+    co_return !ec;
+  }
+
+  template <class Socket>
+  asio::awaitable<MessageResult> deliver(const DeliverMessage& d) {
+    auto ex = co_await asio::this_coro::executor;
+    const Transport transport = srv.options_.session.lmtp ? Transport::lmtp : Transport::smtp;
+    std::string source = srv.options_.name + " " + peer + " helo=" + printable(d.envelope.helo, 100) +
+                         " from=<" + printable(d.envelope.mail_from, 200) + ">";
+    // Ingest and DKIM (DNS lookups) block: off the network thread.
+    co_await asio::post(srv.pool_, asio::use_awaitable);
+    MailDecision dec = srv.intake_.evaluate(d.data, transport, std::move(source), mail_ingestor());
+    co_await asio::post(ex, asio::use_awaitable);
+
+    const std::string channel = srv.options_.name;
+    if (dec.kind == MailDecision::Kind::reject || dec.kind == MailDecision::Kind::retry_later) {
+      metrics().inc("tlsrptd_reports_total",
+                    {{"channel", channel}, {"outcome", dec.kind == MailDecision::Kind::reject ? "rejected" : "deferred"},
+                     {"reason", to_token(dec.outcome)}});
+      log_info(channel + ": " + peer + ": " + (dec.kind == MailDecision::Kind::reject ? "rejected" : "deferred") +
+               " (" + std::string(to_token(dec.outcome)) + "): " + printable(dec.detail, 300));
+      co_return message_result(dec.outcome, dec.detail);
+    }
+    const std::string rid = dec.report->parsed.report.report_id;
+    const std::string why = dec.hold_reason;
+    StoreResult r = co_await async_store(srv.writer_, std::move(*dec.report), std::move(dec.provenance),
+                                         std::string(d.data), std::move(dec.hold_reason), asio::use_awaitable);
+    metrics().inc("tlsrptd_reports_total", {{"channel", channel}, {"outcome", to_token(r.outcome)}, {"reason", to_token(r.outcome)}});
+    if (r.outcome == Outcome::held)
+      log_notice(channel + ": " + peer + ": report " + printable(rid, 200) + " held, not counted: " + printable(why, 200));
+    else if (reply_for(r.outcome).success())
+      log_debug(channel + ": " + peer + ": " + std::string(to_token(r.outcome)) + " report " + printable(rid, 200));
+    else
+      log_warning(channel + ": " + peer + ": not stored (" + std::string(to_token(r.outcome)) + "): " + printable(r.detail, 300));
+    co_return message_result(r.outcome, {});
+  }
+
+  // Carries out `actions` and whatever they lead to; false when the connection ends.
+  template <class Socket>
+  asio::awaitable<bool> perform(SmtpSession& s, Io<Socket>& io, SmtpActions actions) {
+    std::deque<SmtpAction> queue(std::make_move_iterator(actions.begin()), std::make_move_iterator(actions.end()));
+    std::string out;
+    auto prepend = [&](SmtpActions more) {
+      queue.insert(queue.begin(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    };
+    while (!queue.empty()) {
+      SmtpAction action = std::move(queue.front());
+      queue.pop_front();
+      if (auto* r = std::get_if<SendReply>(&action)) {
+        if (r->not_before && *r->not_before > SmtpClock::now()) {
+          // The error sleep: nothing is written before it ends.
+          if (!co_await flush(io, out)) co_return false;
+          asio::steady_timer t(io.sock.get_executor(), *r->not_before);
+          co_await t.async_wait(kAwait);
+        }
+        out += r->reply.wire();
+      } else if (auto* t = std::get_if<StartTls>(&action)) {
+        if (!co_await flush(io, out)) co_return false;
+        auto ctx = srv.tls_ ? srv.tls_->get() : nullptr;
+        if (!ctx) co_return false;
+        if (t->discarded_bytes)
+          log_info(srv.options_.name + ": " + peer + ": discarded " + std::to_string(t->discarded_bytes) +
+                   " bytes sent after STARTTLS");
+        io.tls = std::make_unique<asio::ssl::stream<Socket&>>(io.sock, *ctx);
+        io.arm(s.deadline());
+        auto [ec] = co_await io.tls->async_handshake(asio::ssl::stream_base::server, kAwait);
+        io.disarm();
+        if (ec) {
+          metrics().inc("tlsrptd_tls_handshake_failures_total", {{"listener", srv.options_.name}});
+          co_return false;
+        }
+        prepend(s.tls_established(SmtpClock::now()));
+      } else if (auto* d = std::get_if<DeliverMessage>(&action)) {
+        if (!co_await flush(io, out)) co_return false;
+        MessageResult result = co_await deliver<Socket>(*d);
+        prepend(s.complete_message(result, SmtpClock::now()));
+      } else if (auto* c = std::get_if<CloseConnection>(&action)) {
+        co_await flush(io, out);
+        if (c->reason != CloseReason::quit)
+          metrics().inc("tlsrptd_timeouts_total", {{"listener", srv.options_.name}, {"phase", to_token(c->reason)}});
+        co_return false;
+      }
+    }
+    co_return co_await flush(io, out);
+  }
+
+  template <class Socket>
+  asio::awaitable<void> run(Socket sock, std::shared_ptr<const SmtpOptions> options) {
+    SmtpSession s(std::move(options), peer);
+    Io<Socket> io{sock, nullptr, asio::steady_timer(sock.get_executor())};
+    // A graceful stop ends a session waiting for a command at once; one receiving a
+    // message (DATA) finishes it, within the shutdown deadline, and gets its reply.
+    conn->close = [&sock, &s] {
+      if (s.in_data()) return;
+      boost::system::error_code ignored;
+      sock.cancel(ignored);
+    };
+    if (!co_await perform(s, io, s.start(SmtpClock::now()))) co_return;
+    std::array<char, 16 * 1024> buf;
+    while (!s.closed() && (!srv.stopping_ || s.in_data())) {
+      io.arm(s.deadline());
+      boost::system::error_code ec;
+      std::size_t n = 0;
+      if (io.tls)
+        std::tie(ec, n) = co_await io.tls->async_read_some(asio::buffer(buf), kAwait);
+      else
+        std::tie(ec, n) = co_await sock.async_read_some(asio::buffer(buf), kAwait);
+      io.disarm();
+      if (io.fired) {
+        if (!co_await perform(s, io, s.on_timeout(SmtpClock::now()))) break;
+        continue;
+      }
+      if (ec) break;  // the client went away: nothing half-delivered is kept
+      if (!co_await perform(s, io, s.feed(std::string_view(buf.data(), n), SmtpClock::now()))) break;
+    }
+    conn->close = nullptr;  // `sock` dies with this frame
+    if (srv.stopping_ && !s.closed()) {
+      // RFC 5321 §3.8: a server that shuts down answers 421 and closes; the sender
+      // retries what it had not been told was stored.
+      std::string bye = make_reply(421, "4.3.2", srv.options_.session.hostname + " shutting down, try again later").wire();
+      if (co_await flush(io, bye)) {
+        // Close only after the peer's pending bytes are read, so a reset does not
+        // destroy the 421 in flight.
+        boost::system::error_code sec;
+        sock.shutdown(Socket::shutdown_send, sec);
+        io.arm(SmtpClock::now() + std::chrono::seconds(1));
+        for (;;) {
+          auto [rec, rn] = io.tls ? co_await io.tls->async_read_some(asio::buffer(buf), kAwait)
+                                  : co_await sock.async_read_some(asio::buffer(buf), kAwait);
+          if (rec || io.fired) break;
+        }
+        io.disarm();
+      }
+    }
+    boost::system::error_code ignored;
+    sock.shutdown(Socket::shutdown_both, ignored);
+    sock.close(ignored);
+  }
+};
+
+SmtpServer::SmtpServer(asio::io_context& io, SmtpServerOptions options, StoreWriter& writer, const MailIntake& intake,
+                       asio::thread_pool& pool, TlsContextHolder* tls)
+    : io_(io), options_(std::move(options)), writer_(writer), intake_(intake), pool_(pool), tls_(tls) {
+  SmtpOptions plain = options_.session;
+  plain.tls_available = false;
+  session_options_ = std::make_shared<const SmtpOptions>(plain);
+  SmtpOptions with_tls = options_.session;
+  with_tls.tls_available = tls_ != nullptr;
+  session_options_tls_ = std::make_shared<const SmtpOptions>(with_tls);
+}
+
+std::expected<void, std::string> SmtpServer::listen(const std::string& address,
+                                                    std::optional<std::pair<uid_t, gid_t>> owner) {
+  boost::system::error_code ec;
+  if (address.starts_with("unix:")) {
+    const std::string path = address.substr(5);
+    std::filesystem::remove(path, ec);  // a stale socket from a previous run
+    unix_socket::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
+    acc.open(unix_socket(), ec);
+    if (!ec) acc.bind(unix_socket::endpoint(path), ec);
+    if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return std::unexpected("cannot listen on " + address + ": " + ec.message());
+    // The MTA's delivery agent reaches it through the service user's group.
+    ::chmod(path.c_str(), 0660);
+    if (owner && ::chown(path.c_str(), owner->first, owner->second) != 0)
+      return std::unexpected("cannot hand " + path + " to the service user: " + std::strerror(errno));
+    unix_.push_back(std::move(acc));
+    unix_paths_.push_back(path);
+    return {};
+  }
+  auto hp = parse_listen_address(address);
+  if (!hp) return std::unexpected("bad listen address \"" + address + "\"");
+  auto ip = asio::ip::make_address(hp->first, ec);
+  if (ec) return std::unexpected("bad listen address \"" + address + "\": " + ec.message());
+  tcp::endpoint ep(ip, hp->second);
+  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && ip.is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return std::unexpected("cannot listen on " + address + ": " + ec.message());
+  tcp_.push_back(std::move(acc));
+  return {};
+}
+
+std::expected<void, std::string> SmtpServer::adopt(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+    return std::unexpected("inherited socket " + std::to_string(fd) + " is not a socket");
+  boost::system::error_code ec;
+  if (ss.ss_family == AF_UNIX) {
+    unix_socket::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
+    acc.assign(unix_socket(), fd, ec);
+    if (ec) return std::unexpected("cannot adopt inherited socket " + std::to_string(fd) + ": " + ec.message());
+    unix_.push_back(std::move(acc));
+    return {};
+  }
+  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
+  acc.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+  if (ec) return std::unexpected("cannot adopt inherited socket " + std::to_string(fd) + ": " + ec.message());
+  tcp_.push_back(std::move(acc));
+  return {};
+}
+
+std::vector<std::string> SmtpServer::local_endpoints() const {
+  std::vector<std::string> out;
+  for (const auto& a : tcp_) {
+    boost::system::error_code ec;
+    auto ep = a.local_endpoint(ec);
+    if (ec) continue;
+    out.push_back(ep.address().is_v6() ? "[" + ep.address().to_string() + "]:" + std::to_string(ep.port())
+                                       : ep.address().to_string() + ":" + std::to_string(ep.port()));
+  }
+  for (const auto& p : unix_paths_) out.push_back("unix:" + p);
+  return out;
+}
+
+bool SmtpServer::admit(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto& n = clients_[key];
+  if (n >= options_.max_connections_per_client) return false;
+  ++n;
+  return true;
+}
+
+void SmtpServer::release(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = clients_.find(key);
+  if (it != clients_.end() && --it->second == 0) clients_.erase(it);
+}
+
+void SmtpServer::start() {
+  for (auto& a : tcp_) accept_loop(a);
+  for (auto& a : unix_) accept_loop(a);
+}
+
+template <class Acceptor>
+void SmtpServer::accept_loop(Acceptor& acc) {
+  auto self = shared_from_this();
+  // On the acceptor's strand, like the stop's cancel: the two never race.
+  asio::co_spawn(
+      acc.get_executor(),
+      [self, &acc]() -> asio::awaitable<void> {
+        using Socket = typename Acceptor::protocol_type::socket;
+        for (;;) {
+          boost::system::error_code ec;
+          Socket sock(asio::make_strand(self->io_));
+          if (self->stopping_) {
+            // A graceful stop: the connections the kernel completed before it are
+            // answered (421), not reset.
+            acc.non_blocking(true, ec);
+            if (!ec) acc.accept(sock, ec);
+            if (ec) {
+              acc.close(ec);
+              co_return;
+            }
+          } else {
+            std::tie(ec, sock) = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
+            if (ec && self->stopping_) continue;  // cancelled by the stop: drain the backlog
+            if (ec == asio::error::operation_aborted) co_return;
+          }
+          if (ec) {
+            log_warning(self->options_.name + ": accept failed: " + ec.message());
+            asio::steady_timer t(self->io_, std::chrono::milliseconds(100));
+            co_await t.async_wait(kAwait);
+            continue;
+          }
+          const auto& name = self->options_.name;
+          std::string peer = "unix", key = "unix";
+          bool tcp_peer = false;
+          if constexpr (std::is_same_v<Socket, tcp::socket>) {
+            boost::system::error_code pec;
+            auto remote = sock.remote_endpoint(pec);
+            if (pec) continue;
+            peer = remote.address().to_string();
+            key = client_key(remote.address());
+            tcp_peer = true;
+            sock.set_option(tcp::no_delay(true), pec);
+          }
+          if (self->open_.load() >= self->options_.max_connections) {
+            metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections"}});
+            continue;
+          }
+          if (tcp_peer && !self->admit(key)) {
+            metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections_per_client"}});
+            continue;
+          }
+          ++self->open_;
+          metrics().inc("tlsrptd_connections_total", {{"listener", name}});
+          metrics().add("tlsrptd_open_connections", {{"listener", name}}, 1);
+          auto conn = std::make_shared<SmtpServer::Conn>();
+          conn->executor = sock.get_executor();
+          std::uint64_t id;
+          {
+            std::lock_guard lock(self->mu_);
+            id = self->next_id_++;
+            self->conns_[id] = conn;
+          }
+          // STARTTLS is offered on TCP listeners only (a unix socket is local).
+          auto options = tcp_peer && !self->options_.session.lmtp ? self->session_options_tls_ : self->session_options_;
+          asio::co_spawn(
+              conn->executor,
+              [self, conn, peer, options, s = std::move(sock)]() mutable -> asio::awaitable<void> {
+                SmtpRunner runner{*self, conn, peer};
+                co_await runner.run(std::move(s), options);
+              },
+              [self, key, id, tcp_peer](std::exception_ptr e) {
+                if (e) {
+                  try {
+                    std::rethrow_exception(e);
+                  } catch (const std::exception& ex) {
+                    log_error(self->options_.name + ": connection failed: " + printable(ex.what()));
+                  } catch (...) {
+                    log_error(self->options_.name + ": connection failed");
+                  }
+                }
+                {
+                  std::lock_guard lock(self->mu_);
+                  self->conns_.erase(id);
+                }
+                if (tcp_peer) self->release(key);
+                --self->open_;
+                metrics().add("tlsrptd_open_connections", {{"listener", self->options_.name}}, -1);
+              });
+        }
+      },
+      [self](std::exception_ptr e) {
+        if (e) log_error(self->options_.name + ": the accept loop stopped unexpectedly");
+      });
+}
+
+void SmtpServer::stop_accepting() {
+  stopping_ = true;
+  // The accept loops drain their backlog and close their sockets.
+  for (auto& a : tcp_)
+    asio::post(a.get_executor(), [&a] {
+      boost::system::error_code ec;
+      a.cancel(ec);
+    });
+  for (auto& a : unix_)
+    asio::post(a.get_executor(), [&a] {
+      boost::system::error_code ec;
+      a.cancel(ec);
+    });
+  for (const auto& p : unix_paths_) {
+    std::error_code ec;
+    std::filesystem::remove(p, ec);
+  }
+  // Sessions waiting for a command are ended; one whose mail is being stored
+  // finishes it first (its read is not pending then).
+  std::lock_guard lock(mu_);
+  for (auto& [id, weak] : conns_) {
+    auto conn = weak.lock();
+    if (!conn) continue;
+    asio::post(conn->executor, [conn] {
+      if (conn->close) conn->close();
+    });
+  }
+}
+
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,78 @@
+// The built-in SMTP and LMTP listeners (RFC 8460 §5.3): sockets, STARTTLS and
+// deadlines around the sans-I/O engine (daemon/smtp_session). A mail is answered
+// 250 only after its report is committed (or held); the DKIM policy is applied on
+// a worker pool, never on a network thread. Connection caps as for HTTPS.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <expected>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "daemon/http_server.hpp"
+#include "daemon/mail_intake.hpp"
+#include "daemon/smtp_session.hpp"
+#include "daemon/store_writer.hpp"
+
+namespace tlsrpt::daemon {
+
+struct SmtpServerOptions {
+  std::string name = "smtp";  // "smtp" or "lmtp", in logs and metrics
+  SmtpOptions session;        // lmtp, hostname, recipients, limits
+  std::size_t max_connections = 256;
+  std::size_t max_connections_per_client = 10;
+  std::chrono::milliseconds write_timeout{60000};
+};
+
+class SmtpServer : public std::enable_shared_from_this<SmtpServer> {
+ public:
+  SmtpServer(boost::asio::io_context& io, SmtpServerOptions options, StoreWriter& writer, const MailIntake& intake,
+             boost::asio::thread_pool& pool, TlsContextHolder* tls);
+
+  // "127.0.0.1:2525", "[::1]:2525" or "unix:/path" (the socket file is replaced,
+  // mode 0660, handed to `owner` when set).
+  std::expected<void, std::string> listen(const std::string& address, std::optional<std::pair<uid_t, gid_t>> owner);
+  std::expected<void, std::string> adopt(int fd);
+  void start();
+  void stop_accepting();
+  std::size_t open_connections() const { return open_.load(); }
+  std::vector<std::string> local_endpoints() const;
+
+  struct Conn;  // implementation (smtp_server.cpp)
+
+ private:
+  template <class Acceptor>
+  void accept_loop(Acceptor& acceptor);
+  bool admit(const std::string& key);
+  void release(const std::string& key);
+
+  boost::asio::io_context& io_;
+  SmtpServerOptions options_;
+  std::shared_ptr<const SmtpOptions> session_options_;
+  std::shared_ptr<const SmtpOptions> session_options_tls_;
+  StoreWriter& writer_;
+  const MailIntake& intake_;
+  boost::asio::thread_pool& pool_;
+  TlsContextHolder* tls_;
+  std::vector<boost::asio::ip::tcp::acceptor> tcp_;
+  std::vector<boost::asio::local::stream_protocol::acceptor> unix_;
+  std::vector<std::string> unix_paths_;
+  std::atomic<std::size_t> open_{0};
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::map<std::string, std::size_t> clients_;
+  std::map<std::uint64_t, std::weak_ptr<Conn>> conns_;
+  std::uint64_t next_id_ = 0;
+
+  friend struct SmtpRunner;
+};
+
+}  // namespace tlsrpt::daemon

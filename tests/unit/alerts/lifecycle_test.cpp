@@ -1,0 +1,121 @@
+// The lifecycle rules: open, remind after the cooldown, escalate, hold back stale
+// days and forged escalations, resolve on a later clean day, lapse, the hourly cap.
+#include "alerts/lifecycle.hpp"
+
+#include <gtest/gtest.h>
+
+#include "parser/datetime.hpp"
+
+namespace tlsrpt::alerts {
+namespace {
+
+using namespace std::chrono_literals;
+
+SysSeconds at(const char* rfc3339) { return parse_rfc3339(rfc3339)->time; }
+
+Finding finding(Severity s = Severity::warning, bool opens = true, bool authenticated = true,
+                std::string day = "2024-05-04") {
+  Finding f;
+  f.alert.kind = std::string(kStarttlsFailure);
+  f.alert.policy_domain = "example.com";
+  f.alert.severity = s;
+  f.alert.day = std::move(day);
+  f.opens = opens;
+  f.authenticated = authenticated;
+  return f;
+}
+
+const SysSeconds kNow = at("2024-05-05T06:00:00Z");
+const LifecycleConfig kCfg{12h, 96h};
+
+TEST(Lifecycle, NewConditionOpensAndNotifies) {
+  auto d = decide(finding(), false, std::nullopt, kNow, kCfg);
+  EXPECT_EQ(d.action, Action::open);
+  EXPECT_TRUE(d.notify);
+  EXPECT_EQ(d.notification, "new");
+}
+
+TEST(Lifecycle, AContinuingConditionWithoutAnOpenAlertIsIgnored) {
+  auto d = decide(finding(Severity::warning, false), false, std::nullopt, kNow, kCfg);
+  EXPECT_EQ(d.action, Action::ignore);
+  EXPECT_FALSE(d.notify);
+}
+
+TEST(Lifecycle, ReminderOnlyAfterTheCooldown) {
+  LastNotification last{kNow - 12h + 1s, Severity::warning};
+  auto held = decide(finding(Severity::warning, false), true, last, kNow, kCfg);
+  EXPECT_EQ(held.action, Action::update);
+  EXPECT_FALSE(held.notify);
+  EXPECT_EQ(held.held_back, "cooldown");
+  last.at = kNow - 12h;  // exactly the cooldown
+  auto due = decide(finding(Severity::warning, false), true, last, kNow, kCfg);
+  EXPECT_TRUE(due.notify);
+  EXPECT_EQ(due.notification, "reminder");
+}
+
+TEST(Lifecycle, EscalationSkipsTheCooldownOnlyWithAnAuthenticatedReport) {
+  LastNotification last{kNow - 1h, Severity::info};
+  auto up = decide(finding(Severity::critical), true, last, kNow, kCfg);
+  EXPECT_TRUE(up.notify);
+  EXPECT_EQ(up.notification, "escalation");
+  auto forged = decide(finding(Severity::critical, true, false), true, last, kNow, kCfg);
+  EXPECT_FALSE(forged.notify);
+  auto same = decide(finding(Severity::info), true, last, kNow, kCfg);
+  EXPECT_FALSE(same.notify);
+}
+
+TEST(Lifecycle, ANewAlertInsideTheCooldownOfItsDomainAndKindIsHeldBack) {
+  // One alert per domain and kind per cooldown (reliability §2.9), even after the
+  // previous one resolved: a forger alternating clean and failing days gains nothing.
+  LastNotification last{kNow - 2h, Severity::warning};
+  auto d = decide(finding(Severity::warning), false, last, kNow, kCfg);
+  EXPECT_EQ(d.action, Action::open);
+  EXPECT_FALSE(d.notify);
+  EXPECT_EQ(d.held_back, "cooldown");
+}
+
+TEST(Lifecycle, StaleDaysAreRecordedNotSent) {
+  // 2024-04-30 ended 2024-05-01T00:00Z: 4 days before 2024-05-05T00:00Z.
+  auto old = decide(finding(Severity::critical, true, true, "2024-04-30"), false, std::nullopt,
+                    at("2024-05-05T00:00:01Z"), kCfg);
+  EXPECT_EQ(old.action, Action::open);
+  EXPECT_FALSE(old.notify);
+  EXPECT_EQ(old.held_back, "stale");
+  auto edge = decide(finding(Severity::critical, true, true, "2024-04-30"), false, std::nullopt,
+                     at("2024-05-05T00:00:00Z"), kCfg);
+  EXPECT_TRUE(edge.notify);
+  EXPECT_TRUE(is_stale("not a day", kNow, 96h));
+}
+
+TEST(Lifecycle, ResolvesOnlyOnALaterCleanDay) {
+  std::vector<std::string> clean{std::string(kStarttlsFailure)};
+  EXPECT_TRUE(resolves(kStarttlsFailure, "2024-05-04", "2024-05-05", clean));
+  EXPECT_FALSE(resolves(kStarttlsFailure, "2024-05-04", "2024-05-04", clean));  // same day: more reports may come
+  EXPECT_FALSE(resolves(kStarttlsFailure, "2024-05-04", "2024-05-03", clean));  // a late report of an older day
+  EXPECT_FALSE(resolves(kMxChange, "2024-05-04", "2024-05-05", clean));         // not judged clean
+}
+
+TEST(Lifecycle, LapsesAfterTheBaselineWindow) {
+  EXPECT_FALSE(lapsed("2024-05-01", "2024-05-08", 7));
+  EXPECT_TRUE(lapsed("2024-05-01", "2024-05-09", 7));
+}
+
+TEST(Lifecycle, HourlyCap) {
+  HourlyCap cap(3, 1);
+  EXPECT_TRUE(cap.take());
+  EXPECT_TRUE(cap.take());
+  EXPECT_FALSE(cap.take());
+  HourlyCap full(3, 5);
+  EXPECT_FALSE(full.take());
+}
+
+TEST(Lifecycle, SuppressedNotice) {
+  Alert a = suppressed_notice(7, 20, "2024-05-04");
+  EXPECT_EQ(a.kind, kAlertsSuppressed);
+  EXPECT_EQ(a.summary, "Alerts suppressed \xE2\x80\x94 7 more alerts were not sent (limit 20 per hour)");
+  EXPECT_EQ(a.evidence.suppressed, 7u);
+  EXPECT_EQ(a.notification, "summary");
+}
+
+}  // namespace
+}  // namespace tlsrpt::alerts

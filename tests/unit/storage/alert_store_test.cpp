@@ -1,0 +1,254 @@
+// The alert store on a real SQLite file: migration 2 (also over a version 1
+// database with reports in it), the row ids store_batch hands the hook, the detector
+// input query, and the lifecycle writes behind the `alerts` view.
+#include "storage/alert_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include "parser/ingest.hpp"
+#include "storage/schema.hpp"
+#include "storage/store.hpp"
+#include "test_support.hpp"
+
+namespace tlsrpt::storage {
+namespace {
+
+struct Failure {
+  std::string type, mx;
+  int n;
+};
+
+// A one-policy report as a sender would write it.
+std::string report_json(const std::string& org, const std::string& id, const std::string& day,
+                        const std::string& domain, const std::string& type, const std::vector<std::string>& strings,
+                        int ok, int failed, const std::vector<Failure>& failures = {}) {
+  std::string s = R"({"organization-name":")" + org + R"(","date-range":{"start-datetime":")" + day +
+                  R"(T00:00:00Z","end-datetime":")" + day + R"(T23:59:59Z"},"contact-info":"tlsrpt@example.net",)" +
+                  R"("report-id":")" + id + R"(","policies":[{"policy":{"policy-type":")" + type + R"(","policy-string":[)";
+  for (std::size_t i = 0; i < strings.size(); ++i) s += (i ? "," : "") + std::string("\"") + strings[i] + "\"";
+  s += R"(],"policy-domain":")" + domain + R"("},"summary":{"total-successful-session-count":)" + std::to_string(ok) +
+       R"(,"total-failure-session-count":)" + std::to_string(failed) + "}";
+  if (!failures.empty()) {
+    s += R"(,"failure-details":[)";
+    for (std::size_t i = 0; i < failures.size(); ++i)
+      s += (i ? "," : "") + std::string(R"({"result-type":")") + failures[i].type + R"(","receiving-mx-hostname":")" +
+           failures[i].mx + R"(","failed-session-count":)" + std::to_string(failures[i].n) + "}";
+    s += "]";
+  }
+  return s + "}]}";
+}
+
+const std::vector<std::string> kPolicy = {"version: STSv1", "mode: enforce", "mx: mx1.example.com", "max_age: 86400"};
+
+class AlertStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { open(); }
+  void open() {
+    store_.reset();
+    auto s = Store::open((dir_.path() / "t.sqlite").string());
+    ASSERT_TRUE(s) << s.error().message;
+    store_ = std::move(*s);
+  }
+  // Stores reports in one batch; returns the row ids.
+  std::vector<std::int64_t> store(const std::vector<std::string>& jsons, Transport t = Transport::import) {
+    Ingestor ing;
+    std::vector<Ingested> parsed;
+    for (const auto& j : jsons) {
+      auto r = ing.ingest(j);
+      EXPECT_TRUE(r) << (r ? "" : r.error().text());
+      parsed.push_back(std::move(*r));
+    }
+    Provenance prov;
+    prov.transport = t;
+    prov.source = "test";
+    prov.authenticated = t != Transport::https;  // as the channels set it
+    std::vector<PendingReport> batch;
+    for (std::size_t i = 0; i < parsed.size(); ++i) batch.push_back({&parsed[i], &prov, jsons[i]});
+    std::vector<std::int64_t> ids;
+    auto out = store_->store_batch(batch, &ids);
+    EXPECT_TRUE(out) << (out ? "" : out.error().message);
+    return ids;
+  }
+  AlertFields fields(std::string day, std::string severity = "warning", std::string summary = "s") {
+    return AlertFields{"example.com", "starttls-failure", "sts", std::move(severity), std::move(day),
+                       std::move(summary), "e", "{}"};
+  }
+
+  test::TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(AlertStoreTest, SchemaVersionThreeHasTheAlertsView) {
+  auto st = store_->db().prepare("PRAGMA user_version");
+  ASSERT_TRUE(st);
+  ASSERT_TRUE(*st->step());
+  EXPECT_EQ(st->int64(0), kSchemaVersion);
+  auto view = store_->db().prepare(
+      "SELECT id, key, policy_domain, kind, policy_type, severity, status, first_day, last_day, opened_at, "
+      "last_seen_at, resolved_at, resolved_day, last_notified_at, notifications, suppressed, count, summary, "
+      "explanation, evidence FROM alerts");
+  EXPECT_TRUE(view) << (view ? "" : view.error().message);
+}
+
+TEST_F(AlertStoreTest, MigrationThreeAppliesToAVersionTwoDatabaseWithReports) {
+  store({report_json("Google LLC", "r1", "2024-05-01", "example.com", "sts", kPolicy, 10, 0)});
+  // Take the database back to version 2 (what an older tlsrptd left behind).
+  ASSERT_TRUE(store_->db().exec("DROP VIEW alerts; DROP TABLE alert_throttle; DROP TABLE alert_notification; "
+                                "DROP TABLE alert; DROP TABLE report_auth; DROP VIEW held_reports; DROP TABLE held_report; "
+                                "PRAGMA user_version=2;"));
+  open();
+  AlertStore a(store_->db());
+  auto rows = a.observations("example.com", "2024-04-01", "2024-05-31", false);
+  ASSERT_TRUE(rows) << rows.error().message;
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].successful_sessions, 10u);
+  EXPECT_TRUE(a.list(false));
+}
+
+TEST_F(AlertStoreTest, StoreBatchReturnsRowIdsAndZeroForADuplicate) {
+  auto first = store({report_json("G", "r1", "2024-05-01", "example.com", "sts", kPolicy, 10, 0),
+                      report_json("G", "r2", "2024-05-01", "example.com", "sts", kPolicy, 10, 0)});
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_GT(first[0], 0);
+  EXPECT_GT(first[1], first[0]);
+  auto again = store({report_json("G", "r1", "2024-05-01", "example.com", "sts", kPolicy, 10, 0)});
+  EXPECT_EQ(again, std::vector<std::int64_t>{0});
+}
+
+TEST_F(AlertStoreTest, ObservationsAreSummedPerDayReporterPolicyAndAuthentication) {
+  auto ids = store({
+      report_json("Google LLC", "g1", "2024-05-01", "example.com", "sts", kPolicy, 100, 5,
+                  {{"starttls-not-supported", "mx1.example.com", 5}}),
+      report_json("Google LLC", "g2", "2024-05-01", "example.com", "sts", kPolicy, 50, 2,
+                  {{"starttls-not-supported", "mx1.example.com", 2}}),
+      report_json("Google LLC", "g3", "2024-05-02", "example.com", "sts", kPolicy, 70, 0),
+      report_json("Google LLC", "g4", "2024-05-02", "other.example", "sts", kPolicy, 70, 0),
+      report_json("Google LLC", "g5", "2024-04-20", "example.com", "sts", kPolicy, 70, 0),
+  });
+  AlertStore a(store_->db());
+  auto rows = a.observations("example.com", "2024-04-25", "2024-05-02", false);
+  ASSERT_TRUE(rows) << rows.error().message;
+  ASSERT_EQ(rows->size(), 2u);
+  const PolicySum& d1 = (*rows)[0];
+  EXPECT_EQ(d1.day, "2024-05-01");
+  EXPECT_EQ(d1.reporter, "Google LLC");
+  EXPECT_EQ(d1.policy_type, "sts");
+  EXPECT_EQ(d1.policy_strings, kPolicy);
+  EXPECT_TRUE(d1.authenticated);
+  EXPECT_EQ(d1.reports, 2u);
+  EXPECT_EQ(d1.successful_sessions, 150u);
+  EXPECT_EQ(d1.failed_sessions, 7u);
+  ASSERT_EQ(d1.failures.size(), 1u);
+  EXPECT_EQ(d1.failures[0].result_type, "starttls-not-supported");
+  EXPECT_EQ(d1.failures[0].receiving_mx_hostname, "mx1.example.com");
+  EXPECT_EQ(d1.failures[0].failed_sessions, 7u);
+  EXPECT_EQ((*rows)[1].day, "2024-05-02");
+
+  auto pairs = a.affected(ids);
+  ASSERT_TRUE(pairs);
+  EXPECT_EQ(*pairs, (std::vector<std::pair<std::string, std::string>>{{"example.com", "2024-04-20"},
+                                                                      {"example.com", "2024-05-01"},
+                                                                      {"example.com", "2024-05-02"},
+                                                                      {"other.example", "2024-05-02"}}));
+}
+
+TEST_F(AlertStoreTest, UnauthenticatedReportsAreLeftOutUnlessAskedFor) {
+  auto https = store({report_json("Forger", "f1", "2024-05-01", "example.com", "sts", kPolicy, 0, 9)}, Transport::https);
+  auto mail = store({report_json("Spoofer", "s1", "2024-05-01", "example.com", "sts", kPolicy, 0, 9)}, Transport::smtp);
+  store({report_json("Google LLC", "g1", "2024-05-01", "example.com", "sts", kPolicy, 10, 0)});
+  AlertStore a(store_->db());
+  ASSERT_TRUE(a.record_authentication(mail, false));  // a mail whose DKIM failed
+  auto trusted = a.observations("example.com", "2024-05-01", "2024-05-01", false);
+  ASSERT_TRUE(trusted);
+  ASSERT_EQ(trusted->size(), 1u);  // HTTPS without a row counts as unauthenticated
+  EXPECT_EQ((*trusted)[0].reporter, "Google LLC");
+  auto all = a.observations("example.com", "2024-05-01", "2024-05-01", true);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ(std::count_if(all->begin(), all->end(), [](const PolicySum& p) { return !p.authenticated; }), 2);
+  // An HTTPS report the channel vouches for (a row says so) counts as authenticated.
+  ASSERT_TRUE(a.record_authentication(https, true));
+  EXPECT_EQ(a.observations("example.com", "2024-05-01", "2024-05-01", false)->size(), 2u);
+}
+
+TEST_F(AlertStoreTest, OneOpenAlertPerDomainAndKind) {
+  AlertStore a(store_->db());
+  auto id = a.open_alert(fields("2024-05-01"), "2024-05-02T06:00:00Z");
+  ASSERT_TRUE(id) << id.error().message;
+  auto dup = a.open_alert(fields("2024-05-01"), "2024-05-02T06:00:01Z");
+  EXPECT_FALSE(dup);  // the partial unique index
+  auto open = a.find_open("example.com", "starttls-failure");
+  ASSERT_TRUE(open && *open);
+  EXPECT_EQ((**open).id, *id);
+  EXPECT_EQ((**open).status, "open");
+  EXPECT_EQ((**open).count, 1);
+  // Resolved, the same condition may open a new alert.
+  ASSERT_TRUE(a.resolve(*id, std::optional<std::string>("2024-05-03"), "2024-05-04T06:00:00Z"));
+  EXPECT_FALSE(*a.find_open("example.com", "starttls-failure"));
+  auto second = a.open_alert(fields("2024-05-05"), "2024-05-06T06:00:00Z");
+  ASSERT_TRUE(second);
+  auto all = a.list(false);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, *second);  // newest first
+  EXPECT_EQ((*all)[1].resolved_day, "2024-05-03");
+  EXPECT_EQ((*all)[1].resolved_at, "2024-05-04T06:00:00Z");
+  EXPECT_EQ(a.list(true)->size(), 1u);
+}
+
+TEST_F(AlertStoreTest, SeenAgainKeepsTheLatestDaysText) {
+  AlertStore a(store_->db());
+  auto id = *a.open_alert(fields("2024-05-02", "warning", "day two"), "2024-05-03T01:00:00Z");
+  ASSERT_TRUE(a.seen_again(id, fields("2024-05-03", "critical", "day three"), "2024-05-04T01:00:00Z"));
+  ASSERT_TRUE(a.seen_again(id, fields("2024-05-01", "info", "late day one"), "2024-05-04T02:00:00Z"));
+  auto r = **a.find_open("example.com", "starttls-failure");
+  EXPECT_EQ(r.first_day, "2024-05-01");
+  EXPECT_EQ(r.last_day, "2024-05-03");
+  EXPECT_EQ(r.summary, "day three");
+  EXPECT_EQ(r.severity, "critical");
+  EXPECT_EQ(r.count, 3);
+  EXPECT_EQ(r.last_seen_at, "2024-05-04T02:00:00Z");
+}
+
+TEST_F(AlertStoreTest, NotificationsAndTheHourlyLog) {
+  AlertStore a(store_->db());
+  auto id = *a.open_alert(fields("2024-05-01"), "2024-05-02T06:00:00Z");
+  EXPECT_FALSE(*a.last_notification("example.com", "starttls-failure"));
+  ASSERT_TRUE(a.mark_notified(id, "warning", "2024-05-02T06:00:00Z"));
+  ASSERT_TRUE(a.log_notification(id, "2024-05-02T06:00:00Z"));
+  ASSERT_TRUE(a.log_notification(id, "2024-05-02T07:30:00Z"));
+  ASSERT_TRUE(a.mark_notified(id, "critical", "2024-05-02T07:30:00Z"));
+  ASSERT_TRUE(a.mark_suppressed(id));
+  auto last = *a.last_notification("example.com", "starttls-failure");
+  ASSERT_TRUE(last);
+  EXPECT_EQ(*last, (std::pair<std::string, std::string>{"2024-05-02T07:30:00Z", "critical"}));
+  EXPECT_EQ(*a.notifications_since("2024-05-02T06:30:00Z"), 1);
+  EXPECT_EQ(*a.notifications_since("2024-05-02T05:00:00Z"), 2);
+  ASSERT_TRUE(a.prune_notifications("2024-05-02T07:00:00Z"));
+  EXPECT_EQ(*a.notifications_since("2024-05-01T00:00:00Z"), 1);
+  auto r = **a.find_open("example.com", "starttls-failure");
+  EXPECT_EQ(r.notifications, 2);
+  EXPECT_EQ(r.suppressed, 1);
+
+  auto t = *a.throttle();
+  EXPECT_EQ(t.first, 0);
+  EXPECT_FALSE(t.second);
+  ASSERT_TRUE(a.set_throttle(4, std::optional<std::string>("2024-05-02T07:30:00Z")));
+  t = *a.throttle();
+  EXPECT_EQ(t.first, 4);
+  EXPECT_EQ(t.second, "2024-05-02T07:30:00Z");
+}
+
+TEST_F(AlertStoreTest, ReportFieldsAreStoredByteExact) {
+  // Bound parameters only: hostile text round-trips unchanged and breaks nothing.
+  AlertStore a(store_->db());
+  AlertFields f = fields("2024-05-01");
+  f.summary = "x'); DROP TABLE report;--\r\n\x1b[2J";
+  auto id = a.open_alert(f, "2024-05-02T06:00:00Z");
+  ASSERT_TRUE(id);
+  EXPECT_EQ((**a.find_open("example.com", "starttls-failure")).summary, f.summary);
+  EXPECT_TRUE(store_->db().prepare("SELECT count(*) FROM report"));
+}
+
+}  // namespace
+}  // namespace tlsrpt::storage

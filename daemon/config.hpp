@@ -58,6 +58,7 @@ struct SmtpConfig {
   std::string hostname;                  // greeting and EHLO name; "" = the system's host name
   bool starttls = true;                  // offer STARTTLS with the HTTPS certificate
   std::size_t max_message_bytes = 0;
+  std::size_t max_message_bytes_in_flight = 0;  // shared by every SMTP/LMTP session
   std::size_t max_recipients = 0;
   Millis command_timeout{}, session_timeout{};
   std::size_t max_connections = 0, max_connections_per_client = 0;

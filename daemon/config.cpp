@@ -230,6 +230,10 @@ std::vector<Param> build_table() {
   https_size("https.max_body_bytes_in_flight", "size", R"("64MiB")",
              "Request body bytes all connections together may hold while reading; beyond, 503.",
              &HttpsConfig::max_body_bytes_in_flight, 64 * kKiB, 64 * 1024 * kMiB);
+  https_size("https.max_body_bytes_per_client", "size", R"("8MiB")",
+             "The share of max_body_bytes_in_flight one client (IPv4 address or IPv6 /64) may hold; one request "
+             "is always let in. Beyond, 503.",
+             &HttpsConfig::max_body_bytes_per_client, 64 * kKiB, 64 * 1024 * kMiB);
 
   add("admin.listen", "string array", R"(["127.0.0.1:9464"])",
       "Plain-HTTP admin listener for GET /metrics (Prometheus) and GET /healthz. Keep it on loopback; [] disables it.",

@@ -25,7 +25,8 @@ struct HttpsConfig {
   unsigned threads = 0;
   Millis handshake_timeout{}, header_timeout{}, request_timeout{}, idle_timeout{}, write_timeout{};
   std::size_t max_connections = 0, max_connections_per_client = 0, max_header_bytes = 0,
-              max_requests_per_connection = 0, max_body_bytes_in_flight = 0;
+              max_requests_per_connection = 0, max_body_bytes_in_flight = 0,
+              max_body_bytes_per_client = 0;
   Millis retry_after{};
 };
 

@@ -68,6 +68,7 @@ HttpServerOptions https_options(const Config& cfg) {
   o.max_header_bytes = cfg.https.max_header_bytes;
   o.max_requests_per_connection = cfg.https.max_requests_per_connection;
   o.max_body_bytes_in_flight = cfg.https.max_body_bytes_in_flight;
+  o.max_body_bytes_per_client = cfg.https.max_body_bytes_per_client;
   return o;
 }
 

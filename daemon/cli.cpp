@@ -106,8 +106,11 @@ int run_cli(int argc, char** argv) {
   config->require_subcommand(1);
   config->add_subcommand("check", "validate the configuration file (exit 0, or 78 with file:line errors)")
       ->callback([&] { rc = cmd_config_check(g); });
-  config->add_subcommand("defaults", "print every parameter with its default and documentation")
-      ->callback([&] { rc = cmd_config_defaults(); });
+  std::string defaults_format = "toml";
+  auto* defaults = config->add_subcommand("defaults", "print every parameter with its default and documentation");
+  defaults->add_option("--format", defaults_format, "toml (a config file) or markdown (the README's table)")
+      ->check(CLI::IsMember({"toml", "markdown"}));
+  defaults->callback([&] { rc = cmd_config_defaults(defaults_format); });
 
   try {
     app.parse(argc, argv);

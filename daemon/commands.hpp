@@ -74,7 +74,7 @@ struct AlertsListOptions {
 int cmd_alerts_list(const GlobalOptions& g, const AlertsListOptions& o);
 
 int cmd_config_check(const GlobalOptions& g);
-int cmd_config_defaults();
+int cmd_config_defaults(const std::string& format);
 
 int run_cli(int argc, char** argv);
 

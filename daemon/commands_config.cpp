@@ -17,8 +17,8 @@ int cmd_config_check(const GlobalOptions& g) {
   return kExitOk;
 }
 
-int cmd_config_defaults() {
-  std::cout << render_defaults();
+int cmd_config_defaults(const std::string& format) {
+  std::cout << (format == "markdown" ? render_defaults_markdown() : render_defaults());
   return kExitOk;
 }
 

@@ -746,6 +746,25 @@ std::string render_defaults() {
 
 namespace {
 
+std::expected<std::size_t, std::string> parse_size(const toml::node& n);
+
+}  // namespace
+
+std::string render_defaults_markdown() {
+  std::ostringstream out;
+  out << "| key | type | default | meaning |\n|---|---|---|---|\n";
+  auto cell = [](std::string_view s) {
+    std::string r;
+    for (char c : s) r += c == '|' ? std::string("\\|") : std::string(1, c);
+    return r;
+  };
+  for (const auto& p : param_table())
+    out << "| `" << p.key << "` | " << p.type << " | `" << cell(p.default_toml) << "` | " << cell(p.doc) << " |\n";
+  return out.str();
+}
+
+namespace {
+
 std::expected<std::size_t, std::string> parse_size(const toml::node& n) {
   if (auto i = n.value<std::int64_t>(); i && n.is_integer()) {
     if (*i < 0) return std::unexpected("a size must not be negative");

@@ -158,5 +158,7 @@ std::expected<Config, std::vector<ConfigError>> resolve_config(const std::option
                                                                 const std::optional<std::string>& db_override);
 // `tlsrptd config defaults`: every parameter, its default and doc, as a TOML file.
 std::string render_defaults();
+// The same as a Markdown table (key, type, default, meaning) for the README.
+std::string render_defaults_markdown();
 
 }  // namespace tlsrpt::daemon

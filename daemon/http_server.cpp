@@ -15,13 +15,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 
 #include "daemon/async_store.hpp"
 #include "daemon/config.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/text.hpp"
+#include "daemon/tls_stream.hpp"
 
 namespace tlsrpt::daemon {
 
@@ -34,7 +34,8 @@ constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 struct HttpServer::Connection {
   asio::any_io_executor executor;
   beast::tcp_stream* lowest = nullptr;  // valid while the coroutine runs (touched on `executor` only)
-  std::atomic<bool> idle{true};         // in the TLS handshake or waiting for a request header
+  bool idle = false;                    // between two requests of a keep-alive connection (`executor` only)
+  std::atomic<bool> waiting{true};      // in the TLS handshake or waiting for a request header
   bool evicted = false;                 // chosen by evict_idle() (guarded by conns_mu_)
 };
 
@@ -134,16 +135,20 @@ struct SessionRunner {
   asio::awaitable<void> serve(Stream& stream) {
     const auto& opt = srv.options_;
     beast::flat_buffer buffer(opt.max_header_bytes + 16 * 1024);
-    for (std::size_t n = 0; n < opt.max_requests_per_connection && !srv.stopping_; ++n) {
+    for (std::size_t n = 0; n < opt.max_requests_per_connection && (n == 0 || !srv.stopping_); ++n) {
       http::request_parser<http::string_body> parser;
       auto policy = srv.policy();
       parser.header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
       parser.body_limit(policy->limits.max_submission_bytes);
 
-      conn->idle = true;
+      // A graceful stop closes keep-alive connections between requests; a fresh
+      // connection's request (often already sent) is read and answered.
+      conn->idle = n > 0;
+      conn->waiting = true;
       conn->lowest->expires_after(n == 0 ? opt.header_timeout : opt.idle_timeout);
       auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kAwait);
       conn->idle = false;
+      conn->waiting = false;
       if (ec) {
         if (ec == beast::error::timeout)
           metrics().inc("tlsrptd_timeouts_total", {{"listener", opt.name}, {"phase", n == 0 ? "header" : "idle"}});
@@ -182,10 +187,10 @@ struct SessionRunner {
           InspectService::owns(head.target)) {
         // The inspection site: DNS work on its own pool, never logged (issue 6).
         const std::string client = srv.inspect_->client_for(peer, parser.get()["X-Forwarded-For"]);
-        auto ex = co_await asio::this_coro::executor;
+        auto home = co_await asio::this_coro::executor;
         co_await asio::post(srv.inspect_->pool(), asio::use_awaitable);
         SiteReply site = srv.inspect_->handle(head.method, head.target, client);
-        co_await asio::post(ex, asio::use_awaitable);
+        co_await asio::post(home, asio::use_awaitable);
         reply.status = site.status;
         reply.content_type = site.content_type;
         reply.body = std::move(site.body);
@@ -252,6 +257,8 @@ struct SessionRunner {
               prov.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
               const std::string rid = accepted->report.parsed.report.report_id;
               auto sessions = session_counts(accepted->report.parsed.report);
+              // Only its hash is stored: don't keep the canonical text queued.
+              std::string().swap(accepted->report.canonical_json);
               StoreResult result = co_await async_store(srv.writer_, std::move(accepted->report), std::move(prov),
                                                         std::move(accepted->raw), std::string(), asio::use_awaitable);
               reply = reply_for_outcome(result.outcome, nullptr, *policy);
@@ -278,10 +285,10 @@ struct SessionRunner {
   }
 
   asio::awaitable<void> run_tls(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx) {
-    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *ctx);
+    TlsStream stream(std::move(socket), ctx->native_handle());
     conn->lowest = &beast::get_lowest_layer(stream);
     conn->lowest->expires_after(srv.options_.handshake_timeout);
-    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAwait);
+    auto [ec, n0] = co_await stream.async_handshake(kAwait);
     if (ec) {
       metrics().inc("tlsrptd_tls_handshake_failures_total", {{"listener", srv.options_.name}});
       if (ec == beast::error::timeout)
@@ -290,9 +297,9 @@ struct SessionRunner {
       co_return;
     }
     co_await serve(stream);
-    // close_notify, without waiting long for the peer's.
+    // close_notify, without waiting for the peer's.
     conn->lowest->expires_after(std::chrono::seconds(1));
-    auto [sec] = co_await stream.async_shutdown(kAwait);
+    auto [sec, n1] = co_await stream.async_shutdown(kAwait);
     (void)sec;
   }
 
@@ -320,7 +327,7 @@ std::expected<void, std::string> HttpServer::listen(const std::string& address) 
   auto ip = asio::ip::make_address(hp->first, ec);
   if (ec) return std::unexpected("bad listen address \"" + address + "\": " + ec.message());
   tcp::endpoint ep(ip, hp->second);
-  tcp::acceptor acc(io_);
+  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
   acc.open(ep.protocol(), ec);
   if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec && ip.is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
@@ -336,7 +343,7 @@ std::expected<void, std::string> HttpServer::adopt(int fd) {
   socklen_t len = sizeof ss;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
     return std::unexpected("inherited socket " + std::to_string(fd) + " is not a socket");
-  tcp::acceptor acc(io_);
+  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
   beast::error_code ec;
   acc.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
   if (ec) return std::unexpected("cannot adopt inherited socket " + std::to_string(fd) + ": " + ec.message());
@@ -408,13 +415,28 @@ void HttpServer::start() {
 
 void HttpServer::accept_loop(std::size_t index) {
   auto self = shared_from_this();
+  // On the acceptor's strand, like the stop's cancel: the two never race.
   asio::co_spawn(
-      io_,
+      acceptors_[index].get_executor(),
       [self, index]() -> asio::awaitable<void> {
         auto& acc = self->acceptors_[index];
         for (;;) {
-          auto [ec, socket] = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
-          if (self->stopping_ || ec == asio::error::operation_aborted) co_return;
+          beast::error_code ec;
+          tcp::socket socket(asio::make_strand(self->io_));
+          if (self->stopping_) {
+            // A graceful stop: the connections the kernel completed before it are
+            // served, not reset (their clients may have sent a request already).
+            acc.non_blocking(true, ec);
+            if (!ec) acc.accept(socket, ec);
+            if (ec) {
+              acc.close(ec);
+              co_return;
+            }
+          } else {
+            std::tie(ec, socket) = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
+            if (ec && self->stopping_) continue;  // cancelled by the stop: drain the backlog
+            if (ec == asio::error::operation_aborted) co_return;
+          }
           if (ec) {
             // Out of file descriptors (EMFILE/ENFILE): back off instead of spinning.
             log_warning(self->options_.name + ": accept failed: " + ec.message());
@@ -471,8 +493,8 @@ void HttpServer::accept_loop(std::size_t index) {
                 if (e) {
                   try {
                     std::rethrow_exception(e);
-                  } catch (const std::exception& ex) {
-                    log_error(self->options_.name + ": connection failed: " + printable(ex.what()));
+                  } catch (const std::exception& err) {
+                    log_error(self->options_.name + ": connection failed: " + printable(err.what()));
                   } catch (...) {
                     log_error(self->options_.name + ": connection failed");
                   }
@@ -499,7 +521,7 @@ bool HttpServer::evict_idle() {
     std::lock_guard lock(conns_mu_);
     for (auto& [id, weak] : conns_) {  // ids grow with time: the oldest first
       auto c = weak.lock();
-      if (c && !c->evicted && c->idle.load()) {
+      if (c && !c->evicted && c->waiting.load()) {
         c->evicted = true;
         victim = std::move(c);
         break;
@@ -512,7 +534,7 @@ bool HttpServer::evict_idle() {
   // Only if it is still waiting: a request that has just begun is left alone (it
   // then counts as evicting until it ends, which its deadlines bound).
   asio::post(victim->executor, [victim] {
-    if (victim->idle.load() && victim->lowest) victim->lowest->cancel();
+    if (victim->waiting.load() && victim->lowest) victim->lowest->cancel();
   });
   return true;
 }
@@ -522,7 +544,7 @@ void HttpServer::stop_accepting() {
   for (auto& a : acceptors_) {
     asio::post(a.get_executor(), [&a] {
       beast::error_code ec;
-      a.close(ec);
+      a.cancel(ec);  // the accept loop drains the backlog and closes the socket
     });
   }
   // Idle keep-alive connections are closed now; busy ones close after their reply.

@@ -198,13 +198,16 @@ struct SmtpRunner {
   asio::awaitable<void> run(Socket sock, std::shared_ptr<const SmtpOptions> options) {
     SmtpSession s(std::move(options), peer);
     Io<Socket> io{sock, nullptr, asio::steady_timer(sock.get_executor())};
-    conn->close = [&sock] {
+    // A graceful stop ends a session waiting for a command at once; one receiving a
+    // message (DATA) finishes it, within the shutdown deadline, and gets its reply.
+    conn->close = [&sock, &s] {
+      if (s.in_data()) return;
       boost::system::error_code ignored;
       sock.cancel(ignored);
     };
     if (!co_await perform(s, io, s.start(SmtpClock::now()))) co_return;
     std::array<char, 16 * 1024> buf;
-    while (!s.closed() && !srv.stopping_) {
+    while (!s.closed() && (!srv.stopping_ || s.in_data())) {
       io.arm(s.deadline());
       boost::system::error_code ec;
       std::size_t n = 0;
@@ -221,6 +224,24 @@ struct SmtpRunner {
       if (!co_await perform(s, io, s.feed(std::string_view(buf.data(), n), SmtpClock::now()))) break;
     }
     conn->close = nullptr;  // `sock` dies with this frame
+    if (srv.stopping_ && !s.closed()) {
+      // RFC 5321 §3.8: a server that shuts down answers 421 and closes; the sender
+      // retries what it had not been told was stored.
+      std::string bye = make_reply(421, "4.3.2", srv.options_.session.hostname + " shutting down, try again later").wire();
+      if (co_await flush(io, bye)) {
+        // Close only after the peer's pending bytes are read, so a reset does not
+        // destroy the 421 in flight.
+        boost::system::error_code sec;
+        sock.shutdown(Socket::shutdown_send, sec);
+        io.arm(SmtpClock::now() + std::chrono::seconds(1));
+        for (;;) {
+          auto [rec, rn] = io.tls ? co_await io.tls->async_read_some(asio::buffer(buf), kAwait)
+                                  : co_await sock.async_read_some(asio::buffer(buf), kAwait);
+          if (rec || io.fired) break;
+        }
+        io.disarm();
+      }
+    }
     boost::system::error_code ignored;
     sock.shutdown(Socket::shutdown_both, ignored);
     sock.close(ignored);
@@ -244,7 +265,7 @@ std::expected<void, std::string> SmtpServer::listen(const std::string& address,
   if (address.starts_with("unix:")) {
     const std::string path = address.substr(5);
     std::filesystem::remove(path, ec);  // a stale socket from a previous run
-    unix_socket::acceptor acc(io_);
+    unix_socket::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
     acc.open(unix_socket(), ec);
     if (!ec) acc.bind(unix_socket::endpoint(path), ec);
     if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
@@ -262,7 +283,7 @@ std::expected<void, std::string> SmtpServer::listen(const std::string& address,
   auto ip = asio::ip::make_address(hp->first, ec);
   if (ec) return std::unexpected("bad listen address \"" + address + "\": " + ec.message());
   tcp::endpoint ep(ip, hp->second);
-  tcp::acceptor acc(io_);
+  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
   acc.open(ep.protocol(), ec);
   if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec && ip.is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
@@ -280,13 +301,13 @@ std::expected<void, std::string> SmtpServer::adopt(int fd) {
     return std::unexpected("inherited socket " + std::to_string(fd) + " is not a socket");
   boost::system::error_code ec;
   if (ss.ss_family == AF_UNIX) {
-    unix_socket::acceptor acc(io_);
+    unix_socket::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
     acc.assign(unix_socket(), fd, ec);
     if (ec) return std::unexpected("cannot adopt inherited socket " + std::to_string(fd) + ": " + ec.message());
     unix_.push_back(std::move(acc));
     return {};
   }
-  tcp::acceptor acc(io_);
+  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
   acc.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
   if (ec) return std::unexpected("cannot adopt inherited socket " + std::to_string(fd) + ": " + ec.message());
   tcp_.push_back(std::move(acc));
@@ -328,13 +349,28 @@ void SmtpServer::start() {
 template <class Acceptor>
 void SmtpServer::accept_loop(Acceptor& acc) {
   auto self = shared_from_this();
+  // On the acceptor's strand, like the stop's cancel: the two never race.
   asio::co_spawn(
-      io_,
+      acc.get_executor(),
       [self, &acc]() -> asio::awaitable<void> {
         using Socket = typename Acceptor::protocol_type::socket;
         for (;;) {
-          auto [ec, sock] = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
-          if (self->stopping_ || ec == asio::error::operation_aborted) co_return;
+          boost::system::error_code ec;
+          Socket sock(asio::make_strand(self->io_));
+          if (self->stopping_) {
+            // A graceful stop: the connections the kernel completed before it are
+            // answered (421), not reset.
+            acc.non_blocking(true, ec);
+            if (!ec) acc.accept(sock, ec);
+            if (ec) {
+              acc.close(ec);
+              co_return;
+            }
+          } else {
+            std::tie(ec, sock) = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
+            if (ec && self->stopping_) continue;  // cancelled by the stop: drain the backlog
+            if (ec == asio::error::operation_aborted) co_return;
+          }
           if (ec) {
             log_warning(self->options_.name + ": accept failed: " + ec.message());
             asio::steady_timer t(self->io_, std::chrono::milliseconds(100));
@@ -407,15 +443,16 @@ void SmtpServer::accept_loop(Acceptor& acc) {
 
 void SmtpServer::stop_accepting() {
   stopping_ = true;
+  // The accept loops drain their backlog and close their sockets.
   for (auto& a : tcp_)
     asio::post(a.get_executor(), [&a] {
       boost::system::error_code ec;
-      a.close(ec);
+      a.cancel(ec);
     });
   for (auto& a : unix_)
     asio::post(a.get_executor(), [&a] {
       boost::system::error_code ec;
-      a.close(ec);
+      a.cancel(ec);
     });
   for (const auto& p : unix_paths_) {
     std::error_code ec;

@@ -197,6 +197,8 @@ class SmtpSession {
   // should stop reading the socket until it is true again.
   bool wants_input() const { return phase_ == Phase::greeting || phase_ == Phase::command || phase_ == Phase::data; }
   bool closed() const { return phase_ == Phase::closed; }
+  // Receiving a message (after 354): a graceful stop lets it finish.
+  bool in_data() const { return phase_ == Phase::data; }
   Phase phase() const { return phase_; }
   bool tls_active() const { return tls_active_; }
   std::size_t error_count() const { return errors_; }

@@ -53,8 +53,10 @@ bool is_valid_hostname(std::string_view name, bool allow_underscore) {
 }
 
 std::optional<std::string> canonical_ip(std::string_view text) {
-  if (text.empty() || text.size() > 64) return std::nullopt;
+  // The longest address text is 45 bytes ("ffff:...:255.255.255.255"); anything that
+  // does not fit the buffer is no address (and must never be copied into it).
   char buf[INET6_ADDRSTRLEN + 1];
+  if (text.empty() || text.size() >= sizeof buf) return std::nullopt;
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = '\0';
   unsigned char bin[16];

@@ -59,6 +59,7 @@ std::string clean(const char* value, std::size_t cap) {
     std::size_t n = cap;
     while (n > 0 && (static_cast<unsigned char>(out[n]) & 0xC0) == 0x80) --n;
     out.resize(n);
+    out.erase(out.find_last_not_of(' ') + 1);  // the cut may land after a blank
   }
   return out;
 }
@@ -339,17 +340,19 @@ std::expected<MailReport, Error> extract_mail_report(std::string_view message, c
   Candidate& c = *chosen;
   out.attachment = std::move(*c.decoded);
   prov.filename = c.filename;
-  prov.content_type = c.media;
+  // The label is sender text like any header value: cleaned and capped before it is
+  // stored or quoted in a note (a 300-byte subtype is legal MIME).
+  prov.content_type = clean(c.media.c_str(), id_cap);
   if (cands.size() > 1)
     out.notes.push_back(Note{std::string(note::kMailExtraReportPart), "",
-                             std::to_string(cands.size()) + " report parts; used the " + c.media +
+                             std::to_string(cands.size()) + " report parts; used the " + prov.content_type +
                                  (c.filename.empty() ? "" : " part \"" + c.filename + "\"") + ", ignored the others"});
   // quirk(parsedmarc): application/tlsrpt+gzip parts holding plain JSON, and the reverse.
   const bool says_gzip = c.media.ends_with("gzip");
   const bool says_json = c.media.ends_with("json");
   if ((says_gzip && c.payload == Payload::json) || (says_json && c.payload == Payload::gzip))
     out.notes.push_back(Note{std::string(note::kMailPartLabelMismatch), "",
-                             "labelled " + c.media + " but holds " + (c.payload == Payload::gzip ? "gzip" : "plain JSON")});
+                             "labelled " + prov.content_type + " but holds " + (c.payload == Payload::gzip ? "gzip" : "plain JSON")});
   return out;
 }
 

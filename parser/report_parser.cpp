@@ -385,8 +385,8 @@ class Walker {
   bool walk_summary(od::value& v, const Path& p, Summary& out);
   bool walk_failures(od::value& v, const Path& p, std::vector<FailureDetail>& out);
   bool walk_failure(od::value& v, const Path& p, FailureDetail& out);
-  void normalize_policy(const Path& p, Policy& policy, bool strings_was_string, bool mx_was_string);
-  void unpack_tlsa(const Path& p, Policy& policy);
+  bool normalize_policy(const Path& p, Policy& policy, bool strings_was_string, bool mx_was_string);
+  bool unpack_tlsa(const Path& p, Policy& policy);
   void check_counts(const Path& p, PolicyResult& pr, bool had_failure_details);
 
   const Limits& limits_;
@@ -605,11 +605,13 @@ bool Walker::walk_policy(od::value& v, const Path& p, Policy& out) {
     // quirk(tlsrpt-reporter): no-policy-found entries without a policy-domain.
     note(note::kPolicyDomainMissing, p);
   }
-  normalize_policy(p, out, strings_was_string, mx_was_string);
-  return true;
+  return normalize_policy(p, out, strings_was_string, mx_was_string);
 }
 
-void Walker::normalize_policy(const Path& p, Policy& policy, bool strings_was_string, bool mx_was_string) {
+// Every normalisation here is a fixpoint: the canonical JSON of the result reads
+// back to the same policy (the content hash is the dedupe identity), and stays
+// within the limits the original had to meet.
+bool Walker::normalize_policy(const Path& p, Policy& policy, bool strings_was_string, bool mx_was_string) {
   const Path sp = p.child("policy-string");
   if (strings_was_string && !policy.strings.empty()) {
     // RFC 8460 §4.4 says array; §4's overview describes a TLSA set as one string
@@ -622,6 +624,8 @@ void Walker::normalize_policy(const Path& p, Policy& policy, bool strings_was_st
       std::size_t end = whole.find(sep, start);
       std::string part = trim_ws(std::string_view(whole).substr(start, end == std::string::npos ? std::string::npos : end - start));
       if (!part.empty()) policy.strings.push_back(std::move(part));
+      if (policy.strings.size() > limits_.max_policy_strings)
+        return fail(RejectReason::too_many_items, sp, "more than " + std::to_string(limits_.max_policy_strings) + " entries");
       if (end == std::string::npos) break;
       start = end + 1;
     }
@@ -631,21 +635,19 @@ void Walker::normalize_policy(const Path& p, Policy& policy, bool strings_was_st
   for (auto& s : policy.strings) trim_trailing_newlines(s, trimmed);
   if (trimmed) note(note::kPolicyStringTrailingCr, sp);  // quirk(google): CRLF policy file lines
 
-  if (policy.type.value == PolicyType::tlsa) {
-    unpack_tlsa(p, policy);
-  }
+  if (policy.type.value == PolicyType::tlsa && !unpack_tlsa(p, policy)) return false;
 
   const Path mp = p.child("mx-host");
   if (mx_was_string) note(note::kMxHostString, mp);  // quirk(rfc8460): erratum 6241, App. B uses a string
   bool prefixed = false;
   for (auto& mx : policy.mx_hosts) {
     std::string_view t = trim_ws_view(mx);
-    if (t.size() > 3 && iequals(t.substr(0, 3), "mx:")) {
+    while (t.size() > 3 && iequals(t.substr(0, 3), "mx:")) {
       t = trim_ws_view(t.substr(3));  // quirk(stalwart): "mx: host" inside mx-host
       prefixed = true;
     }
     std::string m = ascii_lower(t);
-    if (!m.empty() && m.back() == '.') m.pop_back();
+    while (!m.empty() && m.back() == '.') m.pop_back();
     mx = std::move(m);
   }
   std::erase_if(policy.mx_hosts, [](const std::string& s) { return s.empty(); });
@@ -662,55 +664,68 @@ void Walker::normalize_policy(const Path& p, Policy& policy, bool strings_was_st
       policy.domain = std::move(*norm);
     }
   }
+  return true;
 }
 
 // quirk(microsoft): the TLSA RRset arrives as ONE policy-string entry holding a
 // JSON-encoded array: ["[\"3 1 1 6007EE...\",\"3 1 1 837C...\"]"]. Also accepted:
-// the RFC 8460 §4 overview's ';'-separated list in one entry.
-void Walker::unpack_tlsa(const Path& p, Policy& policy) {
+// the RFC 8460 §4 overview's ';'-separated list in one entry. What unpacking yields
+// is unpacked again until nothing is left to unpack (a TLSA RR holds neither ';' nor
+// a JSON array), so reading the result back changes nothing.
+bool Walker::unpack_tlsa(const Path& p, Policy& policy) {
   const Path sp = p.child("policy-string");
   std::vector<std::string> out;
+  // A stack with the first string on top: parts replace their whole, in order.
+  std::vector<std::string> todo(std::make_move_iterator(policy.strings.rbegin()),
+                                std::make_move_iterator(policy.strings.rend()));
   bool packed = false, semicolons = false;
-  for (auto& s : policy.strings) {
+  while (!todo.empty()) {
+    std::string s = std::move(todo.back());
+    todo.pop_back();
     std::string t = trim_ws(s);
+    std::vector<std::string> parts;
     if (t.size() >= 2 && t.front() == '[' && t.back() == ']') {
       simdjson::padded_string ps(t);
       od::document doc;
       od::array arr;
-      std::vector<std::string> items;
       bool ok = !impl_.aux.iterate(ps).get(doc) && !doc.get_array().get(arr);
       if (ok) {
         for (auto el : arr) {
           std::string_view item;
-          if (el.get_string().get(item) || out.size() + items.size() >= limits_.max_policy_strings) {
+          if (el.get_string().get(item) || parts.size() >= limits_.max_policy_strings) {
             ok = false;
             break;
           }
-          items.push_back(trim_ws(item));
+          parts.push_back(trim_ws(item));
         }
       }
-      if (ok) {
-        packed = true;
-        for (auto& i : items) out.push_back(std::move(i));
+      if (!ok) {
+        out.push_back(std::move(s));
         continue;
       }
+      packed = true;
     } else if (t.find(';') != std::string::npos) {
       semicolons = true;
       std::size_t start = 0;
       while (start <= t.size()) {
         std::size_t end = t.find(';', start);
         std::string part = trim_ws(std::string_view(t).substr(start, end == std::string::npos ? std::string::npos : end - start));
-        if (!part.empty()) out.push_back(std::move(part));
+        if (!part.empty()) parts.push_back(std::move(part));
         if (end == std::string::npos) break;
         start = end + 1;
       }
+    } else {
+      out.push_back(std::move(s));
       continue;
     }
-    out.push_back(std::move(s));
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_back(std::move(*it));
+    if (out.size() + todo.size() > limits_.max_policy_strings)
+      return fail(RejectReason::too_many_items, sp, "more than " + std::to_string(limits_.max_policy_strings) + " entries");
   }
   if (packed) note(note::kTlsaPackedInString, sp, std::to_string(out.size()) + " TLSA records unpacked");
   if (semicolons) note(note::kTlsaSemicolonList, sp);
   policy.strings = std::move(out);
+  return true;
 }
 
 bool Walker::walk_summary(od::value& v, const Path& p, Summary& out) {
@@ -836,7 +851,7 @@ bool Walker::walk_failure(od::value& v, const Path& p, FailureDetail& out) {
   }
   if (out.receiving_mx_hostname) {
     std::string h = ascii_lower(trim_ws_view(*out.receiving_mx_hostname));
-    if (!h.empty() && h.back() == '.') h.pop_back();
+    while (!h.empty() && h.back() == '.') h.pop_back();
     out.receiving_mx_hostname = std::move(h);
   }
   return true;

@@ -9,7 +9,8 @@ libsimdjson-dev libfmt-dev libidn2-dev libcli11-dev libtomlplusplus-dev libgmime
 libc-ares-dev libcurl4-openssl-dev libopendkim-dev libsystemd-dev"
 test_pkgs="libgtest-dev sqlite3 python3 curl openssl ca-certificates swaks dnsmasq-base
 python3-dkim python3-aiosmtpd strace procps clang libclang-rt-14-dev slowhttptest wrk"
-bench_pkgs="nginx-light wrk libbenchmark-dev sqlite3 python3 curl openssl"
+bench_pkgs="nginx-light wrk libbenchmark-dev sqlite3 python3 curl openssl dnsmasq-base python3-dkim
+python3-cryptography"
 
 want=""
 for purpose in "$@"; do

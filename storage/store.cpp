@@ -57,8 +57,12 @@ std::expected<void, StoreError> Store::prepare_statements() {
     dst = std::move(*st);
     return {};
   };
-  if (auto r = prep(find_, "SELECT content_sha256 FROM report WHERE organization_name = ?1 AND report_id = ?2"); !r)
+  if (auto r = prep(find_,
+                    "SELECT r.id, r.content_sha256, r.status, coalesce(a.authenticated, 0) FROM report r "
+                    "LEFT JOIN report_auth a ON a.report = r.id WHERE r.organization_name = ?1 AND r.report_id = ?2");
+      !r)
     return r;
+  if (auto r = prep(demote_, "UPDATE report SET status = 'conflict' WHERE id = ?1"); !r) return r;
   if (auto r = prep(insert_report_,
                     "INSERT INTO report (organization_name, report_id, content_sha256, status, contact_info, "
                     "start_datetime, end_datetime, day, received_at, transport, source, notes, "
@@ -94,7 +98,10 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
   const Report& r = p.report->parsed.report;
   // Design §6: the same (organization-name, report-id) again is the same report when
   // its canonical content matches; otherwise it is kept as a flagged conflict.
+  const Provenance& prov = *p.provenance;
   StoreOutcome outcome = StoreOutcome::stored;
+  std::int64_t counted_unauthenticated = 0;  // the counted row of this key, if unauthenticated
+  bool counted_authenticated = false;
   find_.bind(1, std::string_view(r.organization_name)).bind(2, std::string_view(r.report_id));
   for (;;) {
     auto row = find_.step();
@@ -103,14 +110,26 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
       return std::unexpected(row.error());
     }
     if (!*row) break;
-    outcome = find_.text(0) == p.report->content_sha256 ? StoreOutcome::duplicate : StoreOutcome::conflict;
+    if (find_.text(2) == "counted") {
+      if (find_.int64(3) != 0) counted_authenticated = true;
+      else counted_unauthenticated = find_.int64(0);
+    }
+    outcome = find_.text(1) == p.report->content_sha256 ? StoreOutcome::duplicate : StoreOutcome::conflict;
     if (outcome == StoreOutcome::duplicate) break;
   }
   find_.reset();
   if (outcome == StoreOutcome::duplicate) return outcome;
   if (!p.hold_reason.empty()) return hold_one(p);
+  // RFC 8460 §7: anyone can POST a report, so an unauthenticated report that got its
+  // key first must not suppress the DKIM-signed report of that key (report-id
+  // squatting): the authenticated one is counted, the earlier one becomes the conflict.
+  if (outcome == StoreOutcome::conflict && prov.authenticated && !counted_authenticated &&
+      counted_unauthenticated != 0) {
+    demote_.bind(1, counted_unauthenticated);
+    if (auto res = demote_.run(); !res) return std::unexpected(res.error());
+    outcome = StoreOutcome::stored;
+  }
 
-  const Provenance& prov = *p.provenance;
   insert_report_.bind(1, std::string_view(r.organization_name))
       .bind(2, std::string_view(r.report_id))
       .bind(3, std::string_view(p.report->content_sha256))

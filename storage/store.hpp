@@ -20,7 +20,8 @@ namespace tlsrpt::storage {
 enum class StoreOutcome {
   stored,     // new report, counted
   duplicate,  // same (organization-name, report-id) and same content: counted once
-  conflict,   // same key, different content: kept and flagged, not counted
+  conflict,   // same key, different content: kept and flagged, not counted (an
+              // authenticated report takes the place of an unauthenticated counted one)
   held,       // kept among the held reports (hold_reason), not counted
 };
 std::string_view to_token(StoreOutcome o);
@@ -31,7 +32,7 @@ struct PendingReport {
   std::string_view raw;  // the bytes as submitted
   // Not counted but kept among the held reports, for this reason (a mailed report
   // without a valid DKIM signature under smtp.dkim = "require"). Empty: store it.
-  std::string_view hold_reason;
+  std::string_view hold_reason = {};
 };
 
 struct StoreOptions {
@@ -60,7 +61,7 @@ class Store {
 
   Db db_;
   std::expected<StoreOutcome, StoreError> hold_one(const PendingReport& p);
-  Stmt find_, insert_report_, insert_raw_, insert_policy_, insert_failure_, insert_auth_, find_held_, insert_held_;
+  Stmt find_, demote_, insert_report_, insert_raw_, insert_policy_, insert_failure_, insert_auth_, find_held_, insert_held_;
 };
 
 }  // namespace tlsrpt::storage

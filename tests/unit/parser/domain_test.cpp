@@ -48,5 +48,16 @@ TEST(Domain, CanonicalIp) {
   EXPECT_FALSE(canonical_ip(std::string(100, '1')));
 }
 
+// Found by fuzz_record: texts of 47-64 bytes overflowed the stack buffer (a report
+// with such a sending-mta-ip crashed the daemon).
+TEST(Domain, CanonicalIpLongTexts) {
+  // The longest address text there is: 45 bytes.
+  EXPECT_EQ(canonical_ip("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+  for (std::size_t n = 40; n <= 80; ++n) {
+    EXPECT_FALSE(canonical_ip(std::string(n, '1'))) << n;
+    EXPECT_FALSE(canonical_ip(std::string(n - 9, ' ') + "192.0.2.1")) << n;
+  }
+}
+
 }  // namespace
 }  // namespace tlsrpt

@@ -428,6 +428,26 @@ TEST(Mail, FilenameIsALabelNeverAPath) {
   EXPECT_FALSE(std::filesystem::exists("x"));
 }
 
+// Found by fuzz_mail: the report part's label went into the provenance (and into
+// notes and error messages) at any length.
+TEST(Mail, ContentTypeLabelIsCapped) {
+  const std::string type = "application/tlsrpt+" + std::string(300, 'x');
+  Limits l;
+  l.max_identifier_bytes = 64;
+  auto r = extract(report_mail({text_part(), gzip_part(type)}), l);
+  ASSERT_TRUE(r) << r.error().text();
+  EXPECT_EQ(r->provenance.content_type, type.substr(0, 64));
+}
+
+// Found by fuzz_mail: a cap landing right after a blank left the value untrimmed.
+TEST(Mail, CappedHeaderValuesStayTrimmed) {
+  Limits l;
+  l.max_identifier_bytes = 5;  // "Mon, 16 Sep ..." cut after "Mon, "
+  auto r = extract(report_mail({text_part(), gzip_part()}), l);
+  ASSERT_TRUE(r) << r.error().text();
+  EXPECT_EQ(r->provenance.date, "Mon,");
+}
+
 TEST(Mail, ThousandPartsAreRefused) {
   std::vector<std::string> parts(1000, text_part("x\r\n"));
   parts.push_back(gzip_part());

@@ -109,6 +109,73 @@ TEST_F(StoreTest, SameKeyDifferentContentIsAFlaggedConflictNotCounted) {
   EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM reports"), 3);
 }
 
+// Report-id squatting (RFC 8460 §7): a forged HTTPS report that takes the key of a
+// real report first must not suppress the DKIM-signed copy that arrives later.
+Submitted signed_mail(const std::string& json) {
+  Submitted s = make(json);
+  s.provenance.transport = Transport::smtp;
+  s.provenance.authenticated = true;
+  s.provenance.auth_method = "dkim pass d=reporter.example";
+  return s;
+}
+
+std::string statuses(Db& db) {
+  auto st = db.prepare("SELECT r.transport || ':' || r.status FROM report r ORDER BY r.id");
+  std::string out;
+  while (st && *st->step()) out += (out.empty() ? "" : " ") + st->text(0);
+  return out;
+}
+
+TEST_F(StoreTest, AnAuthenticatedReportTakesTheKeyFromAnUnauthenticatedCountedOne) {
+  std::vector<Submitted> forged;
+  forged.push_back(make(report_json("Org", "r1", 0, 999)));
+  EXPECT_EQ(store(*st, forged), std::vector<StoreOutcome>{StoreOutcome::stored});
+  std::vector<Submitted> real;
+  real.push_back(signed_mail(report_json("Org", "r1", 10, 2)));
+  EXPECT_EQ(store(*st, real), std::vector<StoreOutcome>{StoreOutcome::stored});
+  EXPECT_EQ(statuses(st->db()), "https:conflict smtp:counted");
+  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
+  EXPECT_EQ(scalar(st->db(), "SELECT failed_sessions FROM policy_daily"), 2);
+  // Later copies: the real one again is a duplicate, another forgery a conflict.
+  std::vector<Submitted> again;
+  again.push_back(signed_mail(report_json("Org", "r1", 10, 2)));
+  again.push_back(make(report_json("Org", "r1", 0, 999)));
+  again.push_back(make(report_json("Org", "r1", 1, 1)));
+  EXPECT_EQ(store(*st, again),
+            (std::vector<StoreOutcome>{StoreOutcome::duplicate, StoreOutcome::duplicate, StoreOutcome::conflict}));
+  EXPECT_EQ(statuses(st->db()), "https:conflict smtp:counted https:conflict");
+  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
+}
+
+TEST_F(StoreTest, AForgedReportAfterTheAuthenticatedOneIsAConflict) {
+  std::vector<Submitted> a;
+  a.push_back(signed_mail(report_json("Org", "r1", 10, 2)));
+  a.push_back(make(report_json("Org", "r1", 0, 999)));
+  EXPECT_EQ(store(*st, a), (std::vector<StoreOutcome>{StoreOutcome::stored, StoreOutcome::conflict}));
+  EXPECT_EQ(statuses(st->db()), "smtp:counted https:conflict");
+  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
+}
+
+TEST_F(StoreTest, TwoAuthenticatedReportsOfOneKeyKeepTheFirstCounted) {
+  // Both signed: nothing tells which is right, so the first stays counted.
+  std::vector<Submitted> a;
+  a.push_back(signed_mail(report_json("Org", "r1", 10, 2)));
+  a.push_back(signed_mail(report_json("Org", "r1", 20, 0)));
+  EXPECT_EQ(store(*st, a), (std::vector<StoreOutcome>{StoreOutcome::stored, StoreOutcome::conflict}));
+  EXPECT_EQ(statuses(st->db()), "smtp:counted smtp:conflict");
+  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
+}
+
+TEST_F(StoreTest, SupersedingInsideOneBatch) {
+  std::vector<Submitted> a;
+  a.push_back(make(report_json("Org", "r1", 0, 999)));
+  a.push_back(signed_mail(report_json("Org", "r1", 10, 2)));
+  EXPECT_EQ(store(*st, a), (std::vector<StoreOutcome>{StoreOutcome::stored, StoreOutcome::stored}));
+  EXPECT_EQ(statuses(st->db()), "https:conflict smtp:counted");
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM policy_daily"), 1);
+  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
+}
+
 TEST_F(StoreTest, DuplicatesInsideOneBatch) {
   std::vector<Submitted> a;
   for (int i = 0; i < 5; ++i) a.push_back(make(report_json("Org", "same", 1, 0)));

@@ -1,0 +1,95 @@
+#!/bin/sh
+# Builds the libFuzzer targets (clang 16, build-fuzz/, everything instrumented with
+# ASan+UBSan) and fuzzes each for SECONDS (default 60) on a scratch copy of its seed
+# corpus: the committed seeds are never written to. Any crash, leak, timeout or
+# out-of-memory fails the run, and its input is copied to
+# tests/fuzz/regressions/<target>/, which the ctest replay runs from then on.
+#
+# Usage: tests/fuzz/run_fuzzers.sh [SECONDS] [TARGET...]
+#   FUZZ_BUILD_DIR  build folder (default build-fuzz)
+#   FUZZ_WORK_DIR   scratch folder (default: a new temporary one, removed afterwards)
+#   FUZZ_MERGE=1    afterwards, add the inputs that reach new coverage to the committed
+#                   corpus (libFuzzer -merge=1): how seed corpora grow; review the diff
+#   CXX             the compiler (default clang++-16)
+set -eu
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+
+seconds=${1:-60}
+[ $# -gt 0 ] && shift
+targets=${*:-"smtp_session ingest mail record http_request"}
+build=${FUZZ_BUILD_DIR:-build-fuzz}
+cxx=${CXX:-clang++-16}
+
+now() { date +%s; }
+
+t0=$(now)
+echo "== build ($cxx, $build)"
+CXX=$cxx cmake -S . -B "$build" -DTLSRPT_FUZZ=ON -DTLSRPT_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)" --target fuzzers >/dev/null
+echo "build: $(( $(now) - t0 )) s"
+
+# Symbolized reports (clang-16 has no llvm-symbolizer-16 without the llvm-16 package;
+# llvm-symbolizer-14, which clang 14 brings, reads its DWARF 5 fine).
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ]; then
+  for s in llvm-symbolizer-16 llvm-symbolizer-14 llvm-symbolizer; do
+    if command -v "$s" >/dev/null 2>&1; then export ASAN_SYMBOLIZER_PATH="$(command -v "$s")"; break; fi
+  done
+fi
+
+if [ -n "${FUZZ_WORK_DIR:-}" ]; then
+  work=$FUZZ_WORK_DIR
+  mkdir -p "$work"
+else
+  work=$(mktemp -d /tmp/tlsrpt-fuzz.XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+fi
+
+failed=""
+for t in $targets; do
+  bin="$build/tests/fuzz/fuzz_$t"
+  seeds="tests/fuzz/corpus/$t"
+  [ -x "$bin" ] || { echo "no fuzzer $bin" >&2; exit 2; }
+  scratch="$work/$t/corpus"
+  artifacts="$work/$t/artifacts/"
+  rm -rf "${work:?}/$t"
+  mkdir -p "$scratch" "$artifacts"
+  # The scratch corpus starts as the seeds plus earlier regressions; libFuzzer writes
+  # new inputs into this first folder only.
+  cp "$seeds"/* "$scratch"/
+  [ -d "tests/fuzz/regressions/$t" ] && cp "tests/fuzz/regressions/$t"/* "$scratch"/ 2>/dev/null || true
+  dict=""
+  [ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"
+
+  echo "== fuzz_$t: ${seconds} s"
+  start=$(now)
+  rc=0
+  # shellcheck disable=SC2086
+  "$bin" -max_total_time="$seconds" -timeout=2 -rss_limit_mb=512 -malloc_limit_mb=512 \
+    -print_final_stats=1 -artifact_prefix="$artifacts" $dict "$scratch" >"$work/$t/log" 2>&1 || rc=$?
+  took=$(( $(now) - start ))
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$t/log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$work/$t/log" | tail -1 | cut -d' ' -f2)
+  units=$(find "$scratch" -type f | wc -l)
+  found=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
+  echo "fuzz_$t: ${took} s, ${execs:-?} runs, coverage ${cov:-?}, corpus ${units} inputs, exit ${rc}, findings ${found}"
+  if [ "$rc" -ne 0 ] || [ "$found" -ne 0 ]; then
+    failed="$failed $t"
+    mkdir -p "tests/fuzz/regressions/$t"
+    find "$artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) \
+      -exec cp {} "tests/fuzz/regressions/$t/" \;
+    echo "fuzz_$t FAILED; inputs copied to tests/fuzz/regressions/$t/; the end of its log:" >&2
+    grep -v '^#[0-9]' "$work/$t/log" | tail -40 >&2
+  elif [ "${FUZZ_MERGE:-0}" = 1 ]; then
+    before=$(find "$seeds" -type f | wc -l)
+    "$bin" -merge=1 -timeout=2 -rss_limit_mb=512 "$seeds" "$scratch" >"$work/$t/merge.log" 2>&1
+    echo "fuzz_$t: corpus grew from $before to $(find "$seeds" -type f | wc -l) seeds (review before committing)"
+  fi
+done
+
+echo "fuzzing total: $(( $(now) - t0 )) s"
+if [ -n "$failed" ]; then
+  echo "FAILED:$failed (reproduce: $build/tests/fuzz/fuzz_<target> tests/fuzz/regressions/<target>/<file>)" >&2
+  exit 1
+fi
+echo "all fuzz targets clean: no crash, leak, timeout or out-of-memory"

@@ -1,13 +1,15 @@
 """Helpers for the hostile-input, output-side and load scenarios of the reliability
 suite (issue 7; ../shared/docs/reliability-scenarios.md §5, scenarios 10-28): a
 measured daemon (peak RSS, CPU, open fds from /proc), raw TLS clients bound to
-chosen loopback addresses, strace windows, and the scenario record that prints each
-figure with PASS/FAIL and ends with "N passed, N failed".
+chosen loopback addresses, strace windows, and the Suite through which a scenario
+(registered with @hostile_scenario, run by run.py) prints each sub-case's figures.
 
-Owns nothing outside the temporary directories it creates; every process it starts
-is stopped by the Suite on the way out. Loopback only. Built on tests/e2e/support.py.
+Owns nothing outside the scenario's temporary directory; every process it starts is
+stopped at the scenario's cleanup. Loopback only. Built on tests/e2e/support.py and
+common.py.
 """
 import atexit
+import functools
 import gzip
 import json
 import os
@@ -19,8 +21,6 @@ import ssl
 import struct
 import subprocess
 import sys
-import tempfile
-import shutil
 import time
 import traceback
 import zlib
@@ -31,7 +31,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 from support import (CORPUS, SOURCE, TLSRPTD, Daemon, Dnsmasq, as_service_user, curl, ensure_service_user,  # noqa: E402,F401
                      free_port, run, sql)
 
-FULL = os.environ.get("RELIABILITY_FULL") == "1" or "--full" in sys.argv
+sys.path.insert(0, HERE)
+from common import Skip, scenario  # noqa: E402
 MiB = 1 << 20
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -161,17 +162,16 @@ class Probe:
 # ------------------------------------------------------------------ results
 
 class Suite:
-    """Runs scenarios, prints one line each, and the final "N passed, N failed" line.
-    Stops every daemon it was given, even when a scenario blows up."""
+    """One scenario's view of the run.py framework (common.Context): daemons stopped
+    at cleanup (an unclean exit fails the scenario), and `result` printing each
+    sub-case's figures and recording its failure. `full` is --soak mode: the
+    deadlines are the defaults and timed criteria (latency p99, CPU seconds) are
+    asserted; in --fast mode (CI) they are printed only."""
 
-    def __init__(self, name):
-        self.name = name
-        self.passed = 0
-        self.failed = 0
-        self.t0 = time.monotonic()
-        self.tmp = tempfile.mkdtemp(prefix=f"tlsrpt-rel-{name}-")
-        os.chmod(self.tmp, 0o755)
-        self.daemons = []
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.full = not ctx.fast
+        self.tmp = ctx.tmp
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
@@ -183,16 +183,27 @@ class Suite:
 
     def daemon(self, name, **kw):
         d = MeasuredDaemon(self.workdir(name), **kw)
-        self.daemons.append(d)
+
+        def stop():
+            if d.proc is None:
+                return
+            rc = d.stop()
+            if rc not in (0, None) and not getattr(d, "expect_unclean", False):
+                self.ctx.check(False, f"{name} daemon exit status {rc}; log tail: {d.read_log()[-600:]!r}")
+        self.ctx.on_cleanup(stop)
         return d.start()
 
+    def require(self, cond, text):
+        self.ctx.require(cond, text)
+
+    def timed(self, cond):
+        """A criterion on wall-clock or CPU time: asserted in --soak mode only."""
+        return cond if self.full else True
+
     def result(self, sid, title, ok, figures):
-        tag = "PASS" if ok else "FAIL"
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-        print(f"[{tag}] {sid} {title}: {figures}", flush=True)
+        self.ctx.figure(sid, figures)
+        self.ctx.log(f"[{'PASS' if ok else 'FAIL'}] {sid} {title}")
+        self.ctx.check(ok, f"{sid} {title}")
         return ok
 
     def scenario(self, sid, title, fn, *args):
@@ -200,48 +211,23 @@ class Suite:
         t0 = time.monotonic()
         try:
             ok, figures = fn(*args)
-        except Exception as e:  # a scenario that blows up fails, the others still run
+        except Exception as e:  # a sub-case that blows up fails, the others still run
             tb = traceback.format_exc(limit=4)
             ok, figures = False, f"exception {type(e).__name__}: {e}\n{tb}"
         return self.result(sid, title, ok, f"{figures} (took {time.monotonic() - t0:.1f}s)")
 
-    def finish(self):
-        for d in self.daemons:
-            try:
-                rc = d.stop()
-                if rc not in (0, None, -9, -15):
-                    self.result("exit", f"{os.path.basename(d.dir)} daemon exits cleanly", False,
-                                f"exit status {rc}; log tail: {d.read_log()[-800:]!r}")
-            except Exception:
-                pass
-        _stop_all()
-        if os.environ.get("RELIABILITY_KEEP") == "1":
-            print(f"kept {self.tmp}")
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        print(f"{self.name}: {self.passed} passed, {self.failed} failed "
-              f"({time.monotonic() - self.t0:.0f}s)", flush=True)
-        return 0 if self.failed == 0 else 1
 
-
-def main_for(name, body):
-    """Entry point of one scenario file: body(suite) runs the scenarios."""
-    if not os.path.exists(TLSRPTD):
-        print(f"tlsrptd binary not found at {TLSRPTD} (set TLSRPTD)", file=sys.stderr)
-        return 2
-    s = Suite(name)
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        body(s)
-    except KeyboardInterrupt:
-        s.result("abort", "interrupted", False, "SIGINT/SIGTERM")
-    except Exception as e:
-        s.result("setup", "suite setup", False, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}")
-    return s.finish()
+def hostile_scenario(deadline, soak_deadline=None):
+    """@scenario for these files: the function receives a Suite."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(ctx):
+            if not os.path.exists(TLSRPTD):
+                raise Skip(f"tlsrptd binary not found at {TLSRPTD}")
+            ctx.on_cleanup(_stop_all)
+            fn(Suite(ctx))
+        return scenario(deadline, soak_deadline)(run)
+    return wrap
 
 
 # ------------------------------------------------------------------ reports

@@ -15,8 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hostile_support import (MiB, Probe, SmtpClient, Strace, dot_stuff, free_port, main_for, report,  # noqa: E402
-                             report_mail)
+from hostile_support import (MiB, Probe, SmtpClient, Strace, dot_stuff, free_port, hostile_scenario,  # noqa: E402
+                             report, report_mail)
 
 HEAD = (b"From: reports@sender.example\r\nTo: tlsrpt@example.com\r\nSubject: Report Domain: example.com\r\n"
         b"TLS-Report-Domain: example.com\r\nTLS-Report-Submitter: sender.example\r\nMIME-Version: 1.0\r\n")
@@ -137,7 +137,9 @@ def send(port, msg):
         return c.reply(60)
 
 
-def body(s):
+@hostile_scenario(deadline=240)
+def hostile_mime(s):
+    """Scenario 24: hostile MIME over SMTP, the daemon's file calls traced."""
     port = free_port()
     d = s.daemon("mime", sections=(f'[smtp]\nlisten = ["127.0.0.1:{port}"]\nrecipients = ["tlsrpt@example.com"]\n'
                                    'dkim = "off"\ncommand_timeout = "30s"\n'))
@@ -151,7 +153,8 @@ def body(s):
             with Probe(d) as p:
                 code, text, secs = send(port, msg)
             n = d.count() - before
-            ok = code in want_codes and n == want_stored and p.cpu < 1.0 and p.hwm_growth_mib < 64 and d.alive()
+            ok = (code in want_codes and n == want_stored and s.timed(p.cpu < 1.0) and p.hwm_growth_mib < 64
+                  and d.alive())
             return ok, (f"size={len(msg) / 1024:.0f}KiB reply={code} {text.strip()[:90]!r} reply_after={secs:.2f}s "
                         f"{p.figures()} stored={n}")
         s.scenario(sid, title, case)
@@ -188,6 +191,3 @@ def body(s):
     s.result("24", "daemon alive after the hostile MIME set", d.alive() and d.healthy(),
              f"peak_rss={d.hwm_kib() / 1024:.1f}MiB")
 
-
-if __name__ == "__main__":
-    sys.exit(main_for("hostile-mime", body))

@@ -12,8 +12,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hostile_support import (MiB, Probe, SmtpClient, client_tls_context, dot_stuff, free_port, main_for,  # noqa: E402
-                             report_mail)
+from hostile_support import (MiB, Probe, SmtpClient, client_tls_context, dot_stuff, free_port,  # noqa: E402
+                             hostile_scenario, report_mail)
 
 COMMAND_TIMEOUT = 2  # smtp.command_timeout here (the minimum-rate grace is 10 s, fixed)
 RCPT = b"RCPT TO:<tlsrpt@example.com>"
@@ -34,7 +34,7 @@ def envelope(c):
     assert c.cmd(RCPT)[0] == 250
 
 
-def dialogue(d, port):
+def dialogue(s, d, port):
     """19.x: each item returns (ok, figure)."""
     out = []
 
@@ -78,7 +78,7 @@ def dialogue(d, port):
         total = time.monotonic() - t0
         fast = [t for t in timings[:9]]
         slow = [t for t in timings[9:20]]
-        ok = (codes.count(503) == 20 and 421 in codes and closed and max(fast) < 0.5 and len(slow) == 11
+        ok = (codes.count(503) == 20 and 421 in codes and closed and s.timed(max(fast) < 0.5) and len(slow) == 11
               and min(slow) > 0.9)
         out.append(("19.3", "21 errors -> 421 and close at 20, 1 s error sleep from the 10th",
                     ok, f"503x{codes.count(503)} then 421={421 in codes} closed={closed} errors 1-9 max "
@@ -90,7 +90,7 @@ def dialogue(d, port):
         c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         closed, _ = c.wait_closed(3)
         out.append(("19.4", "GET / HTTP/1.1 on the SMTP port -> immediate close",
-                    closed and time.monotonic() - t0 < 1, f"closed={closed} after {time.monotonic() - t0:.2f}s "
+                    closed and s.timed(time.monotonic() - t0 < 1), f"closed={closed} after {time.monotonic() - t0:.2f}s "
                                                           f"reply={c.buf[:40]!r}"))
 
     with SmtpClient(port, greet=False) as c:
@@ -134,7 +134,7 @@ def dialogue(d, port):
     return out
 
 
-def data_limits(d, port):
+def data_limits(s, d, port):
     out = []
     before = stored(d)
     with SmtpClient(port) as c:
@@ -215,7 +215,7 @@ def data_limits(d, port):
     return out
 
 
-def concurrent_data(d, port):
+def concurrent_data(s, d, port):
     """40 sessions from 4 addresses each holding 9 MiB of an unfinished DATA."""
     line = b"x" * 76 + b"\r\n"
     block = line * (MiB // len(line))
@@ -243,7 +243,7 @@ def concurrent_data(d, port):
              f"other: {sorted(set(c for c in codes if c != 452), key=str)}}}")]
 
 
-def starttls(d, port):
+def starttls(s, d, port):
     out = []
     for sid, injected in (("21.1", b"RSET\r\n"), ("21.2", b"MAIL FROM:<evil@x.example>\r\n" + RCPT + b"\r\n")):
         log0 = d.read_log().count("bytes sent after STARTTLS")
@@ -271,21 +271,23 @@ def starttls(d, port):
     return out
 
 
-def timeouts(d, port):
+def timeouts(s, d, port):
     out = []
     b0 = stored(d)
     with SmtpClient(port) as c:
         r = c.reply(COMMAND_TIMEOUT + 5)
         closed, _ = c.wait_closed(2)
         out.append(("22.1", f"idle after connect -> 421 4.4.2 at the {COMMAND_TIMEOUT}s command timeout",
-                    r[0] == 421 and "4.4.2" in r[1] and abs(r[2] - COMMAND_TIMEOUT) < 1 and closed,
+                    r[0] == 421 and "4.4.2" in r[1] and r[2] > COMMAND_TIMEOUT - 0.5
+                    and s.timed(r[2] < COMMAND_TIMEOUT + 1) and closed,
                     f"{r[0]} after {r[2]:.2f}s closed={closed}"))
     with SmtpClient(port) as c:
         envelope(c)
         c.cmd(b"DATA")
         r = c.reply(COMMAND_TIMEOUT + 5)
         out.append(("22.2", "idle after DATA (354) -> 421 4.4.2 at the command timeout",
-                    r[0] == 421 and abs(r[2] - COMMAND_TIMEOUT) < 1, f"{r[0]} after {r[2]:.2f}s"))
+                    r[0] == 421 and r[2] > COMMAND_TIMEOUT - 0.5 and s.timed(r[2] < COMMAND_TIMEOUT + 1),
+                    f"{r[0]} after {r[2]:.2f}s"))
     with SmtpClient(port) as c:
         envelope(c)
         c.cmd(b"DATA")
@@ -300,14 +302,12 @@ def timeouts(d, port):
                 break
         secs = time.monotonic() - t0
         out.append(("22.3", "2 bytes/s in DATA (gaps under the command timeout) -> 421 by the 1 KiB/s minimum "
-                    "rate after the 10 s grace", code == 421 and 9.5 < secs < 12, f"{code} after {secs:.2f}s"))
+                    "rate after the 10 s grace", code == 421 and 9.5 < secs and s.timed(secs < 12), f"{code} after {secs:.2f}s"))
     out.append(("22.4", "nothing stored from the timed-out sessions", stored(d) == b0, f"stored={stored(d) - b0}"))
     return out
 
 
-def session_caps(s):
-    port = free_port()
-    d = s.daemon("smtpcap", sections=smtp_sections(port, 'session_timeout = "4s"\nmax_connections_per_client = 10\n'))
+def session_caps(s, d, port):
     out = []
     with SmtpClient(port) as c:
         c.cmd(b"EHLO client.example")
@@ -321,11 +321,11 @@ def session_caps(s):
             time.sleep(0.5)
         secs = time.monotonic() - t0
         out.append(("22.5", "a session that keeps talking is cut at session_timeout (4s) with 421",
-                    code == 421 and secs < 5.5, f"{code} after {secs:.2f}s"))
+                    code == 421 and 3.5 < secs and s.timed(secs < 5.5), f"{code} after {secs:.2f}s"))
     clients = []
     greeted = refused = 0
     for _ in range(12):
-        c = SmtpClient(d_port := port, "127.0.0.2", greet=False)
+        c = SmtpClient(port, "127.0.0.2", greet=False)
         clients.append(c)
     for c in clients:
         r = c.reply(3)
@@ -337,33 +337,66 @@ def session_caps(s):
         c.close()
     out.append(("22.6", "12 connections from one address -> 10 greeted, 2 closed at accept",
                 greeted == 10 and refused == 2, f"greeted={greeted} refused={refused}"))
-    d.stop()
     return out
 
 
-def body(s):
+def smtp_daemon(s, name="smtp", extra="", command_timeout=COMMAND_TIMEOUT):
     port = free_port()
-    d = s.daemon("smtp", sections=smtp_sections(port))
-    port2 = free_port()
-    d2 = s.daemon("smtpmem", sections=smtp_sections(port2).replace(f'command_timeout = "{COMMAND_TIMEOUT}s"',
-                                                                    'command_timeout = "60s"'))
-    for sid, title, ok, figs in concurrent_data(d2, port2):
+    sections = smtp_sections(port, extra).replace(f'command_timeout = "{COMMAND_TIMEOUT}s"',
+                                                  f'command_timeout = "{command_timeout}s"')
+    return s.daemon(name, sections=sections), port
+
+
+def report_group(s, d, port, group):
+    try:
+        results = group(s, d, port)
+    except Exception as e:
+        import traceback
+        s.result(group.__name__, "group", False, f"{type(e).__name__}: {e} {traceback.format_exc(limit=3)}")
+        return
+    for sid, title, ok, figs in results:
         s.result(sid, title, ok, figs)
-    d2.stop()
-    for group in (dialogue, data_limits, starttls, timeouts):
-        try:
-            results = group(d, port)
-        except Exception as e:
-            import traceback
-            s.result(group.__name__, "group", False, f"{type(e).__name__}: {e} {traceback.format_exc(limit=3)}")
-            continue
-        for sid, title, ok, figs in results:
-            s.result(sid, title, ok, figs)
-    for sid, title, ok, figs in session_caps(s):
-        s.result(sid, title, ok, figs)
-    s.result("19-22", "daemon alive and healthy after the SMTP abuse", d.alive() and d.healthy(),
+
+
+def alive(s, d, sid):
+    s.result(sid, "daemon alive and healthy afterwards", d.alive() and d.healthy(),
              f"peak_rss={d.hwm_kib() / 1024:.1f}MiB fds={d.fds()}")
 
 
-if __name__ == "__main__":
-    sys.exit(main_for("hostile-smtp", body))
+@hostile_scenario(deadline=120)
+def smtp_dialogue(s):
+    """Scenario 19: dialogue abuse."""
+    d, port = smtp_daemon(s)
+    report_group(s, d, port, dialogue)
+    alive(s, d, "19")
+
+
+@hostile_scenario(deadline=180)
+def smtp_data_limits(s):
+    """Scenario 20: DATA limits, smuggling, the shared message budget."""
+    d, port = smtp_daemon(s)
+    report_group(s, d, port, data_limits)
+    alive(s, d, "20")
+    d.stop()
+    d2, port2 = smtp_daemon(s, "smtpmem", command_timeout=60)
+    report_group(s, d2, port2, concurrent_data)
+    alive(s, d2, "20.8")
+
+
+@hostile_scenario(deadline=60)
+def smtp_starttls_injection(s):
+    """Scenario 21: commands pipelined behind STARTTLS."""
+    d, port = smtp_daemon(s)
+    report_group(s, d, port, starttls)
+    alive(s, d, "21")
+
+
+@hostile_scenario(deadline=120)
+def smtp_timeouts(s):
+    """Scenario 22: timeouts, the minimum rate, session caps."""
+    d, port = smtp_daemon(s)
+    report_group(s, d, port, timeouts)
+    alive(s, d, "22")
+    d2, port2 = smtp_daemon(s, "smtpcap", 'session_timeout = "4s"\nmax_connections_per_client = 10\n')
+    report_group(s, d2, port2, session_caps)
+    alive(s, d2, "22.6")

@@ -19,10 +19,19 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hostile_support import (FULL, LegitClient, curl, main_for, raise_nofile, report, tls_connect,  # noqa: E402
-                             wait_until)
+from hostile_support import LegitClient, curl, hostile_scenario, raise_nofile, report, wait_until  # noqa: E402
 
-HANDSHAKE = 10 if FULL else 3
+HANDSHAKE = 3  # --fast; the default 10 s in --soak (setup)
+SLACK = 5      # how far past the deadline a close may be measured in --fast (a loaded CI machine)
+AT_ONCE = HANDSHAKE - 0.5  # "closed at once": before the handshake deadline could have closed it
+FLOOD = 6000   # idle sockets of 17.2/17.3 (15000 in --soak)
+
+
+def setup(s):
+    global HANDSHAKE, SLACK, AT_ONCE, FLOOD
+    raise_nofile(20000)
+    if s.full:
+        HANDSHAKE, SLACK, AT_ONCE, FLOOD = 10, 1.5, 1.0, 15000
 
 
 def client_hello():
@@ -167,7 +176,8 @@ def scenario_16(s, d):
     total = sum(r[0] + r[1] for r in results.values())
     worst = max((r[2] or 0) for r in results.values())
     never_closed = sum(r[1] for r in results.values())
-    ok = (never_closed == 0 and worst <= HANDSHAKE + 1.5 and d.alive() and legit.p99() < 1.0 and legit.all_ok()
+    ok = (never_closed == 0 and worst <= HANDSHAKE + SLACK and d.alive() and s.timed(legit.p99() < 1.0)
+          and legit.all_ok()
           and (d.hwm_kib() - hwm0) / 1024 < 64)
     detail = "; ".join(f"{k}: closed {v[0]} max {v[2] or 0:.2f}s open {v[1]}" for k, v in results.items())
     return ok, (f"connections={total} all_closed_by={worst:.2f}s (handshake deadline {HANDSHAKE}s) "
@@ -206,11 +216,14 @@ def renegotiation(d):
         p.wait()
     out = p.stdout.read().decode(errors="replace")
     p.stdout.close()
-    handshakes = len(re.findall(r"^depth=0 ", out, re.M))
-    refused = "RENEGOTIATING" in out and handshakes == 1
-    return refused and d.alive(), (f"s_client saw RENEGOTIATING={'RENEGOTIATING' in out}, server certificate "
-                                    f"verified {handshakes}x (2 = a second handshake happened), "
-                                    f"alert={'no renegotiation' in out or 'alert' in out}")
+    # The server answers the renegotiating ClientHello with a no_renegotiation alert
+    # (SSL_OP_NO_RENEGOTIATION), which s_client reports; the request typed after the
+    # R is then never answered.
+    refused = "RENEGOTIATING" in out and "no renegotiation" in out
+    answered = " 200 " in out or "HTTP/1.1" in out
+    return refused and not answered and d.alive(), (
+        f"s_client saw RENEGOTIATING={'RENEGOTIATING' in out}, no_renegotiation alert={'no renegotiation' in out}, "
+        f"request after R answered={answered}")
 
 
 def old_protocols(d):
@@ -246,19 +259,19 @@ def old_protocols(d):
 
 # ------------------------------------------------------------------ 17: floods
 
-def one_address(d):
+def one_address(s, d):
     legit = LegitClient(d.port, "127.0.0.5", "legit-17a").start()
     f = Flood(d.port, ["127.0.0.2"], 2000)
     f.pump(1.5)
     held = f.open_count()
-    at_once = sum(1 for t in f.closed_after.values() if t < 1.0)
+    at_once = sum(1 for t in f.closed_after.values() if t < AT_ONCE)
     f.pump(HANDSHAKE + 2)
     after_deadline = f.open_count()
     f.close()
     legit.stop()
-    ok = held <= 32 and at_once >= 2000 - 32 - f.failed and after_deadline == 0 and legit.p99() < 1.0 \
+    ok = held <= 32 and at_once >= 2000 - 32 - f.failed and after_deadline == 0 and s.timed(legit.p99() < 1.0) \
         and legit.all_ok() and d.alive()
-    return ok, (f"2000 connects from 127.0.0.2: held={held} (cap 32) closed_at_once(<1s)={at_once} "
+    return ok, (f"2000 connects from 127.0.0.2: held={held} (cap 32) closed_at_once(<{AT_ONCE}s)={at_once} "
                 f"connect_failed={f.failed} still_open_after_handshake_deadline={after_deadline} {legit.summary()}")
 
 
@@ -280,9 +293,9 @@ def many_addresses(s, d, n_sockets, n_sources, want_held_max, require_legit=True
     f.close()
     time.sleep(0.5)
     legit.stop()
-    at_once = sum(1 for t in f.closed_after.values() if t < 1.0)
+    at_once = sum(1 for t in f.closed_after.values() if t < AT_ONCE)
     ok = (d.alive() and held <= want_held_max and left == 0 and peak_fds < want_held_max + 200
-          and (not require_legit or (legit.p99() < 1.0 and legit.all_ok())))
+          and (not require_legit or (s.timed(legit.p99() < 1.0) and legit.all_ok())))
     if not require_legit:  # everything must have been held until the deadline
         ok = ok and held == per * len(srcs) - f.failed
     cost = f" ({(d.hwm_kib() - hwm0) / max(1, peak_open):.0f} KiB of peak RSS per held connection)" \
@@ -319,31 +332,37 @@ def emfile(s):
                 f"served afterwards={served}, clean exit={d.proc.returncode == 0}")
 
 
-def body(s):
-    raise_nofile(20000)
+@hostile_scenario(deadline=150, soak_deadline=300)
+def tls_garbage(s):
+    """Scenario 16: TLS garbage and stalls, renegotiation, old protocol versions."""
+    setup(s)
     cfg = f'handshake_timeout = "{HANDSHAKE}s"\nheader_timeout = "{HANDSHAKE}s"\n'
     d = s.daemon("tls", extra_config=cfg)
-    s.scenario("16.1", "2000 garbage/stalled TLS connects: each cut by the handshake deadline, legit p99 < 1s",
+    s.scenario("16.1", "2000 garbage/stalled TLS connects: each cut by the handshake deadline, legit served",
                scenario_16, s, d)
     s.scenario("16.2", "TLS 1.2 client renegotiation refused", renegotiation, d)
     s.scenario("16.3", "TLS 1.0/1.1 refused, 1.2/1.3 offered", old_protocols, d)
-
-    s.scenario("17.1", "2000 idle sockets from one address: per-client cap 32, the rest closed at once",
-               one_address, d)
-    n = 15000 if FULL else 6000
-    big = s.daemon("flood", extra_config=cfg + "max_connections = 16384\n")
-    # With room for all of them: held until the handshake deadline, no EMFILE, and
-    # what an idle connection costs (the legitimate client's figures are reported:
-    # the flood and this script share the machine's two cores).
-    s.scenario("17.2", f"{n} idle sockets from 250 addresses, max_connections 16384: all held until the "
-               "handshake deadline, no crash, memory per connection", many_addresses, s, big, n, 250, 16384, False)
-    big.stop()
-    s.scenario("17.3", f"{n} idle sockets from 250 addresses against the default max_connections 1024: the cap "
-               "holds, the oldest idle make room, legit p99 < 1s", many_addresses, s, d, n, 250, 1024)
-    s.scenario("17.4", "accept() hitting EMFILE: backs off, no crash, serves again", emfile, s)
-    s.result("16-17", "daemon alive after TLS garbage and floods", d.alive() and d.healthy(),
+    s.result("16", "daemon alive after the TLS garbage", d.alive() and d.healthy(),
              f"fds={d.fds()} peak_rss={d.hwm_kib() / 1024:.1f}MiB")
 
 
-if __name__ == "__main__":
-    sys.exit(main_for("hostile-tls", body))
+@hostile_scenario(deadline=180, soak_deadline=400)
+def connection_flood(s):
+    """Scenario 17: idle-socket floods, per-client and overall caps, EMFILE."""
+    setup(s)
+    cfg = f'handshake_timeout = "{HANDSHAKE}s"\nheader_timeout = "{HANDSHAKE}s"\n'
+    d = s.daemon("tls", extra_config=cfg)
+    s.scenario("17.1", "2000 idle sockets from one address: per-client cap 32, the rest closed at once",
+               one_address, s, d)
+    big = s.daemon("flood", extra_config=cfg + "max_connections = 16384\n")
+    # With room for all of them: held until the handshake deadline, no EMFILE, and
+    # what an idle connection costs.
+    s.scenario("17.2", f"{FLOOD} idle sockets from 250 addresses, max_connections 16384: all held until the "
+               "handshake deadline, no crash, memory per connection", many_addresses, s, big, FLOOD, 250, 16384,
+               False)
+    big.stop()
+    s.scenario("17.3", f"{FLOOD} idle sockets from 250 addresses against the default max_connections 1024: the "
+               "cap holds, the oldest idle make room, legit served", many_addresses, s, d, FLOOD, 250, 1024)
+    s.scenario("17.4", "accept() hitting EMFILE: backs off, no crash, serves again", emfile, s)
+    s.result("17", "daemon alive after the floods", d.alive() and d.healthy(),
+             f"fds={d.fds()} peak_rss={d.hwm_kib() / 1024:.1f}MiB")

@@ -6,13 +6,12 @@ file descriptors (/proc/PID/fd) are sampled every 2 s.
 
 Pass: 0 non-2xx and 0 socket errors; every acknowledged report stored (the
 `reports` count is at least the acked count and at most the sent count, and no
-report is a duplicate); p99 latency under 250 ms (wrk --latency); fds back to their
-idle level after the run; RSS bounded (and, in the soak, growth after the first
-quarter < 10 %).
+report is a duplicate); fds back to their idle level after the run; RSS bounded.
+In --soak mode also: p99 latency under 250 ms (wrk --latency) and RSS growth after
+the first quarter < 10 %; --fast (CI) prints the p99 without asserting it.
 
-  python3 tests/reliability/test_load_wrk.py            fast (20 s, CI)
-  python3 tests/reliability/test_load_wrk.py --full     60 s (issue 7 item 10)
-  python3 tests/reliability/test_load_wrk.py --soak 3600   one hour; not in CI
+  run.py --fast -k test_load_      15 s (CI)
+  run.py --soak -k test_load_      LOAD_SOAK_SECONDS [120] s; not in CI
 Environment: WRK_THREADS [2], WRK_CONNECTIONS [32], BENCH_CACHE [/var/tmp/tlsrptd-bench-reports]
 """
 import json
@@ -24,7 +23,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hostile_support import FULL, SOURCE, main_for, raise_nofile, track  # noqa: E402
+from hostile_support import SOURCE, hostile_scenario, raise_nofile, track  # noqa: E402
 
 BENCH = os.path.join(SOURCE, "bench")
 THREADS = int(os.environ.get("WRK_THREADS", "2"))
@@ -32,11 +31,11 @@ CONNECTIONS = int(os.environ.get("WRK_CONNECTIONS", "32"))
 CACHE = os.environ.get("BENCH_CACHE", "/var/tmp/tlsrptd-bench-reports")
 
 
-def duration():
-    if "--soak" in sys.argv:
-        i = sys.argv.index("--soak")
-        return int(sys.argv[i + 1]) if i + 1 < len(sys.argv) else 3600
-    return 60 if FULL else 20
+FAST_SECONDS = 15
+
+
+def duration(s):
+    return int(os.environ.get("LOAD_SOAK_SECONDS", "120")) if s.full else FAST_SECONDS
 
 
 def bodies(need):
@@ -88,10 +87,15 @@ def parse_wrk(out):
     return fig, lat
 
 
-def body(s):
+# Deadline: generating the reports when no cached set exists takes ~7 s per 60000.
+@hostile_scenario(deadline=FAST_SECONDS + 120, soak_deadline=int(os.environ.get("LOAD_SOAK_SECONDS", "120")) + 1200)
+def wrk_load(s):
+    """Scenario 18 / issue 7 item 10: wrk with unique gzipped reports."""
     raise_nofile(20000)
-    secs = duration()
-    need = max(60000, secs * 3000)
+    secs = duration(s)
+    # Unique reports for 2.5x the rate measured here (765/s on 2 shared cores): a
+    # faster machine that runs out reuses bodies (wrapped > 0), which fails 18.1.
+    need = max(60000, secs * 2500)
     path, count = bodies(need)
     d = s.daemon("load", extra_config="max_connections_per_client = 256\n")
     idle_fds = d.fds()
@@ -122,18 +126,18 @@ def body(s):
     end_fds = d.fds()
     quarter = [x[1] for x in sampler.samples if x[0] >= secs / 4] or rss
     growth = (rss[-1] - quarter[0]) / quarter[0] * 100 if quarter and quarter[0] else 0
-    print(f"      samples (t s, rss MiB, fds, threads): " +
-          " ".join(f"{t:.0f}:{r / 1024:.0f}/{f}/{th}" for t, r, f, th in sampler.samples[:: max(1, len(rss) // 12)]))
+    s.ctx.figure("samples (t s: rss MiB/fds/threads)",
+                 " ".join(f"{t:.0f}:{r / 1024:.0f}/{f}/{th}" for t, r, f, th in sampler.samples[:: max(1, len(rss) // 12)]))
     s.result("18.1", f"wrk {secs}s -t{THREADS} -c{CONNECTIONS}, unique gzipped reports: 0 non-2xx, 0 errors",
              non2xx == 0 and errors == 0 and wrapped == 0 and acked > 0,
              f"requests={fig['requests']} rps={fig['rps']} acked={acked} non2xx={non2xx} socket_errors={errors} "
              f"wrapped={wrapped} (unique reports available: {count})")
     s.result("18.2", "every acknowledged report stored once", acked <= stored <= sent and dup == 0,
              f"acked={acked} stored={stored} sent={sent} (in flight when wrk stopped: {sent - acked}) duplicates={dup}")
-    s.result("18.3", "p99 latency under 250 ms (wrk --latency)", p99 < 250,
+    s.result("18.3", "p99 latency under 250 ms (wrk --latency; asserted in --soak only)", s.timed(p99 < 250),
              f"p50={lat.get('50', float('nan')):.1f}ms p90={lat.get('90', float('nan')):.1f}ms p99={p99:.1f}ms "
              f"max={fig.get('lat_max_ms')}ms")
-    rss_ok = max(rss) / 1024 < 512 and (growth < 10 if secs >= 600 else True)
+    rss_ok = max(rss) / 1024 < 512 and (growth < 10 if s.full else True)
     s.result("18.4", "RSS and open fds stable", rss_ok and end_fds <= idle_fds + 2 and max(fds) < idle_fds + 2 * CONNECTIONS + 64,
              f"rss first={rss[0] / 1024:.1f} last={rss[-1] / 1024:.1f} max={max(rss) / 1024:.1f}MiB "
              f"(growth after the first quarter {growth:+.1f}%) fds idle={idle_fds} first={fds[0]} last={fds[-1]} "
@@ -141,6 +145,3 @@ def body(s):
     s.result("18", "daemon alive and healthy after the load", d.alive() and d.healthy(),
              f"peak_rss={d.hwm_kib() / 1024:.1f}MiB")
 
-
-if __name__ == "__main__":
-    sys.exit(main_for("load-wrk" + ("-soak" if "--soak" in sys.argv else ""), body))

@@ -18,8 +18,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hostile_support import (TLSRPTD, HookServer, as_service_user, SmtpCapture, main_for, make_cert, post, run,  # noqa: E402
-                             wait_until)
+from hostile_support import (TLSRPTD, HookServer, SmtpCapture, as_service_user, hostile_scenario, make_cert,  # noqa: E402
+                             post, run, wait_until)
 
 YESTERDAY = (datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=1)).isoformat()
 TO = ["postmaster@example.com", "noc@example.org"]
@@ -182,7 +182,9 @@ def check_hooks(hook):
     return problems, reporters
 
 
-def body(s):
+@hostile_scenario(deadline=120)
+def output_injection(s):
+    """Scenarios 25-26: hostile report fields through the log, the database, alert mails and webhooks."""
     smtp = SmtpCapture()
     cert, key = make_cert(s.tmp)
     hook = HookServer(cert, key)
@@ -280,6 +282,3 @@ def run_checks(s, smtp, hook, cert):
              f"status={status} reason={resp.get('error') if isinstance(resp, dict) else resp!r}")
     s.result("25-26", "daemon alive", d.alive() and d.healthy(), f"peak_rss={d.hwm_kib() / 1024:.1f}MiB")
 
-
-if __name__ == "__main__":
-    sys.exit(main_for("output-injection", body))

@@ -7,12 +7,13 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hostile_support import SOURCE, main_for  # noqa: E402
+from hostile_support import SOURCE, hostile_scenario  # noqa: E402
 
 GATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sql_gate.py")
 
 
-def body(s):
+@hostile_scenario(deadline=60)
+def sql_gate(s):
     p = subprocess.run([sys.executable, GATE, "--self-test"], capture_output=True, text=True, timeout=60)
     s.result("26.g1", "sql_gate flags string-built SQL and sqlite3_mprintf (self-test)", p.returncode == 0,
              p.stdout.strip())
@@ -20,6 +21,3 @@ def body(s):
     last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else p.stderr.strip()
     s.result("26.g2", "no SQL built from data in parser/ storage/ daemon/ alerts/", p.returncode == 0, last)
 
-
-if __name__ == "__main__":
-    sys.exit(main_for("output-sql-gate", body))

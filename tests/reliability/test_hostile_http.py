@@ -43,7 +43,7 @@ def rejected_log_lines(d):
 
 
 def bomb_case(d, body, ctype="application/tlsrpt+gzip", headers=(), want=(413, 400), cpu_max=1.0,
-              hwm_max_mib=2 * CAP / MiB):
+              hwm_max_mib=CAP / MiB + 4):  # the decompression cap, the body and a little slack
     before = d.count()
     with Probe(d) as p:
         status, resp = post(d, body, ctype, headers=headers)

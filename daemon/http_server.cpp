@@ -18,6 +18,7 @@
 
 #include "daemon/async_store.hpp"
 #include "daemon/config.hpp"
+#include "daemon/http_head.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/text.hpp"
@@ -60,20 +61,6 @@ Ingestor& ingestor_for(const std::shared_ptr<const HttpPolicy>& policy) {
     t_ingestor_policy = policy.get();
   }
   return *t_ingestor;
-}
-
-HttpRequestHead head_of(const http::request_parser<http::string_body>& parser, const std::string& peer) {
-  const auto& req = parser.get();
-  HttpRequestHead h;
-  h.method = std::string(req.method_string());
-  h.target = std::string(req.target());
-  h.version = req.version();
-  h.content_type = std::string(req[http::field::content_type]);
-  h.content_encoding = std::string(req[http::field::content_encoding]);
-  if (auto len = parser.content_length()) h.content_length = *len;
-  h.chunked = parser.chunked();
-  h.peer = peer;
-  return h;
 }
 
 void count_report(std::string_view channel, Outcome outcome, std::string_view reason) {

@@ -153,6 +153,13 @@ Alerting::Result Alerting::after_commit(storage::Db& db, std::span<const std::in
   try {
     if (auto r = st.begin(); !r) return fail(r.error().message);
     if (auto r = st.record_authentication(report_ids, authenticated); !r) return fail(r.error().message);
+    // Reports that cannot count (unauthenticated, not trusted) change no observation:
+    // evaluating would only repeat the last evaluation's answer. Skipping it keeps a
+    // flood of unsigned reports from costing a detector run per batch.
+    if (!authenticated && !cfg_.trust_unauthenticated) {
+      if (auto r = st.commit(); !r) return fail(r.error().message);
+      return res;
+    }
     auto pairs = st.affected(report_ids);
     if (!pairs) return fail(pairs.error().message);
 

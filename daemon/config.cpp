@@ -230,6 +230,10 @@ std::vector<Param> build_table() {
   https_size("https.max_body_bytes_in_flight", "size", R"("64MiB")",
              "Request body bytes all connections together may hold while reading; beyond, 503.",
              &HttpsConfig::max_body_bytes_in_flight, 64 * kKiB, 64 * 1024 * kMiB);
+  https_size("https.max_body_bytes_per_client", "size", R"("8MiB")",
+             "The share of max_body_bytes_in_flight one client (IPv4 address or IPv6 /64) may hold; one request "
+             "is always let in. Beyond, 503.",
+             &HttpsConfig::max_body_bytes_per_client, 64 * kKiB, 64 * 1024 * kMiB);
 
   add("admin.listen", "string array", R"(["127.0.0.1:9464"])",
       "Plain-HTTP admin listener for GET /metrics (Prometheus) and GET /healthz. Keep it on loopback; [] disables it.",
@@ -309,6 +313,11 @@ std::vector<Param> build_table() {
       });
   add("smtp.max_message_bytes", "size", R"("10MiB")", "Largest mail accepted (advertised as SIZE; 552 5.3.4 beyond).",
       size_value([](Config& c) -> std::size_t& { return c.smtp.max_message_bytes; }, 64 * kKiB, 1024 * kMiB));
+  add("smtp.max_message_bytes_in_flight", "size", R"("64MiB")",
+      "Message bytes all SMTP and LMTP sessions together may hold while receiving and storing mail (at least "
+      "smtp.max_message_bytes is used); a message that does not fit is answered 452 4.3.1 and retried later.",
+      size_value([](Config& c) -> std::size_t& { return c.smtp.max_message_bytes_in_flight; }, 64 * kKiB,
+                 64 * 1024 * kMiB));
   add("smtp.max_recipients", "integer", "10", "Recipients per mail transaction (452 4.5.3 beyond).",
       count_value([](Config& c) -> std::size_t& { return c.smtp.max_recipients; }, 1, 1000));
   add("smtp.command_timeout", "duration", R"("300s")",

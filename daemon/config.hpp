@@ -25,7 +25,8 @@ struct HttpsConfig {
   unsigned threads = 0;
   Millis handshake_timeout{}, header_timeout{}, request_timeout{}, idle_timeout{}, write_timeout{};
   std::size_t max_connections = 0, max_connections_per_client = 0, max_header_bytes = 0,
-              max_requests_per_connection = 0, max_body_bytes_in_flight = 0;
+              max_requests_per_connection = 0, max_body_bytes_in_flight = 0,
+              max_body_bytes_per_client = 0;
   Millis retry_after{};
 };
 
@@ -58,6 +59,7 @@ struct SmtpConfig {
   std::string hostname;                  // greeting and EHLO name; "" = the system's host name
   bool starttls = true;                  // offer STARTTLS with the HTTPS certificate
   std::size_t max_message_bytes = 0;
+  std::size_t max_message_bytes_in_flight = 0;  // shared by every SMTP/LMTP session
   std::size_t max_recipients = 0;
   Millis command_timeout{}, session_timeout{};
   std::size_t max_connections = 0, max_connections_per_client = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "daemon/report_checks.hpp"
 #include "parser/domain.hpp"
 #include "parser/gunzip.hpp"
 #include "parser/json_writer.hpp"
@@ -111,7 +112,8 @@ bool serves_report(const Report& report, const std::vector<std::string>& domains
 }
 
 std::expected<AcceptedReport, HttpReply> accept_body(const HttpRequestHead& head, std::string body,
-                                                     Ingestor& ingestor, const HttpPolicy& policy) {
+                                                     Ingestor& ingestor, const HttpPolicy& policy,
+                                                     std::chrono::sys_seconds now) {
   std::string_view payload = body;
   std::vector<char> decoded;
   if (gzip_encoding(ascii_lower(trim(head.content_encoding)))) {
@@ -129,6 +131,8 @@ std::expected<AcceptedReport, HttpReply> accept_body(const HttpRequestHead& head
   if (!ing) {
     return std::unexpected(reply_for_outcome(outcome_for(ing.error().reason), &ing.error(), policy));
   }
+  if (auto e = check_received(ing->parsed.report, now))
+    return std::unexpected(reply_for_outcome(outcome_for(e->reason), &*e, policy));
   if (!serves_report(ing->parsed.report, policy.domains)) {
     Error e{RejectReason::invalid_value, "policies", "no policy in this report is for a domain served here"};
     return std::unexpected(reply_for_outcome(Outcome::no_policy_for_domain, &e, policy));

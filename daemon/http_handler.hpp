@@ -59,9 +59,11 @@ struct AcceptedReport {
   std::string raw;  // the body as received
 };
 
-// After the body: Content-Encoding, ingest, the served-domains rule (422).
-std::expected<AcceptedReport, HttpReply> accept_body(const HttpRequestHead& head, std::string body,
-                                                     Ingestor& ingestor, const HttpPolicy& policy);
+// After the body: Content-Encoding, ingest, the date-range against `now`
+// (report_checks.hpp), the served-domains rule (422).
+std::expected<AcceptedReport, HttpReply> accept_body(
+    const HttpRequestHead& head, std::string body, Ingestor& ingestor, const HttpPolicy& policy,
+    std::chrono::sys_seconds now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()));
 
 // The reply for an outcome, with the parser's error (if any) in the JSON body.
 HttpReply reply_for_outcome(Outcome outcome, const Error* error, const HttpPolicy& policy);

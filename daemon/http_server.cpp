@@ -18,6 +18,7 @@
 
 #include "daemon/async_store.hpp"
 #include "daemon/config.hpp"
+#include "daemon/http_head.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/text.hpp"
@@ -33,8 +34,10 @@ constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
 struct HttpServer::Connection {
   asio::any_io_executor executor;
-  beast::tcp_stream* lowest = nullptr;  // valid while the coroutine runs
+  beast::tcp_stream* lowest = nullptr;  // valid while the coroutine runs (touched on `executor` only)
   bool idle = false;                    // between two requests of a keep-alive connection (`executor` only)
+  std::atomic<bool> waiting{true};      // in the TLS handshake or waiting for a request header
+  bool evicted = false;                 // chosen by evict_idle() (guarded by conns_mu_)
 };
 
 std::string client_key(const asio::ip::address& a) {
@@ -58,20 +61,6 @@ Ingestor& ingestor_for(const std::shared_ptr<const HttpPolicy>& policy) {
     t_ingestor_policy = policy.get();
   }
   return *t_ingestor;
-}
-
-HttpRequestHead head_of(const http::request_parser<http::string_body>& parser, const std::string& peer) {
-  const auto& req = parser.get();
-  HttpRequestHead h;
-  h.method = std::string(req.method_string());
-  h.target = std::string(req.target());
-  h.version = req.version();
-  h.content_type = std::string(req[http::field::content_type]);
-  h.content_encoding = std::string(req[http::field::content_encoding]);
-  if (auto len = parser.content_length()) h.content_length = *len;
-  h.chunked = parser.chunked();
-  h.peer = peer;
-  return h;
 }
 
 void count_report(std::string_view channel, Outcome outcome, std::string_view reason) {
@@ -110,6 +99,7 @@ struct SessionRunner {
   HttpServer& srv;
   std::shared_ptr<HttpServer::Connection> conn;
   std::string peer;
+  std::string key;  // client_key(peer): the unit of the per-client caps
 
   template <class Stream>
   asio::awaitable<void> write(Stream& stream, const HttpReply& reply, unsigned version, bool keep_alive,
@@ -141,9 +131,11 @@ struct SessionRunner {
       // A graceful stop closes keep-alive connections between requests; a fresh
       // connection's request (often already sent) is read and answered.
       conn->idle = n > 0;
+      conn->waiting = true;
       conn->lowest->expires_after(n == 0 ? opt.header_timeout : opt.idle_timeout);
       auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kAwait);
       conn->idle = false;
+      conn->waiting = false;
       if (ec) {
         if (ec == beast::error::timeout)
           metrics().inc("tlsrptd_timeouts_total", {{"listener", opt.name}, {"phase", n == 0 ? "header" : "idle"}});
@@ -210,15 +202,16 @@ struct SessionRunner {
         // A report. Reserve its bytes in the shared budget before reading the body.
         const std::size_t reserve = parser.content_length() ? static_cast<std::size_t>(*parser.content_length())
                                                             : policy->limits.max_submission_bytes;
-        if (!srv.reserve_body(reserve)) {
+        if (!srv.reserve_body(key, reserve)) {
           reply = reply_for_outcome(Outcome::overloaded, nullptr, *policy);
           reply.close = true;
         } else {
           struct Release {
             HttpServer& s;
+            const std::string& key;
             std::size_t n;
-            ~Release() { s.release_body(n); }
-          } release{srv, reserve};
+            ~Release() { s.release_body(key, n); }
+          } release{srv, key, reserve};
           if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
             http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
             auto [wec, wn] = co_await http::async_write(stream, cont, kAwait);
@@ -371,17 +364,35 @@ void HttpServer::release(const std::string& key) {
   if (it != clients_.end() && --it->second == 0) clients_.erase(it);
 }
 
-bool HttpServer::reserve_body(std::size_t n) {
-  std::size_t cur = body_bytes_.load();
-  do {
-    if (cur + n > options_.max_body_bytes_in_flight) return false;
-  } while (!body_bytes_.compare_exchange_weak(cur, cur + n));
+bool HttpServer::reserve_body(const std::string& client_key, std::size_t n) {
+  {
+    std::lock_guard lock(clients_mu_);
+    auto& mine = client_body_[client_key];
+    if (mine > 0 && mine + n > options_.max_body_bytes_per_client) {
+      metrics().inc("tlsrptd_requests_refused_total", {{"listener", options_.name}, {"reason", "max_body_bytes_per_client"}});
+      return false;
+    }
+    std::size_t cur = body_bytes_.load();
+    do {
+      if (cur + n > options_.max_body_bytes_in_flight) {
+        if (mine == 0) client_body_.erase(client_key);
+        metrics().inc("tlsrptd_requests_refused_total", {{"listener", options_.name}, {"reason", "max_body_bytes_in_flight"}});
+        return false;
+      }
+    } while (!body_bytes_.compare_exchange_weak(cur, cur + n));
+    mine += n;
+  }
   metrics().add("tlsrptd_bytes_in_flight", {{"listener", options_.name}}, static_cast<double>(n));
   return true;
 }
 
-void HttpServer::release_body(std::size_t n) {
-  body_bytes_.fetch_sub(n);
+void HttpServer::release_body(const std::string& client_key, std::size_t n) {
+  {
+    std::lock_guard lock(clients_mu_);
+    auto it = client_body_.find(client_key);
+    if (it != client_body_.end() && (it->second -= std::min(it->second, n)) == 0) client_body_.erase(it);
+    body_bytes_.fetch_sub(n);
+  }
   metrics().add("tlsrptd_bytes_in_flight", {{"listener", options_.name}}, -static_cast<double>(n));
 }
 
@@ -425,12 +436,19 @@ void HttpServer::accept_loop(std::size_t index) {
           auto remote = socket.remote_endpoint(pec);
           if (pec) continue;
           std::string key = client_key(remote.address());
-          if (self->open_.load() >= self->options_.max_connections) {
-            metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections"}});
-            continue;  // the socket closes as it goes out of scope
-          }
           if (!self->admit(key)) {
             metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections_per_client"}});
+            continue;  // the socket closes as it goes out of scope
+          }
+          // Full: make room by closing the oldest connection that has not sent a
+          // request (nginx reuses idle keep-alive connections the same way), so a
+          // flood of silent sockets cannot lock senders out until its deadlines
+          // pass (reliability scenario 17). Connections being evicted do not count.
+          if (self->open_.load() - std::min(self->open_.load(), self->evicting_.load()) >=
+                  self->options_.max_connections &&
+              !self->evict_idle()) {
+            self->release(key);
+            metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections"}});
             continue;
           }
           socket.set_option(tcp::no_delay(true), pec);
@@ -451,14 +469,14 @@ void HttpServer::accept_loop(std::size_t index) {
           auto ex = socket.get_executor();
           asio::co_spawn(
               ex,
-              [self, conn, peer, ctx, s = std::move(socket)]() mutable -> asio::awaitable<void> {
-                SessionRunner runner{*self, conn, peer};
+              [self, conn, peer, key, ctx, s = std::move(socket)]() mutable -> asio::awaitable<void> {
+                SessionRunner runner{*self, conn, peer, key};
                 if (self->options_.tls)
                   co_await runner.run_tls(std::move(s), ctx);
                 else
                   co_await runner.run_plain(std::move(s));
               },
-              [self, key, id](std::exception_ptr e) {
+              [self, key, id, conn](std::exception_ptr e) {
                 if (e) {
                   try {
                     std::rethrow_exception(e);
@@ -471,6 +489,7 @@ void HttpServer::accept_loop(std::size_t index) {
                 {
                   std::lock_guard lock(self->conns_mu_);
                   self->conns_.erase(id);
+                  if (conn->evicted) --self->evicting_;
                 }
                 self->release(key);
                 --self->open_;
@@ -481,6 +500,30 @@ void HttpServer::accept_loop(std::size_t index) {
       [self](std::exception_ptr e) {
         if (e) log_error(self->options_.name + ": the accept loop stopped unexpectedly");
       });
+}
+
+bool HttpServer::evict_idle() {
+  std::shared_ptr<Connection> victim;
+  {
+    std::lock_guard lock(conns_mu_);
+    for (auto& [id, weak] : conns_) {  // ids grow with time: the oldest first
+      auto c = weak.lock();
+      if (c && !c->evicted && c->waiting.load()) {
+        c->evicted = true;
+        victim = std::move(c);
+        break;
+      }
+    }
+    if (!victim) return false;
+    ++evicting_;
+  }
+  metrics().inc("tlsrptd_connections_evicted_total", {{"listener", options_.name}});
+  // Only if it is still waiting: a request that has just begun is left alone (it
+  // then counts as evicting until it ends, which its deadlines bound).
+  asio::post(victim->executor, [victim] {
+    if (victim->waiting.load() && victim->lowest) victim->lowest->cancel();
+  });
+  return true;
 }
 
 void HttpServer::stop_accepting() {

@@ -2,7 +2,9 @@
 // listener (/metrics, /healthz). Owns sockets, TLS, deadlines and connection caps;
 // the request logic lives in http_handler.cpp. Every read, write and handshake has a
 // deadline; connection counts are capped overall and per client (IPv4 address or
-// IPv6 /64); request bodies in flight share one byte budget.
+// IPv6 /64), and at the overall cap the oldest connection that has not sent a
+// request makes room; request bodies in flight share one byte budget, of which one
+// client may hold a bounded share.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -35,6 +37,10 @@ struct HttpServerOptions {
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_requests_per_connection = 1000;
   std::size_t max_body_bytes_in_flight = 64 * 1024 * 1024;
+  // The share of that budget one client (IPv4 address or IPv6 /64) may hold; one
+  // request is always let in. Without it, one address with its 32 connections
+  // declaring 2 MiB bodies holds the whole budget (reliability scenario 15).
+  std::size_t max_body_bytes_per_client = 8 * 1024 * 1024;
 };
 
 // Shared by the listeners: the TLS context (swapped on SIGHUP) and the policy.
@@ -77,9 +83,12 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
  private:
   void accept_loop(std::size_t index);
   bool admit(const std::string& client_key);
+  // Closes the oldest connection still in its TLS handshake or waiting for a request
+  // header; false when there is none.
+  bool evict_idle();
   void release(const std::string& client_key);
-  bool reserve_body(std::size_t n);
-  void release_body(std::size_t n);
+  bool reserve_body(const std::string& client_key, std::size_t n);
+  void release_body(const std::string& client_key, std::size_t n);
 
   boost::asio::io_context& io_;
   HttpServerOptions options_;
@@ -89,10 +98,12 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
   std::atomic<std::shared_ptr<const HttpPolicy>> policy_;
   std::atomic<std::size_t> open_{0};
+  std::atomic<std::size_t> evicting_{0};  // evicted connections not yet closed
   std::atomic<std::size_t> body_bytes_{0};
   std::atomic<bool> stopping_{false};
   std::mutex clients_mu_;
-  std::map<std::string, std::size_t> clients_;  // open connections per client key
+  std::map<std::string, std::size_t> clients_;      // open connections per client key
+  std::map<std::string, std::size_t> client_body_;  // body bytes reserved per client key
   std::mutex conns_mu_;
   std::map<std::uint64_t, std::weak_ptr<Connection>> conns_;
   std::uint64_t next_id_ = 0;

@@ -1,6 +1,7 @@
 #include "daemon/mail_intake.hpp"
 
 #include "daemon/dns_resolver.hpp"
+#include "daemon/report_checks.hpp"
 #include "parser/auth_results.hpp"
 #include "parser/domain.hpp"
 
@@ -99,6 +100,7 @@ DkimResult MailIntake::check_dkim(std::string_view message, const Ingested& repo
 MailDecision MailIntake::evaluate(std::string_view message, Transport transport, std::string source,
                                   Ingestor& ingestor) const {
   MailDecision d;
+  const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   auto ing = ingestor.ingest(message);
   if (!ing) {
     d.kind = MailDecision::Kind::reject;
@@ -107,10 +109,16 @@ MailDecision MailIntake::evaluate(std::string_view message, Transport transport,
     d.detail = ing.error().text();
     return d;
   }
+  if (auto e = check_received(ing->parsed.report, now)) {
+    d.kind = MailDecision::Kind::reject;
+    d.outcome = outcome_for(e->reason);
+    d.detail = e->text();
+    return d;
+  }
   d.provenance.transport = transport;
   d.provenance.source = std::move(source);
   d.provenance.media_type = "message/rfc822";
-  d.provenance.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  d.provenance.received_at = now;
 
   if (policy_ == DkimPolicy::off) {
     d.kind = MailDecision::Kind::store;

@@ -68,11 +68,14 @@ HttpServerOptions https_options(const Config& cfg) {
   o.max_header_bytes = cfg.https.max_header_bytes;
   o.max_requests_per_connection = cfg.https.max_requests_per_connection;
   o.max_body_bytes_in_flight = cfg.https.max_body_bytes_in_flight;
+  o.max_body_bytes_per_client = cfg.https.max_body_bytes_per_client;
   return o;
 }
 
-SmtpServerOptions smtp_options(const Config& cfg, bool lmtp, const std::string& host) {
+SmtpServerOptions smtp_options(const Config& cfg, bool lmtp, const std::string& host,
+                               std::shared_ptr<MessageBudget> budget) {
   SmtpServerOptions o;
+  o.session.budget = std::move(budget);
   o.name = lmtp ? "lmtp" : "smtp";
   o.session.hostname = cfg.smtp.hostname.empty() ? host : cfg.smtp.hostname;
   o.session.lmtp = lmtp;
@@ -263,9 +266,12 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
   MailIntake intake(cfg.smtp.dkim, cfg.smtp.trusted_authserv_ids, verifier);
   asio::thread_pool mail_pool(2);  // ingest + DKIM lookups, off the network threads
   const std::string host = host_name();
-  auto smtp = std::make_shared<SmtpServer>(io, smtp_options(cfg, false, host), writer, intake, mail_pool,
+  // One budget for both listeners: what matters is the process's memory.
+  auto budget = std::make_shared<MessageBudget>(std::max(cfg.smtp.max_message_bytes_in_flight, cfg.smtp.max_message_bytes));
+  auto smtp = std::make_shared<SmtpServer>(io, smtp_options(cfg, false, host, budget), writer, intake, mail_pool,
                                            cfg.smtp.starttls ? &tls : nullptr);
-  auto lmtp = std::make_shared<SmtpServer>(io, smtp_options(cfg, true, host), writer, intake, mail_pool, nullptr);
+  auto lmtp = std::make_shared<SmtpServer>(io, smtp_options(cfg, true, host, budget), writer, intake, mail_pool,
+                                           nullptr);
   std::unique_ptr<MaildirWatcher> maildir;
   if (!cfg.maildir.paths.empty())
     maildir = std::make_unique<MaildirWatcher>(cfg.maildir.paths, cfg.maildir.rescan_interval, writer, intake,

@@ -177,6 +177,13 @@ SmtpSession::SmtpSession(std::shared_ptr<const SmtpOptions> options, std::string
 SmtpSession::SmtpSession(SmtpOptions options, std::string peer)
     : SmtpSession(std::make_shared<const SmtpOptions>(std::move(options)), std::move(peer)) {}
 
+SmtpSession::~SmtpSession() { release_budget(); }
+
+void SmtpSession::release_budget() {
+  if (held_ && options_->budget) options_->budget->give(held_);
+  held_ = 0;
+}
+
 // --- entry points ----------------------------------------------------------------
 
 SmtpActions SmtpSession::start(SmtpTime now) {
@@ -242,6 +249,7 @@ SmtpActions SmtpSession::complete_message(const MessageResult& result, SmtpTime 
     errors_ = 0;
     junk_ = 0;
   }
+  release_budget();  // the message is stored (or not): its bytes are gone
   const SmtpReply base = reply_for(result);
   if (options_->lmtp) {
     // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
@@ -463,8 +471,16 @@ bool SmtpSession::step_data(SmtpTime now, SmtpActions& out) {
   message_bytes_ += content.size() + 2 + (truncated ? dropped_ : 0);
   dropped_ = 0;
   if (message_bytes_ > o.max_message_bytes) too_big_ = true;
-  if (too_big_ || long_text_line_) {
+  if (!too_big_ && !long_text_line_ && !over_budget_ && o.budget) {
+    if (o.budget->take(content.size() + 2)) {
+      held_ += content.size() + 2;
+    } else {
+      over_budget_ = true;
+    }
+  }
+  if (too_big_ || long_text_line_ || over_budget_) {
     if (body_.capacity() > 0) std::string().swap(body_);  // stop buffering: drain to the end
+    release_budget();
   } else {
     body_.append(content);
     body_.append("\r\n");
@@ -476,11 +492,14 @@ void SmtpSession::end_of_data(SmtpTime now, SmtpActions& out) {
   const auto& o = *options_;
   phase_ = Phase::command;
   last_command_at_ = now;
-  if (too_big_ || long_text_line_) {
+  if (too_big_ || long_text_line_ || over_budget_) {
     const SmtpReply base =
         too_big_ ? reply_for(MessageResult{MessageOutcome::too_big, {}})
-                 : reply_for(MessageResult{MessageOutcome::rejected,
-                                           "a line is longer than " + std::to_string(o.max_text_line) + " bytes"});
+        : long_text_line_
+            ? reply_for(MessageResult{MessageOutcome::rejected,
+                                      "a line is longer than " + std::to_string(o.max_text_line) + " bytes"})
+            // RFC 3463 4.3.1 "mail system full": the sender keeps the message and retries.
+            : make_reply(452, "4.3.1", "insufficient system storage, try again later");
     if (o.lmtp) {
       for (const auto& rcpt : envelope_.recipients)
         reply(out, now, base.code, base.enhanced, "<" + rcpt + "> " + base.lines.back());
@@ -488,6 +507,7 @@ void SmtpSession::end_of_data(SmtpTime now, SmtpActions& out) {
       reply(out, now, base);
     }
     std::string().swap(body_);
+    release_budget();
     reset_transaction();
     return;
   }
@@ -720,6 +740,7 @@ void SmtpSession::cmd_data(std::string_view args, SmtpTime now, SmtpActions& out
   body_.reserve(std::min(envelope_.declared_size.value_or(0), std::min(kMaxBodyReserve, o.max_message_bytes)));
   too_big_ = false;
   long_text_line_ = false;
+  over_budget_ = false;
   message_bytes_ = 0;
   data_bytes_ = in_.size() - pos_;  // already read behind the DATA line
   data_started_at_ = now;
@@ -794,6 +815,7 @@ void SmtpSession::close(SmtpActions& out, CloseReason reason) {
   out.emplace_back(CloseConnection{reason});
   std::string().swap(in_);
   std::string().swap(body_);
+  release_budget();
   pos_ = 0;
 }
 

@@ -35,6 +35,13 @@ std::string printable(std::string_view s, std::size_t max_bytes) {
       ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 > 0x8F);
     }
     if (!ok) { hex(c); ++i; continue; }
+    // U+0080..U+009F (C2 80..C2 9F) are the C1 controls: U+009B is CSI, the 8-bit ESC [.
+    if (len == 2 && c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0) {
+      hex(c);
+      hex(static_cast<unsigned char>(s[i + 1]));
+      i += 2;
+      continue;
+    }
     out.append(s.substr(i, len));
     i += len;
   }

@@ -8,7 +8,8 @@
 
 namespace tlsrpt::daemon {
 
-// "\n" -> "\\n", ESC -> "\\x1b", invalid UTF-8 bytes -> "\\xNN"; at most max_bytes
+// "\n" -> "\\n", ESC -> "\\x1b", a C1 control such as CSI (U+009B) -> "\\xc2\\x9b",
+// invalid UTF-8 bytes -> "\\xNN"; at most max_bytes
 // of input are shown, followed by "..." when cut.
 std::string printable(std::string_view s, std::size_t max_bytes = 4096);
 

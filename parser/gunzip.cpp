@@ -25,6 +25,8 @@ Error gz_error(RejectReason reason, std::string message) {
 
 // Sets the size of `out`, allocating exactly what is asked (plus padding) when it
 // must grow: a string's or vector's geometric growth could double past the cap.
+constexpr std::size_t kWholeCapAbove = 1024 * 1024;
+
 void resize_exact(std::vector<char>& out, std::size_t size) {
   if (size + kGunzipPadding > out.capacity()) {
     std::vector<char> bigger;
@@ -70,7 +72,18 @@ std::expected<GunzipInfo, Error> gunzip(std::string_view in, std::vector<char>& 
       if (out.size() > cap)
         return std::unexpected(gz_error(RejectReason::too_large, "decompressed report is larger than " +
                                                                      std::to_string(cap) + " bytes"));
-      resize_exact(out, std::min(cap + 1, out.size() * 2));
+      const std::size_t want = std::min(cap + 1, out.size() * 2);
+      // Past 1 MiB (no real report is that big; a bomb is) the whole cap is reserved
+      // at once: address space, not memory, since pages are only touched as the window
+      // grows, and no later growth copies. Doubling by copying would hold the old and
+      // the new buffer together, up to 1.5x the cap, at the last step.
+      if (want > kWholeCapAbove && out.capacity() < cap + 1 + kGunzipPadding) {
+        std::vector<char> whole;
+        whole.reserve(cap + 1 + kGunzipPadding);
+        whole.assign(out.begin(), out.end());
+        out.swap(whole);
+      }
+      resize_exact(out, want);
     }
     inf.zs.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
     inf.zs.avail_out = static_cast<uInt>(out.size() - produced);

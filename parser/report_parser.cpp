@@ -248,6 +248,9 @@ class Walker {
                                                 [](char c) { return c >= '0' && c <= '9'; });
       if (digits && raw[0] == '-')
         return fail(RejectReason::invalid_count, p, "a session count must not be negative, got " + std::string(raw.substr(0, 32)));
+      // RFC 8259 §6: no leading zeros; "007" is not JSON, whatever its size.
+      if (digits && raw.size() > 1 && raw[0] == '0')
+        return fail(RejectReason::invalid_count, p, "a number must not have leading zeros, got " + std::string(raw.substr(0, 32)));
       if (digits)
         return fail(RejectReason::count_too_large, p, "session count " + std::string(raw.substr(0, 32)) + " is above 2^53-1");
       return fail(RejectReason::invalid_count, p, "invalid number " + quote_value(raw));

@@ -70,7 +70,7 @@ void AlertStore::rollback() {
 std::expected<void, StoreError> AlertStore::record_authentication(std::span<const std::int64_t> report_ids,
                                                                   bool authenticated) {
   // The store records it with the report; this keeps the method it wrote.
-  auto st = db_.prepare("INSERT INTO report_auth (report, authenticated) SELECT id, ?2 FROM report WHERE id = ?1 "
+  auto st = db_.cached("INSERT INTO report_auth (report, authenticated) SELECT id, ?2 FROM report WHERE id = ?1 "
                         "ON CONFLICT (report) DO UPDATE SET authenticated = excluded.authenticated");
   if (!st) return std::unexpected(st.error());
   for (std::int64_t id : report_ids) {
@@ -82,7 +82,7 @@ std::expected<void, StoreError> AlertStore::record_authentication(std::span<cons
 
 std::expected<std::vector<std::pair<std::string, std::string>>, StoreError> AlertStore::affected(
     std::span<const std::int64_t> report_ids) {
-  auto st = db_.prepare(
+  auto st = db_.cached(
       "SELECT DISTINCT p.policy_domain, r.day FROM report r JOIN policy p ON p.report = r.id "
       "WHERE r.id = ?1 AND r.status = 'counted' AND p.policy_domain <> ''");
   if (!st) return std::unexpected(st.error());
@@ -105,7 +105,7 @@ std::expected<std::vector<std::pair<std::string, std::string>>, StoreError> Aler
 std::expected<std::vector<std::string>, StoreError> AlertStore::json_strings(const std::string& json) {
   // The policy strings are stored as JSON arrays (migration 1); SQLite's json_each
   // reads them back without another JSON parser here.
-  auto st = db_.prepare("SELECT value FROM json_each(?1) WHERE type = 'text' ORDER BY key");
+  auto st = db_.cached("SELECT value FROM json_each(?1) WHERE type = 'text' ORDER BY key");
   if (!st) return std::unexpected(st.error());
   st->bind(1, std::string_view(json));
   std::vector<std::string> out;
@@ -134,7 +134,7 @@ std::expected<std::vector<PolicySum>, StoreError> AlertStore::observations(const
   std::vector<PolicySum> out;
   std::vector<std::pair<std::string, std::string>> raw;  // strings / mx JSON per row
   {
-    auto st = db_.prepare("SELECT " + key +
+    auto st = db_.cached("SELECT " + key +
                           ", COUNT(*), CAST(TOTAL(p.successful_sessions) AS INTEGER), "
                           "CAST(TOTAL(p.failed_sessions) AS INTEGER)" +
                           from + where + "GROUP BY " + key + " ORDER BY " + key);
@@ -167,7 +167,7 @@ std::expected<std::vector<PolicySum>, StoreError> AlertStore::observations(const
     out[i].mx_hosts = std::move(*mx);
   }
   {
-    auto st = db_.prepare("SELECT " + key +
+    auto st = db_.cached("SELECT " + key +
                           ", f.result_type, f.receiving_mx_hostname, CAST(TOTAL(f.failed_sessions) AS INTEGER)" +
                           from + "JOIN failure f ON f.report = p.report AND f.policy_idx = p.idx " + where +
                           "GROUP BY " + key + ", f.result_type, f.receiving_mx_hostname ORDER BY " + key +
@@ -189,7 +189,7 @@ std::expected<std::vector<PolicySum>, StoreError> AlertStore::observations(const
 
 std::expected<std::optional<AlertRecord>, StoreError> AlertStore::find_open(const std::string& domain,
                                                                             const std::string& kind) {
-  auto st = db_.prepare(std::string("SELECT ") + kAlertColumns +
+  auto st = db_.cached(std::string("SELECT ") + kAlertColumns +
                         " FROM alert WHERE policy_domain = ?1 AND kind = ?2 AND status = 'open'");
   if (!st) return std::unexpected(st.error());
   st->bind(1, std::string_view(domain)).bind(2, std::string_view(kind));
@@ -200,7 +200,7 @@ std::expected<std::optional<AlertRecord>, StoreError> AlertStore::find_open(cons
 }
 
 std::expected<std::vector<AlertRecord>, StoreError> AlertStore::open_for_domain(const std::string& domain) {
-  auto st = db_.prepare(std::string("SELECT ") + kAlertColumns +
+  auto st = db_.cached(std::string("SELECT ") + kAlertColumns +
                         " FROM alert WHERE policy_domain = ?1 AND status = 'open' ORDER BY id");
   if (!st) return std::unexpected(st.error());
   st->bind(1, std::string_view(domain));
@@ -209,7 +209,7 @@ std::expected<std::vector<AlertRecord>, StoreError> AlertStore::open_for_domain(
 
 std::expected<std::optional<std::pair<std::string, std::string>>, StoreError> AlertStore::last_notification(
     const std::string& domain, const std::string& kind) {
-  auto st = db_.prepare(
+  auto st = db_.cached(
       "SELECT last_notified_at, notified_severity FROM alert WHERE policy_domain = ?1 AND kind = ?2 "
       "AND last_notified_at IS NOT NULL ORDER BY last_notified_at DESC, id DESC LIMIT 1");
   if (!st) return std::unexpected(st.error());
@@ -221,7 +221,7 @@ std::expected<std::optional<std::pair<std::string, std::string>>, StoreError> Al
 }
 
 std::expected<std::int64_t, StoreError> AlertStore::open_alert(const AlertFields& f, const std::string& now) {
-  auto st = db_.prepare(
+  auto st = db_.cached(
       "INSERT INTO alert (policy_domain, kind, policy_type, severity, status, first_day, last_day, opened_at, "
       "last_seen_at, summary, explanation, evidence) VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?5, ?6, ?6, ?7, ?8, ?9)");
   if (!st) return std::unexpected(st.error());
@@ -240,7 +240,7 @@ std::expected<std::int64_t, StoreError> AlertStore::open_alert(const AlertFields
 
 std::expected<void, StoreError> AlertStore::seen_again(std::int64_t id, const AlertFields& f, const std::string& now) {
   // The text follows the latest day seen; an older day arriving late only counts.
-  auto st = db_.prepare(
+  auto st = db_.cached(
       "UPDATE alert SET last_seen_at = ?2, seen = seen + 1, "
       "policy_type = CASE WHEN ?3 >= last_day THEN ?4 ELSE policy_type END, "
       "severity = CASE WHEN ?3 >= last_day THEN ?5 ELSE severity END, "
@@ -262,7 +262,7 @@ std::expected<void, StoreError> AlertStore::seen_again(std::int64_t id, const Al
 
 std::expected<void, StoreError> AlertStore::mark_notified(std::int64_t id, const std::string& severity,
                                                           const std::string& now) {
-  auto st = db_.prepare(
+  auto st = db_.cached(
       "UPDATE alert SET last_notified_at = ?2, notified_severity = ?3, notifications = notifications + 1 "
       "WHERE id = ?1");
   if (!st) return std::unexpected(st.error());
@@ -271,7 +271,7 @@ std::expected<void, StoreError> AlertStore::mark_notified(std::int64_t id, const
 }
 
 std::expected<void, StoreError> AlertStore::mark_suppressed(std::int64_t id) {
-  auto st = db_.prepare("UPDATE alert SET suppressed = suppressed + 1 WHERE id = ?1");
+  auto st = db_.cached("UPDATE alert SET suppressed = suppressed + 1 WHERE id = ?1");
   if (!st) return std::unexpected(st.error());
   st->bind(1, id);
   return st->run();
@@ -279,7 +279,7 @@ std::expected<void, StoreError> AlertStore::mark_suppressed(std::int64_t id) {
 
 std::expected<void, StoreError> AlertStore::resolve(std::int64_t id, const std::optional<std::string>& day,
                                                     const std::string& now) {
-  auto st = db_.prepare(
+  auto st = db_.cached(
       "UPDATE alert SET status = 'resolved', resolved_at = ?2, resolved_day = ?3 WHERE id = ?1 AND status = 'open'");
   if (!st) return std::unexpected(st.error());
   st->bind(1, id).bind(2, std::string_view(now)).bind(3, day);
@@ -287,7 +287,7 @@ std::expected<void, StoreError> AlertStore::resolve(std::int64_t id, const std::
 }
 
 std::expected<std::int64_t, StoreError> AlertStore::notifications_since(const std::string& since) {
-  auto st = db_.prepare("SELECT count(*) FROM alert_notification WHERE at > ?1");
+  auto st = db_.cached("SELECT count(*) FROM alert_notification WHERE at > ?1");
   if (!st) return std::unexpected(st.error());
   st->bind(1, std::string_view(since));
   auto row = st->step();
@@ -297,7 +297,7 @@ std::expected<std::int64_t, StoreError> AlertStore::notifications_since(const st
 
 std::expected<void, StoreError> AlertStore::log_notification(std::optional<std::int64_t> alert_id,
                                                              const std::string& now) {
-  auto st = db_.prepare("INSERT INTO alert_notification (at, alert) VALUES (?1, ?2)");
+  auto st = db_.cached("INSERT INTO alert_notification (at, alert) VALUES (?1, ?2)");
   if (!st) return std::unexpected(st.error());
   st->bind(1, std::string_view(now));
   if (alert_id) st->bind(2, *alert_id);
@@ -306,14 +306,14 @@ std::expected<void, StoreError> AlertStore::log_notification(std::optional<std::
 }
 
 std::expected<void, StoreError> AlertStore::prune_notifications(const std::string& before) {
-  auto st = db_.prepare("DELETE FROM alert_notification WHERE at < ?1");
+  auto st = db_.cached("DELETE FROM alert_notification WHERE at < ?1");
   if (!st) return std::unexpected(st.error());
   st->bind(1, std::string_view(before));
   return st->run();
 }
 
 std::expected<std::pair<std::int64_t, std::optional<std::string>>, StoreError> AlertStore::throttle() {
-  auto st = db_.prepare("SELECT pending, last_summary_at FROM alert_throttle WHERE id = 1");
+  auto st = db_.cached("SELECT pending, last_summary_at FROM alert_throttle WHERE id = 1");
   if (!st) return std::unexpected(st.error());
   auto row = st->step();
   if (!row) return std::unexpected(row.error());
@@ -323,14 +323,14 @@ std::expected<std::pair<std::int64_t, std::optional<std::string>>, StoreError> A
 
 std::expected<void, StoreError> AlertStore::set_throttle(std::int64_t pending,
                                                          const std::optional<std::string>& last_summary_at) {
-  auto st = db_.prepare("INSERT OR REPLACE INTO alert_throttle (id, pending, last_summary_at) VALUES (1, ?1, ?2)");
+  auto st = db_.cached("INSERT OR REPLACE INTO alert_throttle (id, pending, last_summary_at) VALUES (1, ?1, ?2)");
   if (!st) return std::unexpected(st.error());
   st->bind(1, pending).bind(2, last_summary_at);
   return st->run();
 }
 
 std::expected<std::vector<AlertRecord>, StoreError> AlertStore::list(bool open_only) {
-  auto st = db_.prepare(std::string("SELECT ") + kAlertColumns +
+  auto st = db_.cached(std::string("SELECT ") + kAlertColumns +
                         " FROM alert WHERE (?1 = 0 OR status = 'open') ORDER BY last_day DESC, id DESC");
   if (!st) return std::unexpected(st.error());
   st->bind(1, open_only ? 1 : 0);

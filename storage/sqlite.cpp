@@ -21,15 +21,23 @@ bool StoreError::transient() const {
 }
 
 Db::~Db() {
+  finalize_cache();
   if (h_) sqlite3_close_v2(h_);
 }
 
 Db& Db::operator=(Db&& o) noexcept {
   if (this != &o) {
+    finalize_cache();
     if (h_) sqlite3_close_v2(h_);
     h_ = std::exchange(o.h_, nullptr);
+    cache_ = std::move(o.cache_);
   }
   return *this;
+}
+
+void Db::finalize_cache() {
+  for (auto& [sql, c] : cache_) sqlite3_finalize(c.s);
+  cache_.clear();
 }
 
 std::expected<Db, StoreError> Db::open(const std::string& path, bool create, bool read_only) {
@@ -69,15 +77,41 @@ std::expected<Stmt, StoreError> Db::prepare(std::string_view sql, bool persisten
   return Stmt(s, h_);
 }
 
-Stmt::~Stmt() {
-  if (s_) sqlite3_finalize(s_);
+std::expected<Stmt, StoreError> Db::cached(const std::string& sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    if (cache_.size() >= kMaxCached) return prepare(sql);
+    auto st = prepare(sql, /*persistent=*/true);
+    if (!st) return st;
+    sqlite3_stmt* s = std::exchange(st->s_, nullptr);
+    it = cache_.emplace(sql, Cached{s, false}).first;
+  }
+  if (it->second.out) return prepare(sql);
+  it->second.out = true;
+  return Stmt(it->second.s, h_, &it->second.out);
 }
+
+void Stmt::release() {
+  if (!s_) return;
+  if (out_) {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+    *out_ = false;
+  } else {
+    sqlite3_finalize(s_);
+  }
+  s_ = nullptr;
+  out_ = nullptr;
+}
+
+Stmt::~Stmt() { release(); }
 
 Stmt& Stmt::operator=(Stmt&& o) noexcept {
   if (this != &o) {
-    if (s_) sqlite3_finalize(s_);
+    release();
     s_ = std::exchange(o.s_, nullptr);
     db_ = o.db_;
+    out_ = std::exchange(o.out_, nullptr);
   }
   return *this;
 }

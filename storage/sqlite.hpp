@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 namespace tlsrpt::storage {
@@ -28,7 +29,7 @@ class Db {
   Db() = default;
   explicit Db(sqlite3* h) : h_(h) {}
   ~Db();
-  Db(Db&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  Db(Db&& o) noexcept : h_(std::exchange(o.h_, nullptr)), cache_(std::move(o.cache_)) {}
   Db& operator=(Db&& o) noexcept;
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
@@ -40,18 +41,35 @@ class Db {
   // For fixed SQL text only (schema, pragmas, BEGIN/COMMIT): never report data.
   std::expected<void, StoreError> exec(const char* sql);
   std::expected<Stmt, StoreError> prepare(std::string_view sql, bool persistent = false);
+  // Like prepare(), for SQL run again and again (the alert evaluation after every
+  // commit): the statement is prepared once and kept with the connection; the Stmt
+  // returned borrows it and resets it when it goes. Borrowing a statement that is
+  // already out, or more than kMaxCached texts, falls back to a fresh prepare.
+  std::expected<Stmt, StoreError> cached(const std::string& sql);
   StoreError error(std::string_view what) const;
 
+  static constexpr std::size_t kMaxCached = 64;
+
  private:
+  struct Cached {
+    sqlite3_stmt* s = nullptr;
+    bool out = false;  // borrowed by a live Stmt
+  };
+  void finalize_cache();
+
   sqlite3* h_ = nullptr;
+  std::unordered_map<std::string, Cached> cache_;  // nodes are stable: Stmt points into them
 };
 
 class Stmt {
  public:
+  friend class Db;
   Stmt() = default;
   Stmt(sqlite3_stmt* s, sqlite3* db) : s_(s), db_(db) {}
+  // A statement borrowed from Db::cached(): reset, not finalized, at the end.
+  Stmt(sqlite3_stmt* s, sqlite3* db, bool* out) : s_(s), db_(db), out_(out) {}
   ~Stmt();
-  Stmt(Stmt&& o) noexcept : s_(std::exchange(o.s_, nullptr)), db_(o.db_) {}
+  Stmt(Stmt&& o) noexcept : s_(std::exchange(o.s_, nullptr)), db_(o.db_), out_(std::exchange(o.out_, nullptr)) {}
   Stmt& operator=(Stmt&& o) noexcept;
 
   Stmt& bind(int i, std::string_view v);
@@ -74,8 +92,11 @@ class Stmt {
   bool is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
 
  private:
+  void release();
+
   sqlite3_stmt* s_ = nullptr;
   sqlite3* db_ = nullptr;
+  bool* out_ = nullptr;  // set for a borrowed statement
 };
 
 }  // namespace tlsrpt::storage

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "daemon/http_handler.hpp"
+#include "daemon/http_head.hpp"
 #include "parser/gunzip.hpp"
 
 namespace {
@@ -62,21 +63,6 @@ Setup setup_from(std::uint8_t flags) {
   return s;
 }
 
-// As head_of() in daemon/http_server.cpp.
-HttpRequestHead head_of(const http::request_parser<http::string_body>& parser) {
-  const auto& req = parser.get();
-  HttpRequestHead h;
-  h.method = std::string(req.method_string());
-  h.target = std::string(req.target());
-  h.version = req.version();
-  h.content_type = std::string(req[http::field::content_type]);
-  h.content_encoding = std::string(req[http::field::content_encoding]);
-  if (auto len = parser.content_length()) h.content_length = *len;
-  h.chunked = parser.chunked();
-  h.peer = "192.0.2.7:41000";
-  return h;
-}
-
 void check_error_reply(const HttpReply& r) {
   REQUIRE(r.status >= 400 && r.status <= 599);
   REQUIRE(r.status == reply_for(r.outcome).http_status);
@@ -120,7 +106,7 @@ class Connection {
     }
     if (!parser.is_header_done()) return false;  // the header deadline would fire
 
-    const HttpRequestHead head = head_of(parser);
+    const HttpRequestHead head = head_of(parser, "192.0.2.7:41000");
     const Route route = route_for(head.target, policy);
     const bool body_pending = parser.content_length().value_or(0) > 0 || parser.chunked();
     if (head.content_length) REQUIRE(*head.content_length <= policy.limits.max_submission_bytes);

@@ -291,8 +291,8 @@ def https_post(port, body, content_type="application/tlsrpt+json", timeout=30, p
         r = conn.getresponse()
         data = r.read()
         return Reply(r.status, {k.lower(): v for k, v in r.getheaders()}, data, local)
-    except (OSError, http.client.HTTPException):
-        return Reply(None, {}, b"", local)
+    except (OSError, http.client.HTTPException) as e:  # no reply; the text says what happened
+        return Reply(None, {}, f"{type(e).__name__}: {e}".encode(), local)
     finally:
         conn.close()
 
@@ -320,8 +320,8 @@ def smtp_send(port, message, rcpt="tlsrpt@example.com", timeout=30, mail_from="t
             return Reply(code, {}, text, local)
     except smtplib.SMTPResponseException as e:
         return Reply(e.smtp_code, {}, e.smtp_error, local)
-    except (OSError, smtplib.SMTPException):
-        return Reply(None, {}, b"", local)
+    except (OSError, smtplib.SMTPException) as e:  # no reply; the text says what happened
+        return Reply(None, {}, f"{type(e).__name__}: {e}".encode(), local)
 
 
 def db_rows(db, query):

@@ -162,7 +162,8 @@ Audit = collections.namedtuple("Audit", "rid channel wal_write durable ack log g
 
 
 def audit_acks(trace_path, subs, db_basename):
-    """For every acknowledged submission (rid, channel, client port): the first WAL
+    """For every acknowledged submission (rid, channel, client port[, wall-clock start,
+    end of the client's connection]): the first WAL
     write holding its report id that a successful WAL fdatasync/fsync follows, that
     sync (what made it durable), and the ack: for SMTP the write of
     "250 2.0.0 report" on the client's socket, for HTTPS (TLS: opaque bytes) the
@@ -181,7 +182,8 @@ def audit_acks(trace_path, subs, db_basename):
             if port:
                 sock[port].append(c)
     audits, problems = [], []
-    for rid, channel, port in subs:
+    for sub in subs:
+        rid, channel, port = sub[:3]
         # Its transaction's WAL write and sync; a transaction whose sync failed was
         # not committed, so the write of the retry counts (its sync succeeded).
         w = dsync = None
@@ -195,6 +197,12 @@ def audit_acks(trace_path, subs, db_basename):
             continue
         log = next((c for c in logs if f"report {rid}" in c.args), None)
         writes = sock.get(port, [])
+        if len(sub) >= 5:
+            # The client's port is reused by later connections (200 connections in a
+            # few seconds from a 28 000-port range): only this connection's writes,
+            # by the client's wall clock (strace -ttt is the same clock).
+            began, ended = sub[3], sub[4]
+            writes = [c for c in writes if began - 0.001 <= c.start <= ended + 0.001]
         if channel == "smtp":
             ack = next((c for c in writes if "250 2.0.0 report" in c.args), None)
         else:

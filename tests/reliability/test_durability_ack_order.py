@@ -7,6 +7,7 @@ bytes strace prints), the ack by the client's port on the socket descriptor."""
 import os
 import statistics
 import threading
+import time
 import uuid
 
 from common import Skip, scenario
@@ -56,11 +57,13 @@ def ack_ordering_audit(ctx):
     def sender(channel, letter):
         for i in range(n):
             rid = f"audit-{letter}{i:04d}-{token}"
+            began = time.time()
             r = submit_once(d, rid, channel, timeout=30)
+            ended = time.time()
             ledger.note(rid, channel, r.status)
             if rid in ledger.acked:
                 with lock:
-                    subs.append((rid, channel, r.local_port))
+                    subs.append((rid, channel, r.local_port, began, ended))
 
     threads = [threading.Thread(target=sender, args=a) for a in (("https", "h"), ("smtp", "s"))]
     for t in threads:

@@ -96,7 +96,6 @@ def disk_full_tmpfs(ctx):
     rc = d.stop()
     ctx.check(rc == 0, f"exit code {rc}")
     verify(ctx, d.db, ledger)
-    keep_trace(ctx, trace, "eio.trace")
 
 
 @scenario(deadline=150, soak_deadline=300)
@@ -139,7 +138,6 @@ def enospc_injected(ctx):
     rc = d.stop()
     ctx.check(rc == 0, f"exit code {rc}")
     verify(ctx, d.db, ledger)
-    keep_trace(ctx, trace, "eio.trace")
 
 
 @scenario(deadline=150, soak_deadline=300)

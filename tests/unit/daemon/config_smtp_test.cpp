@@ -1,4 +1,5 @@
-// daemon/config.cpp: the [smtp] DKIM rows (smtp.dkim, smtp.trusted_authserv_ids).
+// daemon/config.cpp: the [smtp] DKIM rows (smtp.dkim, smtp.trusted_authserv_ids) and the
+// shared message-bytes budget (smtp.max_message_bytes_in_flight).
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -20,6 +21,14 @@ TEST(ConfigSmtp, Defaults) {
   Config c = default_config();
   EXPECT_EQ(c.smtp.dkim, DkimPolicy::require);  // RFC 8460 §3: unsigned reports MUST be ignored
   EXPECT_TRUE(c.smtp.trusted_authserv_ids.empty());
+}
+
+TEST(ConfigSmtp, MessageBytesInFlight) {
+  EXPECT_EQ(default_config().smtp.max_message_bytes_in_flight, 64u * 1024 * 1024);
+  auto c = load("[smtp]\nmax_message_bytes_in_flight = \"16MiB\"\n");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->smtp.max_message_bytes_in_flight, 16u * 1024 * 1024);
+  EXPECT_FALSE(load("[smtp]\nmax_message_bytes_in_flight = \"1KiB\"\n"));
 }
 
 TEST(ConfigSmtp, EveryDkimPolicy) {

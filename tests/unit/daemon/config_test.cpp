@@ -44,6 +44,15 @@ max_policies = 10
   EXPECT_EQ(c->limits.max_submission_bytes, 2 * kMiB);  // untouched default
 }
 
+TEST(Config, PerClientBodyBudget) {
+  EXPECT_EQ(default_config().https.max_body_bytes_per_client, 8 * kMiB);
+  test::TempDir dir;
+  auto c = load_config(write(dir, "c.toml", "[https]\nmax_body_bytes_per_client = \"1MiB\"\n"));
+  ASSERT_TRUE(c) << c.error().front().text();
+  EXPECT_EQ(c->https.max_body_bytes_per_client, kMiB);
+  EXPECT_FALSE(load_config(write(dir, "d.toml", "[https]\nmax_body_bytes_per_client = \"1KiB\"\n")));
+}
+
 TEST(Config, ErrorsNameFileAndLine) {
   test::TempDir dir;
   auto path = write(dir, "bad.toml", "database = 5\n\n[limits]\nmax_policies = -1\nnot_a_key = 1\nmax_report_bytes = \"4 parsecs\"\n");

@@ -701,6 +701,72 @@ TEST(SmtpSession, HugeMessageIsRefusedWithoutBuffering) {
   EXPECT_EQ(f.s.phase(), SmtpSession::Phase::command);
 }
 
+// Reliability scenario 20: the sessions of a listener share one byte budget, so
+// many concurrent DATA commands cannot buffer max_message_bytes each.
+TEST(SmtpSession, SharedBudgetBoundsWhatAllSessionsBuffer) {
+  auto budget = std::make_shared<MessageBudget>(64 * 1024);
+  auto o = opts([&](SmtpOptions& x) { x.budget = budget; });
+  std::string line(98, 'x');
+  line += "\r\n";
+  std::string forty_k;
+  while (forty_k.size() < 40 * 1024) forty_k += line;
+
+  Fixture a(o), b(o);
+  for (Fixture* f : {&a, &b}) {
+    f->s.start(kT0);
+    f->feed("EHLO c\r\n");
+    f->feed(kMail);
+    f->feed(kRcpt);
+    f->feed("DATA\r\n");
+  }
+  EXPECT_TRUE(a.feed(forty_k).empty());
+  EXPECT_EQ(budget->used(), forty_k.size());
+  // The second session does not fit beside the first: drained, then 452 4.3.1.
+  EXPECT_TRUE(b.feed(forty_k).empty());
+  auto r = only<SendReply>(b.feed(".\r\n"));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].reply.summary(), "452 4.3.1 insufficient system storage, try again later");
+  EXPECT_TRUE(only<DeliverMessage>(b.last).empty());
+  EXPECT_EQ(b.s.budget_held(), 0u);
+  // The first is delivered; its bytes stay taken until the outcome is known.
+  auto m = only<DeliverMessage>(a.feed(".\r\n"));
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(budget->used(), forty_k.size());
+  a.s.complete_message(MessageResult{MessageOutcome::stored, {}}, kT0);
+  EXPECT_EQ(budget->used(), 0u);
+  // Now the second one fits: the next transaction on b is accepted.
+  b.feed(kMail);
+  b.feed(kRcpt);
+  b.feed("DATA\r\n");
+  EXPECT_EQ(only<DeliverMessage>(b.feed(forty_k + ".\r\n")).size(), 1u);
+  EXPECT_EQ(budget->used(), forty_k.size());
+}
+
+TEST(SmtpSession, BudgetIsReturnedWhenTheSessionEnds) {
+  auto budget = std::make_shared<MessageBudget>(1024 * 1024);
+  {
+    Fixture f(opts([&](SmtpOptions& x) { x.budget = budget; }));
+    f.s.start(kT0);
+    f.feed("EHLO c\r\n");
+    f.feed(kMail);
+    f.feed(kRcpt);
+    f.feed("DATA\r\n");
+    f.feed("Subject: x\r\n\r\nhalf a message\r\n");
+    EXPECT_GT(budget->used(), 0u);
+  }  // the client went away mid-DATA
+  EXPECT_EQ(budget->used(), 0u);
+  Fixture g(opts([&](SmtpOptions& x) { x.budget = budget; }));
+  g.s.start(kT0);
+  g.feed("EHLO c\r\n");
+  g.feed(kMail);
+  g.feed(kRcpt);
+  g.feed("DATA\r\n");
+  g.feed("Subject: x\r\n\r\n");
+  g.s.on_timeout(kT0 + 1h);  // 421 and close
+  EXPECT_TRUE(g.s.closed());
+  EXPECT_EQ(budget->used(), 0u);
+}
+
 TEST(SmtpSession, MessageExactlyAtTheDefaultLimit) {
   Fixture f(opts());
   f.s.start(kT0);

@@ -17,6 +17,13 @@ TEST(Printable, EscapesControlsAndInvalidUtf8) {
   EXPECT_EQ(printable("back\\slash"), "back\\\\slash");
 }
 
+TEST(Printable, EscapesC1Controls) {
+  // U+009B (CSI) acts like ESC [ on terminals that honour 8-bit controls.
+  EXPECT_EQ(printable("a\xc2\x9b" "31mb"), "a\\xc2\\x9b31mb");
+  EXPECT_EQ(printable("\xc2\x80\xc2\x9f"), "\\xc2\\x80\\xc2\\x9f");
+  EXPECT_EQ(printable("nbsp\xc2\xa0ok"), "nbsp\xc2\xa0ok");  // U+00A0 is printable
+}
+
 TEST(Printable, Truncates) {
   EXPECT_EQ(printable(std::string(10, 'a'), 4), "aaaa...");
 }

@@ -28,8 +28,8 @@ struct Expect {
   std::vector<PolicyExpect> policies;
   std::set<std::string> notes;  // note codes that must be present
   // Rejections:
-  std::optional<RejectReason> reason;
-  std::string message_part;
+  std::optional<RejectReason> reason = {};
+  std::string message_part = {};
 };
 
 const std::map<std::string, Expect>& expectations() {

@@ -148,6 +148,9 @@ TEST(ReportParser, BadCounts) {
   expect_rejected(with("99999999999999999999999"), RejectReason::count_too_large, where, "above 2^53-1");
   expect_rejected(with("-99999999999999999999999"), RejectReason::invalid_count, where, "negative");
   expect_rejected(with("1e999"), RejectReason::invalid_count, where, "");
+  // Not "above 2^53-1": a leading zero is simply not JSON.
+  expect_rejected(with("007"), RejectReason::invalid_count, where, "must not have leading zeros, got 007");
+  expect_rejected(with("00"), RejectReason::invalid_count, where, "leading zeros");
   auto r = parse(with("9007199254740991"));
   ASSERT_TRUE(r) << r.error().text();
   EXPECT_EQ(r->report.policies[0].summary.successful, kMaxCount);

@@ -39,6 +39,21 @@ class Units(TempDirTest):
         self.assertLessEqual(level, 2.0)
 
 
+def wait_listening(port, proc, timeout=20):
+    """Waits until 127.0.0.1:port is in LISTEN state, without connecting to it."""
+    entry = f"0100007F:{port:04X}"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open("/proc/net/tcp") as f:
+            # columns: sl local_address rem_address st ...; st 0A is LISTEN
+            if any(cols[1] == entry and cols[3] == "0A" for cols in (line.split() for line in f)):
+                return
+        if proc.poll() is not None:
+            raise AssertionError(f"systemd-socket-activate exited {proc.returncode}: {proc.stderr.read()!r}")
+        time.sleep(0.02)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
 class SocketActivationAndNotify(TempDirTest):
     def test_adopts_named_sockets_and_notifies(self):
         if not shutil.which("systemd-socket-activate"):
@@ -59,6 +74,11 @@ class SocketActivationAndNotify(TempDirTest):
                                  "-E", "NOTIFY_SOCKET", TLSRPTD, "serve", "--config", d.config],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=self.tmp)
         try:
+            # Connect only once systemd-socket-activate listens: Popen returns before it
+            # has bound, and a connection refused in that window failed this test under
+            # load. Its /proc/net/tcp entry is read, not probed: a probe connection would
+            # be the one that starts the service.
+            wait_listening(activated, proc)
             # systemd-socket-activate starts the service at the first connection, as
             # socket activation does; that connection is then served by it.
             report = (b'{"organization-name":"O","date-range":{"start-datetime":"2026-01-01T00:00:00Z",'

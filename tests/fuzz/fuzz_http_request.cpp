@@ -7,6 +7,7 @@
 // Input: [flags][request bytes...]; flags choose the policy and the chunking.
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,7 @@
 
 #include "daemon/http_handler.hpp"
 #include "daemon/http_head.hpp"
+#include "daemon/report_checks.hpp"
 #include "parser/gunzip.hpp"
 
 namespace {
@@ -32,6 +34,11 @@ namespace http = beast::http;
   std::abort();
 }
 #define REQUIRE(c) ((c) ? (void)0 : broken(#c, __LINE__))
+
+// A fixed receive time, so an input decides the same every run (accept_body's
+// default reads the clock): 2027-01-01T00:00:00Z, after every seed's date-range;
+// reports starting after 2027-01-02T00:00:00Z are refused (report_checks.hpp).
+constexpr std::chrono::sys_seconds kNow{std::chrono::seconds{1798761600}};
 
 struct Rng {  // xorshift32: the chunking comes from the flags byte
   std::uint32_t s;
@@ -129,7 +136,7 @@ class Connection {
       const std::string body = parser.get().body();
       REQUIRE(body.size() <= policy.limits.max_submission_bytes);
       auto alone = ingest_alone(head, body, alone_ingestor);
-      auto accepted = accept_body(head, std::move(parser.get().body()), ingestor, policy);
+      auto accepted = accept_body(head, std::move(parser.get().body()), ingestor, policy, kNow);
       if (accepted) {
         // The server now stores it and answers 2xx: only for what ingest accepts.
         if (!alone) {
@@ -138,6 +145,7 @@ class Connection {
         }
         REQUIRE(alone->content_sha256 == accepted->report.content_sha256);
         REQUIRE(serves_report(accepted->report.parsed.report, policy.domains));
+        REQUIRE(accepted->report.parsed.report.date_range.start <= kNow + kMaxReportAhead);
         REQUIRE(accepted->raw == body);  // the raw bytes kept are the body as sent
       } else {
         check_error_reply(accepted.error());

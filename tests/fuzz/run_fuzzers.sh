@@ -8,6 +8,7 @@
 # Usage: tests/fuzz/run_fuzzers.sh [SECONDS] [TARGET...]
 #   FUZZ_BUILD_DIR  build folder (default build-fuzz)
 #   FUZZ_WORK_DIR   scratch folder (default: a new temporary one, removed afterwards)
+#   FUZZ_JOBS       targets fuzzed at the same time (default nproc; each gets SECONDS)
 #   FUZZ_MERGE=1    afterwards, add the inputs that reach new coverage to the committed
 #                   corpus (libFuzzer -merge=1): how seed corpora grow; review the diff
 #   CXX             the compiler (default clang++-16)
@@ -26,7 +27,7 @@ now() { date +%s; }
 t0=$(now)
 echo "== build ($cxx, $build)"
 CXX=$cxx cmake -S . -B "$build" -DTLSRPT_FUZZ=ON -DTLSRPT_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target fuzzers >/dev/null
+cmake --build "$build" -j"${JOBS:-$(nproc)}" --target fuzzers >/dev/null
 echo "build: $(( $(now) - t0 )) s"
 
 # Symbolized reports (clang-16 has no llvm-symbolizer-16 without the llvm-16 package;
@@ -45,11 +46,11 @@ else
   trap 'rm -rf "$work"' EXIT
 fi
 
-failed=""
-for t in $targets; do
+# One target: fuzz a scratch corpus, write "<status> <summary>" to $work/<t>/result.
+fuzz_one() {
+  t=$1
   bin="$build/tests/fuzz/fuzz_$t"
   seeds="tests/fuzz/corpus/$t"
-  [ -x "$bin" ] || { echo "no fuzzer $bin" >&2; exit 2; }
   scratch="$work/$t/corpus"
   artifacts="$work/$t/artifacts/"
   rm -rf "${work:?}/$t"
@@ -61,7 +62,6 @@ for t in $targets; do
   dict=""
   [ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"
 
-  echo "== fuzz_$t: ${seconds} s"
   start=$(now)
   rc=0
   # shellcheck disable=SC2086
@@ -72,17 +72,46 @@ for t in $targets; do
   cov=$(grep -o 'cov: [0-9]*' "$work/$t/log" | tail -1 | cut -d' ' -f2)
   units=$(find "$scratch" -type f | wc -l)
   found=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
-  echo "fuzz_$t: ${took} s, ${execs:-?} runs, coverage ${cov:-?}, corpus ${units} inputs, exit ${rc}, findings ${found}"
+  summary="fuzz_$t: ${took} s, ${execs:-?} runs, coverage ${cov:-?}, corpus ${units} inputs, exit ${rc}, findings ${found}"
   if [ "$rc" -ne 0 ] || [ "$found" -ne 0 ]; then
+    echo "FAILED $summary" >"$work/$t/result"
+  else
+    echo "ok $summary" >"$work/$t/result"
+  fi
+}
+
+# FUZZ_JOBS targets at a time (default: one per core), each still fuzzed for SECONDS.
+jobs=${FUZZ_JOBS:-$(nproc)}
+for t in $targets; do
+  [ -x "$build/tests/fuzz/fuzz_$t" ] || { echo "no fuzzer $build/tests/fuzz/fuzz_$t" >&2; exit 2; }
+done
+echo "== fuzzing ${seconds} s per target, $jobs at a time: $targets"
+set -- $targets
+while [ $# -gt 0 ]; do
+  batch=""
+  while [ $# -gt 0 ] && [ "$(echo $batch | wc -w)" -lt "$jobs" ]; do
+    batch="$batch $1"
+    shift
+  done
+  for t in $batch; do fuzz_one "$t" & done
+  wait
+done
+
+failed=""
+for t in $targets; do
+  read -r status summary <"$work/$t/result" || { status=FAILED; summary="fuzz_$t: no result"; }
+  echo "$summary"
+  if [ "$status" != ok ]; then
     failed="$failed $t"
     mkdir -p "tests/fuzz/regressions/$t"
-    find "$artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) \
+    find "$work/$t/artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) \
       -exec cp {} "tests/fuzz/regressions/$t/" \;
     echo "fuzz_$t FAILED; inputs copied to tests/fuzz/regressions/$t/; the end of its log:" >&2
     grep -v '^#[0-9]' "$work/$t/log" | tail -40 >&2
   elif [ "${FUZZ_MERGE:-0}" = 1 ]; then
+    seeds="tests/fuzz/corpus/$t"
     before=$(find "$seeds" -type f | wc -l)
-    "$bin" -merge=1 -timeout=2 -rss_limit_mb=512 "$seeds" "$scratch" >"$work/$t/merge.log" 2>&1
+    "$build/tests/fuzz/fuzz_$t" -merge=1 -timeout=2 -rss_limit_mb=512 "$seeds" "$work/$t/corpus" >"$work/$t/merge.log" 2>&1
     echo "fuzz_$t: corpus grew from $before to $(find "$seeds" -type f | wc -l) seeds (review before committing)"
   fi
 done

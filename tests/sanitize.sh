@@ -4,29 +4,58 @@
 #                            (TLSRPT_SANITIZE, build-asan/); the e2e tests run the
 #                            sanitized tlsrptd, so the daemon is checked too
 #   tests/sanitize.sh tsan   the multi-threaded parts with ThreadSanitizer (TLSRPT_TSAN,
-#                            build-tsan/): the store writer's unit tests and the HTTPS
-#                            end-to-end test (many connections on the server's threads,
-#                            all answered through the one writer thread)
+#                            build-tsan/): the daemon's and the alerts' unit tests (store
+#                            writer, Maildir watcher, alert dispatcher, DNS pool) and every
+#                            e2e test (the daemon's network threads, SMTP and DNS pools, all
+#                            answered through the one writer thread); only tlsrptd,
+#                            daemon_tests and alerts_tests are built
 # Any sanitizer report fails the run, even one from a process whose exit nobody checks
 # (a daemon stopped with SIGTERM, leaks at exit): reports are written to files under
-# a log folder, which must stay empty. Extra arguments go to ctest (e.g. -R parser).
-# Env: BUILD_DIR, TLSRPT_CORPUS_DIR (default ../shared/corpus), JOBS (default nproc).
+# a log folder, which must stay empty. Extra arguments replace the default ctest
+# selection (e.g. -R parser).
+# Env: BUILD_DIR, TLSRPT_CORPUS_DIR (default ../shared/corpus), JOBS (default nproc),
+#      SANITIZE_CXX (default clang++-16).
+#
+# Why clang 16 and not the default g++ 12: the same ASan+UBSan build of everything took
+# ~940 s of CPU with clang++-16 and ~2000 s with g++ on this project (2-core machine),
+# and CI time is the budget (tests/SANITIZERS.md). g++ still builds and runs the
+# regular suite; a g++ sanitizer build works too: SANITIZE_CXX=g++.
 set -eu
 cd "$(dirname "$0")/.."
 kind=${1:?usage: $0 asan|tsan [ctest arguments]}
 shift
 jobs=${JOBS:-$(nproc)}
 corpus=${TLSRPT_CORPUS_DIR:-$(cd .. && pwd)/shared/corpus}
+cxx=${SANITIZE_CXX:-clang++-16}
 
 case "$kind" in
-  asan) build=${BUILD_DIR:-build-asan}; option=-DTLSRPT_SANITIZE=ON; targets="" ;;
-  tsan) build=${BUILD_DIR:-build-tsan}; option=-DTLSRPT_TSAN=ON; targets="--target tlsrptd daemon_tests" ;;
+  asan)
+    build=${BUILD_DIR:-build-asan}; option=-DTLSRPT_SANITIZE=ON; targets=""
+    # Without arguments: first everything but the reliability scenarios, then (second
+    # ctest run, below) the durability, output and load scenarios with leak detection
+    # off: the durability ones run the daemon under strace (crash points, the ack
+    # audit, injected ENOSPC/EIO) and LeakSanitizer cannot work under ptrace ("fatal
+    # error", abort at exit). ASan and UBSan still check every error path they drive.
+    # The hostile-input scenarios stay out: they assert RSS and deadline figures that
+    # ASan's shadow memory, quarantine and slowdown skew (measured: a gzip bomb's RSS
+    # growth 20.7 MiB over its bound, a 3 s handshake deadline met at 3.07 s), and
+    # under EMFILE UBSan's vptr check cannot make the pipe it probes memory with, so it
+    # reports every virtual call as an invalid vptr. They run with the regular build in
+    # .ci/run; the fuzzers cover the same parsers in-process under ASan+UBSan.
+    reliability=""
+    [ $# -gt 0 ] || { set -- -E '^reliability\.'; reliability='^reliability\.(durability|output|load)$'; } ;;
+  tsan)
+    build=${BUILD_DIR:-build-tsan}; option=-DTLSRPT_TSAN=ON
+    targets="--target tlsrptd daemon_tests alerts_tests"
+    # The unbuilt test binaries' placeholders (parser_tests_NOT_BUILT, fuzz replays)
+    # carry no label, so selecting by label runs only what was built.
+    [ $# -gt 0 ] || set -- -L '^(unit|e2e)$' ;;
   *) echo "usage: $0 asan|tsan [ctest arguments]" >&2; exit 64 ;;
 esac
 
 now() { date +%s; }
 t0=$(now)
-cmake -S . -B "$build" $option -DTLSRPT_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CXX=$cxx cmake -S . -B "$build" $option -DTLSRPT_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTLSRPT_CORPUS_DIR="$corpus" >/dev/null
 # shellcheck disable=SC2086
 cmake --build "$build" -j"$jobs" $targets >/dev/null
@@ -43,12 +72,15 @@ if [ "$kind" = asan ]; then
   export ASAN_OPTIONS="$common:detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:log_path=$logs/asan"
   export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0"
 else
-  export TSAN_OPTIONS="halt_on_error=1:abort_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$(pwd)/tests/tsan.supp:log_path=$logs/tsan"
-  [ $# -gt 0 ] || set -- -R '^(StoreWriter\.|e2e\.test_https$)'
+  export TSAN_OPTIONS="$common:second_deadlock_stack=1:history_size=4:suppressions=$(pwd)/tests/tsan.supp:log_path=$logs/tsan"
 fi
 
 rc=0
 (cd "$build" && ctest --output-on-failure -j"$jobs" --timeout 1800 "$@") || rc=$?
+if [ -n "${reliability:-}" ]; then
+  (cd "$build" && ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
+     ctest --output-on-failure -j"$jobs" --timeout 1800 -R "$reliability") || rc=$?
+fi
 t2=$(now)
 
 reports=$(find "$logs" -type f | wc -l)

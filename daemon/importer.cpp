@@ -12,38 +12,12 @@
 #include <optional>
 #include <string_view>
 
+#include "daemon/file_read.hpp"
+
 namespace tlsrpt::daemon {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Reads a whole regular file of at most `max` bytes.
-std::expected<std::string, std::string> read_file(const std::string& path, std::size_t max) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return std::unexpected(std::string(std::strerror(errno)));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return std::unexpected("not a regular file");
-  }
-  if (static_cast<std::size_t>(st.st_size) > max) {
-    ::close(fd);
-    return std::unexpected("file is larger than " + std::to_string(max) + " bytes");
-  }
-  std::string data(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t got = 0;
-  while (got < data.size()) {
-    ssize_t n = ::read(fd, data.data() + got, data.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      return std::unexpected(n < 0 ? std::string(std::strerror(errno)) : std::string("file shrank while reading"));
-    }
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  return data;
-}
 
 // Raw bytes held by one import batch before it is committed early.
 constexpr std::size_t kMaxBatchBytes = 64 * 1024 * 1024;
@@ -357,7 +331,7 @@ ImportSummary Importer::run(const std::vector<std::string>& files,
         ::close(fd);
       }
     } else {
-      auto bytes = read_file(path, max_file);
+      auto bytes = read_regular_file(path, max_file, Symlinks::follow);
       if (!bytes) add(path, source, {}, bytes.error());
       else add(path, source, std::move(*bytes), {});
     }

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <future>
 
+#include "daemon/file_read.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/text.hpp"
@@ -20,31 +21,6 @@ namespace tlsrpt::daemon {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::expected<std::string, std::string> read_message(const fs::path& p, std::size_t max) {
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return std::unexpected(std::string(std::strerror(errno)));
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return std::unexpected("not a regular file");
-  }
-  if (static_cast<std::size_t>(st.st_size) > max) {
-    ::close(fd);
-    return std::unexpected("message is larger than " + std::to_string(max) + " bytes");
-  }
-  std::string data(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t got = 0;
-  while (got < data.size()) {
-    ssize_t n = ::read(fd, data.data() + got, data.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  data.resize(got);
-  return data;
-}
 
 // Maildir: a message moves from new/ to cur/ with the info suffix ":2,S" (seen).
 std::string cur_name(const std::string& name) {
@@ -132,7 +108,7 @@ void MaildirWatcher::process(const std::string& maildir, const std::string& name
     fs::rename(src, dir / cur_name(name), ec);
     if (ec) log_error("maildir: cannot move " + shown + ": " + ec.message());
   };
-  auto message = read_message(src, max_bytes_);
+  auto message = read_regular_file(src, max_bytes_, Symlinks::refuse);
   if (!message) {
     if (!fs::exists(src)) return;  // taken by someone else meanwhile
     log_warning("maildir: " + shown + ": rejected: " + message.error());

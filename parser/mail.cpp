@@ -37,6 +37,14 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
 }
 
+// RFC 2045 §5.1 token: printable US-ASCII except SPACE and tspecials.
+bool is_token(std::string_view s) {
+  constexpr std::string_view kSpecials = "()<>@,;:\\\"/[]?=";
+  return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) {
+    return c > 0x20 && c < 0x7f && kSpecials.find(c) == std::string_view::npos;
+  });
+}
+
 bool iends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
 }
@@ -145,6 +153,10 @@ class Extractor {
     const char* t = g_mime_content_type_get_media_type(ct);
     const char* st = g_mime_content_type_get_media_subtype(ct);
     std::string type = to_lower(t ? t : ""), sub = to_lower(st ? st : "");
+    // RFC 2045 §5.2: a type or subtype that is not a token is no media type; such a
+    // part is application/octet-stream (GMime already does so for most junk, but
+    // keeps 8-bit bytes), so the label kept in the provenance is ASCII tokens only.
+    if (!is_token(type) || !is_token(sub)) type = "application", sub = "octet-stream";
     c.media = type + "/" + sub;
     c.filename = clean(g_mime_part_get_filename(c.part), limits_.max_identifier_bytes);
     // RFC 8460 §5.3: application/tlsrpt+gzip or +json; the bare form is seen too (mail-auth-5).

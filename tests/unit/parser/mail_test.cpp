@@ -439,6 +439,22 @@ TEST(Mail, ContentTypeLabelIsCapped) {
   EXPECT_EQ(r->provenance.content_type, type.substr(0, 64));
 }
 
+// Found by fuzz_mail in CI: GMime keeps 8-bit bytes in a media type, so the label
+// could be cut on a UTF-8 boundary short of the cap and lose its "/". RFC 2045: a type
+// that is not a token is no media type; the part counts as application/octet-stream
+// (and is still taken for its .json file name).
+TEST(Mail, MediaTypeThatIsNotATokenIsOctetStream) {
+  for (const std::string& type : {std::string("aaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9/json"), std::string("application/tlsrpt+gzip\xc3\xa9"),
+                                 std::string("app\x7flication/tlsrpt+gzip")}) {
+    Limits l;
+    l.max_identifier_bytes = 24;
+    l.max_submission_bytes = 64 * kKiB;
+    auto r = extract(report_mail({text_part(), gzip_part(type)}), l);
+    ASSERT_TRUE(r) << r.error().text();
+    EXPECT_EQ(r->provenance.content_type, "application/octet-stream") << type;
+  }
+}
+
 // Found by fuzz_mail: a cap landing right after a blank left the value untrimmed.
 TEST(Mail, CappedHeaderValuesStayTrimmed) {
   Limits l;

@@ -6,7 +6,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,6 +18,7 @@
 #include "daemon/async_store.hpp"
 #include "daemon/config.hpp"
 #include "daemon/http_head.hpp"
+#include "daemon/listener.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/text.hpp"
@@ -37,7 +37,7 @@ struct HttpServer::Connection {
   beast::tcp_stream* lowest = nullptr;  // valid while the coroutine runs (touched on `executor` only)
   bool idle = false;                    // between two requests of a keep-alive connection (`executor` only)
   std::atomic<bool> waiting{true};      // in the TLS handshake or waiting for a request header
-  bool evicted = false;                 // chosen by evict_idle() (guarded by conns_mu_)
+  bool evicted = false;                 // chosen by evict_idle() (guarded by the registry's lock)
 };
 
 std::string client_key(const asio::ip::address& a) {
@@ -301,72 +301,43 @@ struct SessionRunner {
 
 HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, StoreWriter& writer, TlsContextHolder* tls,
                        InspectService* inspect)
-    : io_(io), options_(std::move(options)), writer_(writer), tls_(tls), inspect_(inspect) {
+    : io_(io),
+      options_(std::move(options)),
+      writer_(writer),
+      tls_(tls),
+      inspect_(inspect),
+      clients_(options_.max_connections_per_client) {
   policy_.store(std::make_shared<const HttpPolicy>(options_.policy));
 }
 
 void HttpServer::set_policy(HttpPolicy policy) { policy_.store(std::make_shared<const HttpPolicy>(std::move(policy))); }
 
 std::expected<void, std::string> HttpServer::listen(const std::string& address) {
-  auto hp = parse_listen_address(address);
-  if (!hp) return std::unexpected("bad listen address \"" + address + "\"");
-  beast::error_code ec;
-  auto ip = asio::ip::make_address(hp->first, ec);
-  if (ec) return std::unexpected("bad listen address \"" + address + "\": " + ec.message());
-  tcp::endpoint ep(ip, hp->second);
-  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
-  acc.open(ep.protocol(), ec);
-  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec && ip.is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
-  if (!ec) acc.bind(ep, ec);
-  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return std::unexpected("cannot listen on " + address + ": " + ec.message());
-  acceptors_.push_back(std::move(acc));
+  auto acc = open_tcp_listener(io_, address);
+  if (!acc) return std::unexpected(acc.error());
+  acceptors_.push_back(std::move(*acc));
   return {};
 }
 
 std::expected<void, std::string> HttpServer::adopt(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    return std::unexpected("inherited socket " + std::to_string(fd) + " is not a socket");
-  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
-  beast::error_code ec;
-  acc.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
-  if (ec) return std::unexpected("cannot adopt inherited socket " + std::to_string(fd) + ": " + ec.message());
-  acceptors_.push_back(std::move(acc));
+  auto family = socket_family(fd);
+  if (!family) return std::unexpected(family.error());
+  auto acc = adopt_tcp_listener(io_, fd, *family);
+  if (!acc) return std::unexpected(acc.error());
+  acceptors_.push_back(std::move(*acc));
   return {};
 }
 
 std::vector<std::string> HttpServer::local_endpoints() const {
   std::vector<std::string> out;
-  for (const auto& a : acceptors_) {
-    beast::error_code ec;
-    auto ep = a.local_endpoint(ec);
-    if (ec) continue;
-    out.push_back(ep.address().is_v6() ? "[" + ep.address().to_string() + "]:" + std::to_string(ep.port())
-                                       : ep.address().to_string() + ":" + std::to_string(ep.port()));
-  }
+  for (const auto& a : acceptors_)
+    if (auto text = endpoint_text(a); !text.empty()) out.push_back(std::move(text));
   return out;
-}
-
-bool HttpServer::admit(const std::string& key) {
-  std::lock_guard lock(clients_mu_);
-  auto& n = clients_[key];
-  if (n >= options_.max_connections_per_client) return false;
-  ++n;
-  return true;
-}
-
-void HttpServer::release(const std::string& key) {
-  std::lock_guard lock(clients_mu_);
-  auto it = clients_.find(key);
-  if (it != clients_.end() && --it->second == 0) clients_.erase(it);
 }
 
 bool HttpServer::reserve_body(const std::string& client_key, std::size_t n) {
   {
-    std::lock_guard lock(clients_mu_);
+    std::lock_guard lock(body_mu_);
     auto& mine = client_body_[client_key];
     if (mine > 0 && mine + n > options_.max_body_bytes_per_client) {
       metrics().inc("tlsrptd_requests_refused_total", {{"listener", options_.name}, {"reason", "max_body_bytes_per_client"}});
@@ -388,7 +359,7 @@ bool HttpServer::reserve_body(const std::string& client_key, std::size_t n) {
 
 void HttpServer::release_body(const std::string& client_key, std::size_t n) {
   {
-    std::lock_guard lock(clients_mu_);
+    std::lock_guard lock(body_mu_);
     auto it = client_body_.find(client_key);
     if (it != client_body_.end() && (it->second -= std::min(it->second, n)) == 0) client_body_.erase(it);
     body_bytes_.fetch_sub(n);
@@ -406,37 +377,14 @@ void HttpServer::accept_loop(std::size_t index) {
   asio::co_spawn(
       acceptors_[index].get_executor(),
       [self, index]() -> asio::awaitable<void> {
-        auto& acc = self->acceptors_[index];
-        for (;;) {
-          beast::error_code ec;
-          tcp::socket socket(asio::make_strand(self->io_));
-          if (self->stopping_) {
-            // A graceful stop: the connections the kernel completed before it are
-            // served, not reset (their clients may have sent a request already).
-            acc.non_blocking(true, ec);
-            if (!ec) acc.accept(socket, ec);
-            if (ec) {
-              acc.close(ec);
-              co_return;
-            }
-          } else {
-            std::tie(ec, socket) = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
-            if (ec && self->stopping_) continue;  // cancelled by the stop: drain the backlog
-            if (ec == asio::error::operation_aborted) co_return;
-          }
-          if (ec) {
-            // Out of file descriptors (EMFILE/ENFILE): back off instead of spinning.
-            log_warning(self->options_.name + ": accept failed: " + ec.message());
-            asio::steady_timer t(self->io_, std::chrono::milliseconds(100));
-            co_await t.async_wait(kAwait);
-            continue;
-          }
-          const auto& name = self->options_.name;
+        const auto& name = self->options_.name;
+        while (auto next = co_await accept_next(self->acceptors_[index], self->io_, self->stopping_, name)) {
+          tcp::socket socket = std::move(*next);
           beast::error_code pec;
           auto remote = socket.remote_endpoint(pec);
           if (pec) continue;
           std::string key = client_key(remote.address());
-          if (!self->admit(key)) {
+          if (!self->clients_.admit(key)) {
             metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections_per_client"}});
             continue;  // the socket closes as it goes out of scope
           }
@@ -447,7 +395,7 @@ void HttpServer::accept_loop(std::size_t index) {
           if (self->open_.load() - std::min(self->open_.load(), self->evicting_.load()) >=
                   self->options_.max_connections &&
               !self->evict_idle()) {
-            self->release(key);
+            self->clients_.release(key);
             metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections"}});
             continue;
           }
@@ -458,12 +406,7 @@ void HttpServer::accept_loop(std::size_t index) {
 
           auto conn = std::make_shared<HttpServer::Connection>();
           conn->executor = socket.get_executor();
-          std::uint64_t id;
-          {
-            std::lock_guard lock(self->conns_mu_);
-            id = self->next_id_++;
-            self->conns_[id] = conn;
-          }
+          const std::uint64_t id = self->conns_.add(conn);
           std::string peer = remote.address().to_string();
           auto ctx = self->tls_ ? self->tls_->get() : nullptr;
           auto ex = socket.get_executor();
@@ -477,21 +420,11 @@ void HttpServer::accept_loop(std::size_t index) {
                   co_await runner.run_plain(std::move(s));
               },
               [self, key, id, conn](std::exception_ptr e) {
-                if (e) {
-                  try {
-                    std::rethrow_exception(e);
-                  } catch (const std::exception& err) {
-                    log_error(self->options_.name + ": connection failed: " + printable(err.what()));
-                  } catch (...) {
-                    log_error(self->options_.name + ": connection failed");
-                  }
-                }
-                {
-                  std::lock_guard lock(self->conns_mu_);
-                  self->conns_.erase(id);
+                log_connection_failure(self->options_.name, e);
+                self->conns_.remove(id, [&] {
                   if (conn->evicted) --self->evicting_;
-                }
-                self->release(key);
+                });
+                self->clients_.release(key);
                 --self->open_;
                 metrics().add("tlsrptd_open_connections", {{"listener", self->options_.name}}, -1);
               });
@@ -504,19 +437,15 @@ void HttpServer::accept_loop(std::size_t index) {
 
 bool HttpServer::evict_idle() {
   std::shared_ptr<Connection> victim;
-  {
-    std::lock_guard lock(conns_mu_);
-    for (auto& [id, weak] : conns_) {  // ids grow with time: the oldest first
-      auto c = weak.lock();
-      if (c && !c->evicted && c->waiting.load()) {
-        c->evicted = true;
-        victim = std::move(c);
-        break;
-      }
-    }
-    if (!victim) return false;
+  // The oldest first; `evicted` and evicting_ change under the registry's lock.
+  conns_.find_if([&](const std::shared_ptr<Connection>& c) {
+    if (c->evicted || !c->waiting.load()) return false;
+    c->evicted = true;
     ++evicting_;
-  }
+    victim = c;
+    return true;
+  });
+  if (!victim) return false;
   metrics().inc("tlsrptd_connections_evicted_total", {{"listener", options_.name}});
   // Only if it is still waiting: a request that has just begun is left alone (it
   // then counts as evicting until it ends, which its deadlines bound).
@@ -535,14 +464,11 @@ void HttpServer::stop_accepting() {
     });
   }
   // Idle keep-alive connections are closed now; busy ones close after their reply.
-  std::lock_guard lock(conns_mu_);
-  for (auto& [id, weak] : conns_) {
-    auto conn = weak.lock();
-    if (!conn) continue;
+  conns_.for_each([](const std::shared_ptr<Connection>& conn) {
     asio::post(conn->executor, [conn] {
       if (conn->idle && conn->lowest) conn->lowest->cancel();
     });
-  }
+  });
 }
 
 }  // namespace tlsrpt::daemon

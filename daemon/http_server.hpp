@@ -22,6 +22,7 @@
 
 #include "daemon/http_handler.hpp"
 #include "daemon/inspect_service.hpp"
+#include "daemon/listener.hpp"
 #include "daemon/store_writer.hpp"
 
 namespace tlsrpt::daemon {
@@ -82,11 +83,9 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
 
  private:
   void accept_loop(std::size_t index);
-  bool admit(const std::string& client_key);
   // Closes the oldest connection still in its TLS handshake or waiting for a request
   // header; false when there is none.
   bool evict_idle();
-  void release(const std::string& client_key);
   bool reserve_body(const std::string& client_key, std::size_t n);
   void release_body(const std::string& client_key, std::size_t n);
 
@@ -101,12 +100,10 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   std::atomic<std::size_t> evicting_{0};  // evicted connections not yet closed
   std::atomic<std::size_t> body_bytes_{0};
   std::atomic<bool> stopping_{false};
-  std::mutex clients_mu_;
-  std::map<std::string, std::size_t> clients_;      // open connections per client key
-  std::map<std::string, std::size_t> client_body_;  // body bytes reserved per client key
-  std::mutex conns_mu_;
-  std::map<std::uint64_t, std::weak_ptr<Connection>> conns_;
-  std::uint64_t next_id_ = 0;
+  ClientCounts clients_;                             // open connections per client key
+  std::mutex body_mu_;
+  std::map<std::string, std::size_t> client_body_;  // body bytes reserved per client key (body_mu_)
+  ConnectionRegistry<Connection> conns_;
 
   friend struct SessionRunner;
 };

@@ -11,7 +11,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -250,7 +249,13 @@ struct SmtpRunner {
 
 SmtpServer::SmtpServer(asio::io_context& io, SmtpServerOptions options, StoreWriter& writer, const MailIntake& intake,
                        asio::thread_pool& pool, TlsContextHolder* tls)
-    : io_(io), options_(std::move(options)), writer_(writer), intake_(intake), pool_(pool), tls_(tls) {
+    : io_(io),
+      options_(std::move(options)),
+      writer_(writer),
+      intake_(intake),
+      pool_(pool),
+      tls_(tls),
+      clients_(options_.max_connections_per_client) {
   SmtpOptions plain = options_.session;
   plain.tls_available = false;
   session_options_ = std::make_shared<const SmtpOptions>(plain);
@@ -278,67 +283,35 @@ std::expected<void, std::string> SmtpServer::listen(const std::string& address,
     unix_paths_.push_back(path);
     return {};
   }
-  auto hp = parse_listen_address(address);
-  if (!hp) return std::unexpected("bad listen address \"" + address + "\"");
-  auto ip = asio::ip::make_address(hp->first, ec);
-  if (ec) return std::unexpected("bad listen address \"" + address + "\": " + ec.message());
-  tcp::endpoint ep(ip, hp->second);
-  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
-  acc.open(ep.protocol(), ec);
-  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec && ip.is_v6()) acc.set_option(asio::ip::v6_only(true), ec);
-  if (!ec) acc.bind(ep, ec);
-  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return std::unexpected("cannot listen on " + address + ": " + ec.message());
-  tcp_.push_back(std::move(acc));
+  auto acc = open_tcp_listener(io_, address);
+  if (!acc) return std::unexpected(acc.error());
+  tcp_.push_back(std::move(*acc));
   return {};
 }
 
 std::expected<void, std::string> SmtpServer::adopt(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    return std::unexpected("inherited socket " + std::to_string(fd) + " is not a socket");
-  boost::system::error_code ec;
-  if (ss.ss_family == AF_UNIX) {
+  auto family = socket_family(fd);
+  if (!family) return std::unexpected(family.error());
+  if (*family == AF_UNIX) {
+    boost::system::error_code ec;
     unix_socket::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
     acc.assign(unix_socket(), fd, ec);
     if (ec) return std::unexpected("cannot adopt inherited socket " + std::to_string(fd) + ": " + ec.message());
     unix_.push_back(std::move(acc));
     return {};
   }
-  tcp::acceptor acc(asio::make_strand(io_));  // the accept loop's strand
-  acc.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
-  if (ec) return std::unexpected("cannot adopt inherited socket " + std::to_string(fd) + ": " + ec.message());
-  tcp_.push_back(std::move(acc));
+  auto acc = adopt_tcp_listener(io_, fd, *family);
+  if (!acc) return std::unexpected(acc.error());
+  tcp_.push_back(std::move(*acc));
   return {};
 }
 
 std::vector<std::string> SmtpServer::local_endpoints() const {
   std::vector<std::string> out;
-  for (const auto& a : tcp_) {
-    boost::system::error_code ec;
-    auto ep = a.local_endpoint(ec);
-    if (ec) continue;
-    out.push_back(ep.address().is_v6() ? "[" + ep.address().to_string() + "]:" + std::to_string(ep.port())
-                                       : ep.address().to_string() + ":" + std::to_string(ep.port()));
-  }
+  for (const auto& a : tcp_)
+    if (auto text = endpoint_text(a); !text.empty()) out.push_back(std::move(text));
   for (const auto& p : unix_paths_) out.push_back("unix:" + p);
   return out;
-}
-
-bool SmtpServer::admit(const std::string& key) {
-  std::lock_guard lock(mu_);
-  auto& n = clients_[key];
-  if (n >= options_.max_connections_per_client) return false;
-  ++n;
-  return true;
-}
-
-void SmtpServer::release(const std::string& key) {
-  std::lock_guard lock(mu_);
-  auto it = clients_.find(key);
-  if (it != clients_.end() && --it->second == 0) clients_.erase(it);
 }
 
 void SmtpServer::start() {
@@ -354,29 +327,10 @@ void SmtpServer::accept_loop(Acceptor& acc) {
       acc.get_executor(),
       [self, &acc]() -> asio::awaitable<void> {
         using Socket = typename Acceptor::protocol_type::socket;
-        for (;;) {
-          boost::system::error_code ec;
-          Socket sock(asio::make_strand(self->io_));
-          if (self->stopping_) {
-            // A graceful stop: the connections the kernel completed before it are
-            // answered (421), not reset.
-            acc.non_blocking(true, ec);
-            if (!ec) acc.accept(sock, ec);
-            if (ec) {
-              acc.close(ec);
-              co_return;
-            }
-          } else {
-            std::tie(ec, sock) = co_await acc.async_accept(asio::make_strand(self->io_), kAwait);
-            if (ec && self->stopping_) continue;  // cancelled by the stop: drain the backlog
-            if (ec == asio::error::operation_aborted) co_return;
-          }
-          if (ec) {
-            log_warning(self->options_.name + ": accept failed: " + ec.message());
-            asio::steady_timer t(self->io_, std::chrono::milliseconds(100));
-            co_await t.async_wait(kAwait);
-            continue;
-          }
+        // After a stop, the connections the kernel completed before it are answered
+        // (421), not reset.
+        while (auto next = co_await accept_next(acc, self->io_, self->stopping_, self->options_.name)) {
+          Socket sock = std::move(*next);
           const auto& name = self->options_.name;
           std::string peer = "unix", key = "unix";
           bool tcp_peer = false;
@@ -393,7 +347,7 @@ void SmtpServer::accept_loop(Acceptor& acc) {
             metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections"}});
             continue;
           }
-          if (tcp_peer && !self->admit(key)) {
+          if (tcp_peer && !self->clients_.admit(key)) {
             metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections_per_client"}});
             continue;
           }
@@ -402,12 +356,7 @@ void SmtpServer::accept_loop(Acceptor& acc) {
           metrics().add("tlsrptd_open_connections", {{"listener", name}}, 1);
           auto conn = std::make_shared<SmtpServer::Conn>();
           conn->executor = sock.get_executor();
-          std::uint64_t id;
-          {
-            std::lock_guard lock(self->mu_);
-            id = self->next_id_++;
-            self->conns_[id] = conn;
-          }
+          const std::uint64_t id = self->conns_.add(conn);
           // STARTTLS is offered on TCP listeners only (a unix socket is local).
           auto options = tcp_peer && !self->options_.session.lmtp ? self->session_options_tls_ : self->session_options_;
           asio::co_spawn(
@@ -417,20 +366,9 @@ void SmtpServer::accept_loop(Acceptor& acc) {
                 co_await runner.run(std::move(s), options);
               },
               [self, key, id, tcp_peer](std::exception_ptr e) {
-                if (e) {
-                  try {
-                    std::rethrow_exception(e);
-                  } catch (const std::exception& ex) {
-                    log_error(self->options_.name + ": connection failed: " + printable(ex.what()));
-                  } catch (...) {
-                    log_error(self->options_.name + ": connection failed");
-                  }
-                }
-                {
-                  std::lock_guard lock(self->mu_);
-                  self->conns_.erase(id);
-                }
-                if (tcp_peer) self->release(key);
+                log_connection_failure(self->options_.name, e);
+                self->conns_.remove(id);
+                if (tcp_peer) self->clients_.release(key);
                 --self->open_;
                 metrics().add("tlsrptd_open_connections", {{"listener", self->options_.name}}, -1);
               });
@@ -460,14 +398,11 @@ void SmtpServer::stop_accepting() {
   }
   // Sessions waiting for a command are ended; one whose mail is being stored
   // finishes it first (its read is not pending then).
-  std::lock_guard lock(mu_);
-  for (auto& [id, weak] : conns_) {
-    auto conn = weak.lock();
-    if (!conn) continue;
+  conns_.for_each([](const std::shared_ptr<Conn>& conn) {
     asio::post(conn->executor, [conn] {
       if (conn->close) conn->close();
     });
-  }
+  });
 }
 
 }  // namespace tlsrpt::daemon

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "daemon/http_server.hpp"
+#include "daemon/listener.hpp"
 #include "daemon/mail_intake.hpp"
 #include "daemon/smtp_session.hpp"
 #include "daemon/store_writer.hpp"
@@ -51,8 +52,6 @@ class SmtpServer : public std::enable_shared_from_this<SmtpServer> {
  private:
   template <class Acceptor>
   void accept_loop(Acceptor& acceptor);
-  bool admit(const std::string& key);
-  void release(const std::string& key);
 
   boost::asio::io_context& io_;
   SmtpServerOptions options_;
@@ -67,10 +66,8 @@ class SmtpServer : public std::enable_shared_from_this<SmtpServer> {
   std::vector<std::string> unix_paths_;
   std::atomic<std::size_t> open_{0};
   std::atomic<bool> stopping_{false};
-  std::mutex mu_;
-  std::map<std::string, std::size_t> clients_;
-  std::map<std::uint64_t, std::weak_ptr<Conn>> conns_;
-  std::uint64_t next_id_ = 0;
+  ClientCounts clients_;  // open connections per client key (TCP peers)
+  ConnectionRegistry<Conn> conns_;
 
   friend struct SmtpRunner;
 };

@@ -86,6 +86,45 @@ for t in $targets; do
   [ -x "$build/tests/fuzz/fuzz_$t" ] || { echo "no fuzzer $build/tests/fuzz/fuzz_$t" >&2; exit 2; }
 done
 echo "== fuzzing ${seconds} s per target, $jobs at a time: $targets"
+
+# One finished target: its summary; on failure its findings become regression seeds,
+# and what CI needs to reproduce it is printed (the log keeps only part of a long
+# output): the error lines first, then the top of the stack, then each finding's
+# bytes in base64 when small.
+failed=""
+report_one() {
+  t=$1
+  read -r status summary <"$work/$t/result" || { status=FAILED; summary="fuzz_$t: no result"; }
+  echo "$summary"
+  if [ "$status" != ok ]; then
+    failed="$failed $t"
+    mkdir -p "tests/fuzz/regressions/$t"
+    find "$work/$t/artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) \
+      -exec cp {} "tests/fuzz/regressions/$t/" \;
+    {
+      echo "fuzz_$t FAILED; inputs copied to tests/fuzz/regressions/$t/"
+      echo "-- the error:"
+      grep -E 'invariant broken|ERROR: |runtime error|SUMMARY|Test unit written|deadly signal' "$work/$t/log" | head -20
+      echo "-- the top of the stack:"
+      grep -E '^ +#[0-9]+ ' "$work/$t/log" | head -12
+      for a in $(find "$work/$t/artifacts" -type f | head -3); do
+        size=$(wc -c <"$a")
+        if [ "$size" -le 8192 ]; then
+          echo "-- $(basename "$a") ($size bytes), base64 (base64 -d > input):"
+          base64 -w 100 "$a"
+        else
+          echo "-- $(basename "$a"): $size bytes, too long to print"
+        fi
+      done
+    } >&2
+  elif [ "${FUZZ_MERGE:-0}" = 1 ]; then
+    seeds="tests/fuzz/corpus/$t"
+    before=$(find "$seeds" -type f | wc -l)
+    "$build/tests/fuzz/fuzz_$t" -merge=1 -timeout=2 -rss_limit_mb=512 "$seeds" "$work/$t/corpus" >"$work/$t/merge.log" 2>&1
+    echo "fuzz_$t: corpus grew from $before to $(find "$seeds" -type f | wc -l) seeds (review before committing)"
+  fi
+}
+
 set -- $targets
 while [ $# -gt 0 ]; do
   batch=""
@@ -95,25 +134,7 @@ while [ $# -gt 0 ]; do
   done
   for t in $batch; do fuzz_one "$t" & done
   wait
-done
-
-failed=""
-for t in $targets; do
-  read -r status summary <"$work/$t/result" || { status=FAILED; summary="fuzz_$t: no result"; }
-  echo "$summary"
-  if [ "$status" != ok ]; then
-    failed="$failed $t"
-    mkdir -p "tests/fuzz/regressions/$t"
-    find "$work/$t/artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) \
-      -exec cp {} "tests/fuzz/regressions/$t/" \;
-    echo "fuzz_$t FAILED; inputs copied to tests/fuzz/regressions/$t/; the end of its log:" >&2
-    grep -v '^#[0-9]' "$work/$t/log" | tail -40 >&2
-  elif [ "${FUZZ_MERGE:-0}" = 1 ]; then
-    seeds="tests/fuzz/corpus/$t"
-    before=$(find "$seeds" -type f | wc -l)
-    "$build/tests/fuzz/fuzz_$t" -merge=1 -timeout=2 -rss_limit_mb=512 "$seeds" "$work/$t/corpus" >"$work/$t/merge.log" 2>&1
-    echo "fuzz_$t: corpus grew from $before to $(find "$seeds" -type f | wc -l) seeds (review before committing)"
-  fi
+  for t in $batch; do report_one "$t"; done
 done
 
 echo "fuzzing total: $(( $(now) - t0 )) s"

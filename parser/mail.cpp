@@ -158,11 +158,15 @@ class Extractor {
     // keeps 8-bit bytes), so the label kept in the provenance is ASCII tokens only.
     if (!is_token(type) || !is_token(sub)) type = "application", sub = "octet-stream";
     c.media = type + "/" + sub;
-    c.filename = clean(g_mime_part_get_filename(c.part), limits_.max_identifier_bytes);
+    // Whether the name says JSON is decided on the whole name: the cap is for what is
+    // kept, and must not change which parts are candidates (found by fuzz_ingest:
+    // tighter limits cut ".json" off one part's long name and picked another).
+    const std::string full_name = clean(g_mime_part_get_filename(c.part), std::string::npos);
+    c.filename = clean(full_name.c_str(), limits_.max_identifier_bytes);
     // RFC 8460 §5.3: application/tlsrpt+gzip or +json; the bare form is seen too (mail-auth-5).
     c.labelled = type == "application" && sub.starts_with("tlsrpt");
     bool maybe = type == "application" && (sub == "gzip" || sub == "x-gzip" || sub == "json" || sub == "octet-stream");
-    maybe = maybe || iends_with(c.filename, ".json") || iends_with(c.filename, ".json.gz");
+    maybe = maybe || iends_with(full_name, ".json") || iends_with(full_name, ".json.gz");
     if (!c.labelled && !maybe) return std::nullopt;
     auto decoded = decode(c.part);
     if (!decoded) {

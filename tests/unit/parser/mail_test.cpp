@@ -455,6 +455,24 @@ TEST(Mail, MediaTypeThatIsNotATokenIsOctetStream) {
   }
 }
 
+// Found by fuzz_ingest: a part was a candidate by its file name ending in .json only
+// while the name was shorter than the identifier cap, so tighter limits could pick
+// another part of the same mail.
+TEST(Mail, LongJsonFileNameIsACandidateWhateverTheCap) {
+  const std::string name = std::string(100, 'n') + ".json";
+  const std::string mail = report_mail({text_part(), part("Content-Type: application/x-report\r\n"
+                                                          "Content-Disposition: attachment; filename=\"" + name + "\"\r\n",
+                                                          kReport)});
+  for (std::size_t cap : {std::size_t{24}, std::size_t{64}, std::size_t{255}}) {
+    Limits l;
+    l.max_identifier_bytes = cap;
+    auto r = extract(mail, l);
+    ASSERT_TRUE(r) << "cap " << cap << ": " << r.error().text();
+    EXPECT_EQ(r->attachment, kReport);
+    EXPECT_EQ(r->provenance.filename, name.substr(0, std::min(cap, name.size())));
+  }
+}
+
 // Found by fuzz_mail: a cap landing right after a blank left the value untrimmed.
 TEST(Mail, CappedHeaderValuesStayTrimmed) {
   Limits l;

@@ -14,6 +14,9 @@ case "${1:-}" in
     if [ "$(id -u)" -eq 0 ]; then
       # tlsrptd refuses to run as root: it binds, then drops to its own user.
       id -u tlsrptd >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin tlsrptd
+      # var/ is this checkout's state folder: the daemon's user writes its database there
+      # (files root made in it, e.g. by `tlsrptd stats` run first, the daemon hands over).
+      mkdir -p var && chown tlsrptd:tlsrptd var
       exec ./build/daemon/tlsrptd serve --user tlsrptd
     fi
     exec ./build/daemon/tlsrptd serve

@@ -4,8 +4,10 @@
 // -> database -> READY. SIGTERM drains, SIGHUP reloads.
 #include <grp.h>
 #include <pwd.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -17,8 +19,12 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "daemon/alerting.hpp"
 #include "daemon/commands.hpp"
@@ -148,6 +154,63 @@ std::expected<void, std::string> prepare_dir(const std::filesystem::path& dir, c
   return {};
 }
 
+// A database that root made (`tlsrptd report import` or `stats` run as root before
+// the daemon ever started) is read-only for the service user, and SQLite says only
+// "attempt to write a readonly database". So root-owned database files are handed to
+// the service user before privileges are dropped, as systemd's StateDirectory= does.
+// Only plain files with one link, opened without following symbolic links (those are
+// left alone): the folder may be writable by the service user, which must not get
+// root to chown anything else.
+// The folder itself is not changed (it may be shared); when the service user cannot
+// write there (SQLite creates the -wal and -shm files beside the database) the
+// daemon says so, first, and does not start.
+std::expected<void, std::string> hand_database_to(const std::string& database, const std::string& user,
+                                                  const ServiceUser& owner) {
+  const std::filesystem::path dir = std::filesystem::path(database).parent_path();
+  const std::string dir_text = dir.empty() ? "." : dir.string();
+  struct stat st {};
+  if (::stat(dir_text.c_str(), &st) != 0) return std::unexpected("cannot stat " + dir_text + ": " + std::strerror(errno));
+  bool writable = (st.st_mode & S_IWOTH) || (st.st_uid == owner.uid && (st.st_mode & S_IWUSR));
+  if (!writable && (st.st_mode & S_IWGRP)) {
+    int n = 64;
+    std::vector<gid_t> groups(static_cast<std::size_t>(n));
+    if (getgrouplist(user.c_str(), owner.gid, groups.data(), &n) >= 0)
+      writable = std::find(groups.begin(), groups.begin() + n, st.st_gid) != groups.begin() + n;
+    else
+      writable = true;  // more than 64 groups: let SQLite decide
+  }
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  if (owner.uid != 0 && !writable)
+    return std::unexpected("the database folder " + dir_text + " is not writable by " + user + " (owner uid " +
+                           std::to_string(st.st_uid) + ", mode " + mode +
+                           "): SQLite creates the -wal and -shm files there; chown " + user + ": " + dir_text +
+                           ", or set [store] database to a folder " + user + " may write");
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const std::string f = database + suffix;
+    int fd = ::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT || errno == ELOOP) continue;  // a symbolic link is left as it is
+      return std::unexpected("cannot open " + f + ": " + std::strerror(errno));
+    }
+    struct stat fst {};
+    std::string error;
+    if (::fstat(fd, &fst) != 0)
+      error = "cannot stat " + f + ": " + std::strerror(errno);
+    else if (fst.st_uid == 0 && owner.uid != 0) {
+      if (!S_ISREG(fst.st_mode) || fst.st_nlink != 1)
+        error = f + " belongs to root and is not a plain file with one link: not handing it to " + user;
+      else if (::fchown(fd, owner.uid, owner.gid) != 0)
+        error = "cannot hand " + f + " to " + user + ": " + std::strerror(errno);
+      else
+        log_notice("handed " + f + " (made by root) to the service user " + user);
+    }
+    ::close(fd);
+    if (!error.empty()) return std::unexpected(error);
+  }
+  return {};
+}
+
 std::expected<void, std::string> drop_privileges(const std::string& user) {
   errno = 0;
   struct passwd* pw = getpwnam(user.c_str());
@@ -200,6 +263,12 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
   }
   for (const auto& file : {cfg.database, cfg.https.certificate, cfg.https.private_key}) {
     if (auto r = prepare_dir(std::filesystem::path(file).parent_path(), service_user); !r) {
+      log_error(r.error());
+      return kExitIoErr;
+    }
+  }
+  if (service_user) {
+    if (auto r = hand_database_to(cfg.database, cfg.user, *service_user); !r) {
       log_error(r.error());
       return kExitIoErr;
     }

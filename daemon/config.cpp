@@ -157,7 +157,10 @@ std::vector<Param> build_table() {
       string_list([](Config& c) -> std::vector<std::string>& { return c.domains; }, domain_check));
 
   add("user", "string", R"("")",
-      "Drop privileges to this user after binding the listeners. tlsrptd refuses to run as root without it.",
+      "Drop privileges to this user after binding the listeners. tlsrptd refuses to run as root without it. "
+      "Database files root made (an admin command run as root before the daemon's first start) are handed to "
+      "this user first (plain files only, never through a link); a database folder this user cannot write is "
+      "refused at startup with the `chown` to run.",
       string_value([](Config& c) -> std::string& { return c.user; }));
   add("log_level", "string", R"("info")", "Least severe log level written: error, warning, notice, info or debug.",
       [](Config& c, const toml::node& n) -> std::optional<std::string> {

@@ -1,7 +1,10 @@
 // The accept side shared by the HTTPS and SMTP servers, on real loopback sockets.
 #include "daemon/listener.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -49,10 +52,19 @@ TEST(Listener, BadAddressesAreNamedInTheError) {
   EXPECT_NE(second.error().find("cannot listen on " + taken), std::string::npos) << second.error();
 }
 
-TEST(Listener, AdoptRefusesWhatIsNotASocket) {
-  auto f = socket_family(1000);  // not an open descriptor
+TEST(Listener, InheritedDescriptorThatIsNotASocketIsNamed) {
+  const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  auto f = socket_family(fd);
+  ::close(fd);
   ASSERT_FALSE(f);
-  EXPECT_NE(f.error().find("not a socket"), std::string::npos);
+  EXPECT_EQ(f.error(), "inherited socket " + std::to_string(fd) + " is not a socket");
+  asio::io_context io;
+  auto a = open_tcp_listener(io, "127.0.0.1:0");
+  ASSERT_TRUE(a);
+  auto family = socket_family(a->native_handle());
+  ASSERT_TRUE(family) << family.error();
+  EXPECT_EQ(*family, AF_INET);
 }
 
 TEST(Listener, AcceptHandsOutConnectionsAndAfterAStopDrainsTheBacklog) {

@@ -18,7 +18,6 @@
 #include <cstdint>
 #include <exception>
 #include <expected>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>

@@ -112,32 +112,38 @@ Stmt& Stmt::operator=(Stmt&& o) noexcept {
     s_ = std::exchange(o.s_, nullptr);
     db_ = o.db_;
     out_ = std::exchange(o.out_, nullptr);
+    bind_error_ = std::exchange(o.bind_error_, std::nullopt);
   }
   return *this;
 }
 
-Stmt& Stmt::bind(int i, std::string_view v) {
-  sqlite3_bind_text64(s_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+Stmt& Stmt::check_bind(int rc, int i) {
+  // The code, not sqlite3_errmsg(): the connection's message may be overwritten by
+  // other calls before step() reports this.
+  if (rc != SQLITE_OK && !bind_error_)
+    bind_error_ = StoreError{"bind parameter " + std::to_string(i) + ": " + sqlite3_errstr(rc), rc};
   return *this;
+}
+
+Stmt& Stmt::bind(int i, std::string_view v) {
+  return check_bind(sqlite3_bind_text64(s_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8), i);
 }
 Stmt& Stmt::bind(int i, const std::optional<std::string>& v) {
   if (v) return bind(i, std::string_view(*v));
   return bind_null(i);
 }
-Stmt& Stmt::bind(int i, std::int64_t v) {
-  sqlite3_bind_int64(s_, i, v);
-  return *this;
-}
+Stmt& Stmt::bind(int i, std::int64_t v) { return check_bind(sqlite3_bind_int64(s_, i, v), i); }
 Stmt& Stmt::bind_blob(int i, std::string_view v) {
-  sqlite3_bind_blob64(s_, i, v.data(), v.size(), SQLITE_TRANSIENT);
-  return *this;
+  return check_bind(sqlite3_bind_blob64(s_, i, v.data(), v.size(), SQLITE_TRANSIENT), i);
 }
-Stmt& Stmt::bind_null(int i) {
-  sqlite3_bind_null(s_, i);
-  return *this;
-}
+Stmt& Stmt::bind_null(int i) { return check_bind(sqlite3_bind_null(s_, i), i); }
 
 std::expected<bool, StoreError> Stmt::step() {
+  if (bind_error_) {
+    StoreError e = std::move(*bind_error_);
+    reset();
+    return std::unexpected(std::move(e));
+  }
   int rc = sqlite3_step(s_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
@@ -157,6 +163,7 @@ std::expected<void, StoreError> Stmt::run() {
 void Stmt::reset() {
   sqlite3_reset(s_);
   sqlite3_clear_bindings(s_);
+  bind_error_.reset();
 }
 
 std::string Stmt::text(int col) const {

@@ -69,9 +69,15 @@ class Stmt {
   // A statement borrowed from Db::cached(): reset, not finalized, at the end.
   Stmt(sqlite3_stmt* s, sqlite3* db, bool* out) : s_(s), db_(db), out_(out) {}
   ~Stmt();
-  Stmt(Stmt&& o) noexcept : s_(std::exchange(o.s_, nullptr)), db_(o.db_), out_(std::exchange(o.out_, nullptr)) {}
+  Stmt(Stmt&& o) noexcept
+      : s_(std::exchange(o.s_, nullptr)), db_(o.db_), out_(std::exchange(o.out_, nullptr)),
+        bind_error_(std::exchange(o.bind_error_, std::nullopt)) {}
   Stmt& operator=(Stmt&& o) noexcept;
 
+  // Binds stay chainable; a bind SQLite refuses (index out of range, a value over
+  // SQLITE_LIMIT_LENGTH, out of memory) is kept, the first one only, and the next
+  // step() or run() returns it instead of running the statement with the parameter
+  // missing. Report data is untrusted, so an oversized value is an error, never a crash.
   Stmt& bind(int i, std::string_view v);
   Stmt& bind(int i, const std::optional<std::string>& v);
   Stmt& bind(int i, std::int64_t v);
@@ -80,10 +86,13 @@ class Stmt {
   Stmt& bind_blob(int i, std::string_view v);
   Stmt& bind_null(int i);
 
-  // SQLITE_ROW -> true, SQLITE_DONE -> false, anything else -> error.
+  // SQLITE_ROW -> true, SQLITE_DONE -> false, anything else -> error. A failed bind
+  // is returned without stepping; the statement is then reset with its bindings
+  // cleared, so a statement kept for reuse starts clean.
   std::expected<bool, StoreError> step();
   // Runs to completion (for INSERT/UPDATE), then resets.
   std::expected<void, StoreError> run();
+  // Also forgets a failed bind.
   void reset();
 
   std::int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
@@ -93,10 +102,12 @@ class Stmt {
 
  private:
   void release();
+  Stmt& check_bind(int rc, int i);
 
   sqlite3_stmt* s_ = nullptr;
   sqlite3* db_ = nullptr;
   bool* out_ = nullptr;  // set for a borrowed statement
+  std::optional<StoreError> bind_error_;
 };
 
 }  // namespace tlsrpt::storage

@@ -293,6 +293,26 @@ TEST_F(StoreTest, LockedDatabaseIsATransientError) {
   EXPECT_TRUE((*s2)->store_batch(p));
 }
 
+// A submission over SQLite's length limit is refused at bind time: a storage error
+// (the intake replies with a temporary failure), not a report stored without its raw
+// bytes, and the store's reused statements work for the next batch.
+TEST_F(StoreTest, RawBytesOverTheLengthLimitAreAStoreError) {
+  sqlite3_limit(st->db().handle(), SQLITE_LIMIT_LENGTH, 5000);
+  std::vector<Submitted> a;
+  a.push_back(make(report_json("Org", "big-1", 1, 0)));
+  a[0].raw += std::string(6000, ' ');
+  std::vector<PendingReport> p{{&a[0].ingested, &a[0].provenance, a[0].raw}};
+  auto r = st->store_batch(p);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, SQLITE_TOOBIG) << r.error().message;
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM report"), 0);
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM report_raw"), 0);
+  std::vector<Submitted> b;
+  b.push_back(make(report_json("Org", "ok-1", 1, 0)));
+  EXPECT_EQ(store(*st, b), std::vector<StoreOutcome>{StoreOutcome::stored});
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM report_raw"), 1);
+}
+
 TEST_F(StoreTest, ReopenKeepsDataAndSchema) {
   std::vector<Submitted> a;
   a.push_back(make(report_json("Org", "r1", 7, 0)));

@@ -13,6 +13,10 @@ std::filesystem::path corpus_dir() {
   if (const char* env = std::getenv("TLSRPT_CORPUS_DIR")) return env;
   return TLSRPT_CORPUS_DIR;
 }
+bool corpus_present() {
+  std::error_code ec;
+  return std::filesystem::is_directory(corpus_dir(), ec);
+}
 std::filesystem::path source_dir() { return TLSRPT_SOURCE_DIR; }
 std::filesystem::path quirk_dir() { return source_dir() / "tests" / "corpus"; }
 

@@ -1,5 +1,6 @@
-// Helpers shared by the unit tests: file paths of the corpus and the project's own
-// test data, reading files, temporary directories that clean up after themselves.
+// Helpers shared by the unit tests: file paths of the project's own test data
+// (tests/corpus) and of the external interop corpus, reading files, temporary
+// directories that clean up after themselves.
 #pragma once
 
 #include <filesystem>
@@ -7,9 +8,13 @@
 
 namespace tlsrpt::test {
 
-std::filesystem::path corpus_dir();        // ../shared/corpus (or TLSRPT_CORPUS_DIR)
+// The external interop corpus (public reports and report mails): TLSRPT_CORPUS_DIR
+// from the environment, else the folder configured at build time (../shared/corpus
+// by default). A clone may not have it: tests over it skip when it is absent.
+std::filesystem::path corpus_dir();
+bool corpus_present();
 std::filesystem::path source_dir();        // the repository root
-std::filesystem::path quirk_dir();         // tests/corpus
+std::filesystem::path quirk_dir();         // tests/corpus: this repository's own files
 std::string read_file(const std::filesystem::path& p);
 std::string gzip(std::string_view data, int level = 6);  // a gzip member of `data`
 
@@ -24,3 +29,12 @@ class TempDir {
 };
 
 }  // namespace tlsrpt::test
+
+// First statement of a test over the external interop corpus: skips it, saying so,
+// where the corpus is not present.
+#define TLSRPT_SKIP_WITHOUT_INTEROP_CORPUS()                                                          \
+  do {                                                                                              \
+    if (!::tlsrpt::test::corpus_present())                                                          \
+      GTEST_SKIP() << "the external interop corpus (TLSRPT_CORPUS_DIR) is not present at "          \
+                   << ::tlsrpt::test::corpus_dir().string();                                        \
+  } while (0)

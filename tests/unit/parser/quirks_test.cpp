@@ -1,6 +1,7 @@
 // Every tolerated real-world quirk has a corpus file under tests/corpus/ named after
 // its sender; each must parse, carry the expected data-quality note(s) and come out
-// normalised. Expected values were written from the files by hand.
+// normalised, or be refused for the stated reason. Expected values were written from
+// the files by hand. (The mails there, *.eml, are mail_corpus_test.cpp's.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -39,11 +40,14 @@ TEST(Quirks, EveryQuirkFileIsCoveredHere) {
       "tlsrpt-reporter-policy-domain-missing.json", "mail-auth-summary-count-missing.json",
       "mail-auth-seven-day-range.json",        "tls-rpt-monitor-unknown-result-type.json",
       "rfc8460-tlsa-semicolon-list.json",      "generic-utf8-bom-and-normalisation.json",
-      "tlsrpt-be-idn-policy-domain.json",
+      "tlsrpt-be-idn-policy-domain.json",      "microsoft-gzip-file.json.gz",
+      "tls-rpt-monitor-edited-copy.json",      "rfc8460-failure-reason-code.json",
+      "generic-start-after-end.json",
   };
   for (const auto& entry : std::filesystem::directory_iterator(test::quirk_dir())) {
-    if (entry.path().extension() != ".json") continue;
-    EXPECT_TRUE(covered.count(entry.path().filename().string())) << entry.path() << " has no test";
+    const std::string name = entry.path().filename().string();
+    if (!name.ends_with(".json") && !name.ends_with(".json.gz")) continue;
+    EXPECT_TRUE(covered.count(name)) << entry.path() << " has no test";
   }
 }
 
@@ -223,6 +227,52 @@ TEST(Quirks, IdnPolicyDomainBecomesALabel) {
   EXPECT_TRUE(codes(r.parsed.notes).count(std::string(note::kPolicyDomainNormalised)));
   EXPECT_EQ(r.parsed.report.policies.at(0).policy.domain, "xn--gpher-jua.test");
   EXPECT_TRUE(codes(r.parsed.notes).count(std::string(note::kFailureDetailsAbsent)));
+}
+
+TEST(Quirks, MicrosoftGzipFileIsReadByItsContent) {
+  // A report saved or POSTed as .json.gz: a gzip member (mtime 0, XFL 4, OS 0).
+  const std::string bytes = test::read_file(test::quirk_dir() / "microsoft-gzip-file.json.gz");
+  ASSERT_GE(bytes.size(), 10u);
+  EXPECT_EQ(bytes.substr(0, 2), "\x1f\x8b");
+  auto r = load("microsoft-gzip-file.json.gz");
+  EXPECT_TRUE(r.was_gzip);
+  EXPECT_TRUE(r.parsed.notes.empty());
+  EXPECT_EQ(r.parsed.report.organization_name, "Microsoft Corporation");
+  EXPECT_EQ(r.parsed.report.report_id, "133986528004215873+example.com");
+  EXPECT_EQ(report_day(r.parsed.report), "2025-08-03");
+  EXPECT_TRUE(r.parsed.report.policies.at(0).policy.mx_hosts.empty());  // Microsoft never sends mx-host
+}
+
+TEST(Quirks, EditedCopyKeepsTheKeyButIsOtherContent) {
+  // Published beside the original with a failure block added: same organization and
+  // report-id, other content (a conflict for dedupe, never a duplicate).
+  auto original = load("microsoft-gzip-file.json.gz");
+  auto edited = load("tls-rpt-monitor-edited-copy.json");
+  EXPECT_TRUE(edited.parsed.notes.empty());
+  EXPECT_EQ(edited.parsed.report.report_id, original.parsed.report.report_id);
+  EXPECT_EQ(edited.parsed.report.policies.at(0).summary.failed, 1u);
+  EXPECT_EQ(edited.parsed.report.policies.at(0).failures.at(0).result_type.value, ResultType::certificate_expired);
+  EXPECT_NE(edited.content_sha256, original.content_sha256);
+}
+
+TEST(Quirks, RfcMemberNameCopyOfTheDraftEraReportIsTheSameContent) {
+  auto draft = load("rfc8460-draft-failure-error-code.json");
+  auto rfc = load("rfc8460-failure-reason-code.json");
+  EXPECT_TRUE(rfc.parsed.notes.empty());
+  EXPECT_EQ(rfc.parsed.report.policies.at(0).failures.at(0).failure_reason_code,
+            "X509_V_ERR_PROXY_PATH_LENGTH_EXCEEDED");
+  EXPECT_EQ(rfc.canonical_json, draft.canonical_json);
+  EXPECT_EQ(rfc.content_sha256, draft.content_sha256);
+}
+
+TEST(Quirks, StartAfterEndIsRefused) {
+  // An edited sample: the range ends before it starts. Not repaired: refused.
+  Ingestor ing;
+  auto r = ing.ingest(test::read_file(test::quirk_dir() / "generic-start-after-end.json"));
+  ASSERT_FALSE(r) << "generic-start-after-end.json was accepted";
+  EXPECT_EQ(r.error().reason, RejectReason::invalid_value) << r.error().text();
+  EXPECT_NE(r.error().text().find("end-datetime 2020-04-13T00:00:00Z is before start-datetime"), std::string::npos)
+      << r.error().text();
 }
 
 }  // namespace

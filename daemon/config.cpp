@@ -8,7 +8,7 @@
 
 #include <algorithm>
 
-#include "daemon/dns_resolver.hpp"
+#include "record/dns_resolver.hpp"
 #include "parser/domain.hpp"
 
 #include <cctype>
@@ -100,7 +100,7 @@ std::optional<std::string> listen_check(const std::string& a) {
 }
 
 std::optional<std::string> dns_server_check(const std::string& s) {
-  if (auto v = parse_dns_server(s); !v) return v.error();
+  if (auto v = record::parse_dns_server(s); !v) return v.error();
   return std::nullopt;
 }
 

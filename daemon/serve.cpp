@@ -26,20 +26,20 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/alerting.hpp"
-#include "daemon/commands.hpp"
+#include "daemon/intake/alerting.hpp"
+#include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
-#include "daemon/http_server.hpp"
+#include "daemon/net/http_server.hpp"
 #include "daemon/log.hpp"
-#include "daemon/maildir_watcher.hpp"
-#include "daemon/mail_intake.hpp"
+#include "daemon/intake/maildir_watcher.hpp"
+#include "daemon/intake/mail_intake.hpp"
 #include "daemon/metrics.hpp"
-#include "daemon/smtp_server.hpp"
-#include "daemon/store_writer.hpp"
+#include "daemon/net/smtp_server.hpp"
+#include "daemon/intake/store_writer.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/text.hpp"
-#include "daemon/tls.hpp"
+#include "daemon/net/tls.hpp"
 #include "parser/domain.hpp"
 
 namespace tlsrpt::daemon {

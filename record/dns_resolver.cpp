@@ -1,7 +1,7 @@
 // c-ares driven by poll(2) with an overall deadline. The channel never outlives its
 // resolver and is used from one thread at a time; answers are copied out of c-ares'
 // buffers before the callback returns.
-#include "daemon/dns_resolver.hpp"
+#include "record/dns_resolver.hpp"
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -13,7 +13,7 @@
 #include <cstring>
 #include <mutex>
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 namespace {
 
 constexpr int kClassIn = 1;
@@ -373,4 +373,4 @@ std::expected<std::vector<TlsaRecord>, std::string> parse_tlsa_answer(const unsi
   return out;
 }
 
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

@@ -15,7 +15,7 @@
 
 struct ares_channeldata;
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 
 // What a query came back with. Everything from servfail down means "DNS could not
 // answer" (exit 75), as opposed to a definite answer about the name.
@@ -102,4 +102,4 @@ class DnsResolver {
 // tests and for the resolver. Bounds-checked; a malformed message is an error.
 std::expected<std::vector<TlsaRecord>, std::string> parse_tlsa_answer(const unsigned char* message, std::size_t length);
 
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

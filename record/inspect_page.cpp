@@ -1,13 +1,13 @@
 // HTML is built by concatenation with exactly one way in for data: esc() (html_escape).
 // Literal markup never contains data; data never goes through anything but esc().
-#include "daemon/inspect_page.hpp"
+#include "record/inspect_page.hpp"
 
 #include <algorithm>
 
-#include "daemon/record_guide.hpp"
+#include "record/record_guide.hpp"
 #include "parser/json_writer.hpp"
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 namespace {
 
 std::string esc(std::string_view s) { return html_escape(s); }
@@ -452,4 +452,4 @@ SiteReply serve_inspect_site(std::string_view method, std::string_view target, c
   return finish(reply(404, "text/plain; charset=utf-8", "not found\n"));
 }
 
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

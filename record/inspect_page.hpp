@@ -12,10 +12,10 @@
 #include <utility>
 #include <vector>
 
-#include "daemon/record_inspect.hpp"
-#include "parser/record.hpp"
+#include "record/record_inspect.hpp"
+#include "record/record.hpp"
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 
 // Longest query string read; longer ones get 414.
 inline constexpr std::size_t kMaxQueryBytes = 8192;
@@ -67,4 +67,4 @@ using InspectFn = std::function<InspectResult(const std::string& domain)>;
 // other paths 404, an overlong query 414. Rate limiting is the caller's, before this.
 SiteReply serve_inspect_site(std::string_view method, std::string_view target, const InspectFn& inspect);
 
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

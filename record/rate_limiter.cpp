@@ -1,6 +1,6 @@
 // GCRA over an LRU map. All state changes happen under one mutex; a check is a hash
 // lookup and a list splice, so contention stays negligible at 12 requests per minute.
-#include "daemon/rate_limiter.hpp"
+#include "record/rate_limiter.hpp"
 
 #include <arpa/inet.h>
 
@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 
 std::optional<RateKey> rate_key(std::string_view ip) {
   if (ip.empty() || ip.size() > 64) return std::nullopt;
@@ -94,4 +94,4 @@ std::size_t RateLimiter::size() const {
   return lru_.size();
 }
 
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 
 // Who a request is counted against: an IPv4 address, or the first 64 bits of an
 // IPv6 address (one /64 is what one subscriber or host usually gets). IPv4-mapped
@@ -81,4 +81,4 @@ class RateLimiter {
   std::unordered_map<RateKey, std::list<Entry>::iterator, KeyHash> index_;
 };
 
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

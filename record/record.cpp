@@ -1,7 +1,7 @@
 // The RFC 8460 §3 record grammar, written as a hand parser so that every way a record
 // goes wrong gets its own plain-language reason. Input is untrusted (DNS answers, web
 // forms): nothing here throws, and every quoted fragment is shown escaped and cut.
-#include "parser/record.hpp"
+#include "record/record.hpp"
 
 #include <algorithm>
 #include <cstdio>

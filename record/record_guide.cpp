@@ -1,9 +1,9 @@
 // Provider instructions as they looked in the providers' panels when written; where a
 // panel is renamed, only the text here changes. Never includes untrusted input other
 // than the generated record, which the generator has already validated.
-#include "daemon/record_guide.hpp"
+#include "record/record_guide.hpp"
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 
 std::optional<Provider> parse_provider(std::string_view t) {
   for (Provider p : kProviders)
@@ -115,4 +115,4 @@ const std::vector<GuideSection>& record_explanation() {
   return k;
 }
 
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "parser/record.hpp"
+#include "record/record.hpp"
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 
 enum class Provider { generic, cloudflare, ionos, bind };
 
@@ -30,4 +30,4 @@ struct GuideSection {
 // What the record does, MTA-STS and DANE, the rollout order, the privacy note.
 const std::vector<GuideSection>& record_explanation();
 
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

@@ -1,14 +1,14 @@
 // The inspection: one TXT lookup decides the verdict, a few more (placement hints,
 // MTA-STS, MX, TLSA) explain it. Every name queried is built from a validated domain
 // or a validated MX host; DNS data only ever ends up in result fields.
-#include "daemon/record_inspect.hpp"
+#include "record/record_inspect.hpp"
 
 #include <algorithm>
 
 #include "parser/domain.hpp"
 #include "parser/json_writer.hpp"
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -414,4 +414,4 @@ std::string inspect_json(const InspectResult& r) {
   return out;
 }
 
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

@@ -10,10 +10,10 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/dns_resolver.hpp"
-#include "parser/record.hpp"
+#include "record/dns_resolver.hpp"
+#include "record/record.hpp"
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 
 // Most MX hosts whose TLSA records are looked up (an MX RRset is attacker-sized).
 inline constexpr std::size_t kMaxMxInspected = 10;
@@ -100,4 +100,4 @@ std::string generate_json(const GeneratedRecord& g);
 std::string errors_json(const std::vector<std::string>& errors);
 std::string inspect_json(const InspectResult& r);
 
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

@@ -4,7 +4,7 @@
 
 #include <iostream>
 
-#include "daemon/commands.hpp"
+#include "daemon/cli/commands.hpp"
 #include "daemon/exit_codes.hpp"
 
 namespace tlsrpt::daemon {

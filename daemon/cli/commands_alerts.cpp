@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "daemon/commands.hpp"
+#include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
 #include "daemon/text.hpp"

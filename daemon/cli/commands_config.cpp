@@ -1,7 +1,7 @@
 // `tlsrptd config check` and `tlsrptd config defaults`.
 #include <iostream>
 
-#include "daemon/commands.hpp"
+#include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
 

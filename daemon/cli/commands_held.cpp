@@ -4,10 +4,10 @@
 // may have been unreachable), or with --force on their own authority.
 #include <iostream>
 
-#include "daemon/commands.hpp"
+#include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
-#include "daemon/mail_intake.hpp"
+#include "daemon/intake/mail_intake.hpp"
 #include "daemon/text.hpp"
 #include "parser/datetime.hpp"
 #include "parser/json_writer.hpp"

@@ -4,16 +4,17 @@
 #include <cctype>
 #include <iostream>
 
-#include "daemon/commands.hpp"
+#include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
-#include "daemon/dns_resolver.hpp"
+#include "record/dns_resolver.hpp"
 #include "daemon/exit_codes.hpp"
-#include "daemon/record_guide.hpp"
-#include "daemon/record_inspect.hpp"
+#include "record/record_guide.hpp"
+#include "record/record_inspect.hpp"
 #include "daemon/text.hpp"
-#include "parser/record.hpp"
+#include "record/record.hpp"
 
 namespace tlsrpt::daemon {
+using namespace tlsrpt::record;
 namespace {
 
 constexpr std::size_t kWidth = 78;

@@ -7,11 +7,11 @@
 #include <iterator>
 #include <mutex>
 
-#include "daemon/alerting.hpp"
-#include "daemon/commands.hpp"
+#include "daemon/intake/alerting.hpp"
+#include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
-#include "daemon/importer.hpp"
+#include "daemon/intake/importer.hpp"
 #include "daemon/text.hpp"
 #include "parser/canonical_json.hpp"
 #include "parser/datetime.hpp"

@@ -1,7 +1,7 @@
 // The alert hook: storage rows -> detector input -> findings -> lifecycle -> sinks.
 // Everything it decides is in alerts/ (detectors, lifecycle rules); everything it
 // stores is in storage/alert_store. This file only connects them.
-#include "daemon/alerting.hpp"
+#include "daemon/intake/alerting.hpp"
 
 #include <unistd.h>
 

@@ -6,7 +6,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/post.hpp>
 
-#include "daemon/store_writer.hpp"
+#include "daemon/intake/store_writer.hpp"
 
 namespace tlsrpt::daemon {
 

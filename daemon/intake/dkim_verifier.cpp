@@ -1,4 +1,4 @@
-#include "daemon/dkim_verifier.hpp"
+#include "daemon/intake/dkim_verifier.hpp"
 
 // dkim.h is C99 and spells bool `_Bool`; C++ has the same type as `bool`.
 #define _Bool bool

@@ -1,4 +1,4 @@
-#include "daemon/file_read.hpp"
+#include "daemon/intake/file_read.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "daemon/importer.hpp"
+#include "daemon/intake/importer.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,7 +12,7 @@
 #include <optional>
 #include <string_view>
 
-#include "daemon/file_read.hpp"
+#include "daemon/intake/file_read.hpp"
 
 namespace tlsrpt::daemon {
 namespace fs = std::filesystem;

@@ -1,11 +1,14 @@
-#include "daemon/mail_intake.hpp"
+#include "daemon/intake/mail_intake.hpp"
 
-#include "daemon/dns_resolver.hpp"
-#include "daemon/report_checks.hpp"
+#include "record/dns_resolver.hpp"
+#include "daemon/protocol/report_checks.hpp"
 #include "parser/auth_results.hpp"
 #include "parser/domain.hpp"
 
 namespace tlsrpt::daemon {
+using record::DnsResolver;
+using record::DnsStatus;
+using record::ResolverOptions;
 namespace {
 
 std::string domain_of(std::string_view addr) {

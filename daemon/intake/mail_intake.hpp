@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "daemon/config.hpp"
-#include "daemon/dkim_verifier.hpp"
-#include "daemon/reply_table.hpp"
+#include "daemon/intake/dkim_verifier.hpp"
+#include "daemon/protocol/reply_table.hpp"
 #include "parser/ingest.hpp"
 
 namespace tlsrpt::daemon {

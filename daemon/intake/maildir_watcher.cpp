@@ -1,4 +1,4 @@
-#include "daemon/maildir_watcher.hpp"
+#include "daemon/intake/maildir_watcher.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <future>
 
-#include "daemon/file_read.hpp"
+#include "daemon/intake/file_read.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/text.hpp"

@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/mail_intake.hpp"
-#include "daemon/store_writer.hpp"
+#include "daemon/intake/mail_intake.hpp"
+#include "daemon/intake/store_writer.hpp"
 
 namespace tlsrpt::daemon {
 

@@ -1,4 +1,4 @@
-#include "daemon/store_writer.hpp"
+#include "daemon/intake/store_writer.hpp"
 
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"

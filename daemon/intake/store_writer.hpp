@@ -15,7 +15,7 @@
 #include <string>
 #include <thread>
 
-#include "daemon/reply_table.hpp"
+#include "daemon/protocol/reply_table.hpp"
 #include "parser/ingest.hpp"
 #include "storage/store.hpp"
 

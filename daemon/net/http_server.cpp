@@ -2,7 +2,7 @@
 // stream's deadline before it starts (handshake, header, whole request, write, idle),
 // so a peer that stalls anywhere is cut off (Beast's tcp_stream::expires_after). No
 // exception leaves a coroutine: I/O errors come back as values (as_tuple).
-#include "daemon/http_server.hpp"
+#include "daemon/net/http_server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -14,14 +14,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "daemon/async_store.hpp"
+#include "daemon/intake/async_store.hpp"
 #include "daemon/config.hpp"
-#include "daemon/http_head.hpp"
-#include "daemon/listener.hpp"
+#include "daemon/protocol/http_head.hpp"
+#include "daemon/net/listener.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/text.hpp"
-#include "daemon/tls_stream.hpp"
+#include "daemon/net/tls_stream.hpp"
 
 namespace tlsrpt::daemon {
 
@@ -175,7 +175,7 @@ struct SessionRunner {
         const std::string client = srv.inspect_->client_for(peer, parser.get()["X-Forwarded-For"]);
         auto home = co_await asio::this_coro::executor;
         co_await asio::post(srv.inspect_->pool(), asio::use_awaitable);
-        SiteReply site = srv.inspect_->handle(head.method, head.target, client);
+        record::SiteReply site = srv.inspect_->handle(head.method, head.target, client);
         co_await asio::post(home, asio::use_awaitable);
         reply.status = site.status;
         reply.content_type = site.content_type;

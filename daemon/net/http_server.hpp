@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "daemon/http_handler.hpp"
-#include "daemon/inspect_service.hpp"
-#include "daemon/listener.hpp"
-#include "daemon/store_writer.hpp"
+#include "daemon/protocol/http_handler.hpp"
+#include "daemon/net/inspect_service.hpp"
+#include "daemon/net/listener.hpp"
+#include "daemon/intake/store_writer.hpp"
 
 namespace tlsrpt::daemon {
 

@@ -1,13 +1,14 @@
-#include "daemon/inspect_service.hpp"
+#include "daemon/net/inspect_service.hpp"
 
 #include <algorithm>
 
-#include "daemon/dns_resolver.hpp"
+#include "record/dns_resolver.hpp"
 #include "daemon/metrics.hpp"
-#include "daemon/record_inspect.hpp"
+#include "record/record_inspect.hpp"
 #include "parser/domain.hpp"
 
 namespace tlsrpt::daemon {
+using namespace tlsrpt::record;
 namespace {
 
 std::string trim(std::string_view s) {

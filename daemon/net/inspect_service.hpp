@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/inspect_page.hpp"
-#include "daemon/rate_limiter.hpp"
+#include "record/inspect_page.hpp"
+#include "record/rate_limiter.hpp"
 
 namespace tlsrpt::daemon {
 
@@ -37,12 +37,12 @@ class InspectService {
   // address when the peer is a trusted proxy.
   std::string client_for(std::string_view peer, std::string_view forwarded_for) const;
   // Blocking (DNS): call it on pool().
-  SiteReply handle(std::string_view method, std::string_view target, std::string_view client);
+  record::SiteReply handle(std::string_view method, std::string_view target, std::string_view client);
   boost::asio::thread_pool& pool() { return pool_; }
 
  private:
   InspectServiceOptions options_;
-  RateLimiter limiter_;
+  record::RateLimiter limiter_;
   std::atomic<std::size_t> in_flight_{0};
   boost::asio::thread_pool pool_;
 };

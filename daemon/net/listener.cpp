@@ -1,4 +1,4 @@
-#include "daemon/listener.hpp"
+#include "daemon/net/listener.hpp"
 
 #include <sys/socket.h>
 

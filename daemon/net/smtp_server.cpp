@@ -4,7 +4,7 @@
 // command, and this wrapper keeps no read-ahead of its own), deliveries (ingest and
 // DKIM on the worker pool, then the store writer), close. One timer per connection
 // enforces the engine's deadline() by cancelling the pending read or handshake.
-#include "daemon/smtp_server.hpp"
+#include "daemon/net/smtp_server.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,7 +21,7 @@
 #include <deque>
 #include <filesystem>
 
-#include "daemon/async_store.hpp"
+#include "daemon/intake/async_store.hpp"
 #include "daemon/config.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"

@@ -1,4 +1,4 @@
-#include "daemon/tls.hpp"
+#include "daemon/net/tls.hpp"
 
 #include <fcntl.h>
 #include <openssl/err.h>

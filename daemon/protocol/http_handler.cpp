@@ -1,8 +1,8 @@
-#include "daemon/http_handler.hpp"
+#include "daemon/protocol/http_handler.hpp"
 
 #include <algorithm>
 
-#include "daemon/report_checks.hpp"
+#include "daemon/protocol/report_checks.hpp"
 #include "parser/domain.hpp"
 #include "parser/gunzip.hpp"
 #include "parser/json_writer.hpp"

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "daemon/reply_table.hpp"
+#include "daemon/protocol/reply_table.hpp"
 #include "parser/ingest.hpp"
 #include "parser/limits.hpp"
 

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "daemon/http_handler.hpp"
+#include "daemon/protocol/http_handler.hpp"
 
 namespace tlsrpt::daemon {
 

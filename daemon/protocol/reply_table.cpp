@@ -1,4 +1,4 @@
-#include "daemon/reply_table.hpp"
+#include "daemon/protocol/reply_table.hpp"
 
 #include <array>
 

@@ -1,4 +1,4 @@
-#include "daemon/report_checks.hpp"
+#include "daemon/protocol/report_checks.hpp"
 
 #include "parser/datetime.hpp"
 

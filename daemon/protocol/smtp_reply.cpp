@@ -1,6 +1,6 @@
 // Reply formatting and the storage-outcome table. Never emits a byte outside
 // printable ASCII except the CRLF it adds itself.
-#include "daemon/smtp_reply.hpp"
+#include "daemon/protocol/smtp_reply.hpp"
 
 namespace tlsrpt::daemon {
 namespace {

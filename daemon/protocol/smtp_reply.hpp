@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/reply_table.hpp"
+#include "daemon/protocol/reply_table.hpp"
 
 namespace tlsrpt::daemon {
 

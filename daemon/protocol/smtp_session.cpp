@@ -2,7 +2,7 @@
 // anywhere ends the session (SMTP smuggling), so DATA can end only at
 // <CRLF>.<CRLF>. Every buffer is bounded by a named limit in SmtpOptions; nothing
 // here reads a clock, a socket or a file.
-#include "daemon/smtp_session.hpp"
+#include "daemon/protocol/smtp_session.hpp"
 
 #include <algorithm>
 #include <array>

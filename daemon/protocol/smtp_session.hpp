@@ -16,7 +16,7 @@
 #include <variant>
 #include <vector>
 
-#include "daemon/smtp_reply.hpp"
+#include "daemon/protocol/smtp_reply.hpp"
 
 namespace tlsrpt::daemon {
 

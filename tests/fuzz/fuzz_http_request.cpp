@@ -17,9 +17,9 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/http_handler.hpp"
-#include "daemon/http_head.hpp"
-#include "daemon/report_checks.hpp"
+#include "daemon/protocol/http_handler.hpp"
+#include "daemon/protocol/http_head.hpp"
+#include "daemon/protocol/report_checks.hpp"
 #include "parser/gunzip.hpp"
 
 namespace {

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "parser/record.hpp"
+#include "record/record.hpp"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/smtp_session.hpp"
+#include "daemon/protocol/smtp_session.hpp"
 
 namespace {
 

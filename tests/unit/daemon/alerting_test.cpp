@@ -2,7 +2,7 @@
 // condition however many reporters say it, re-delivery adds nothing, reminders only
 // after the cooldown, auto-resolution, forged floods (reliability scenario 27), the
 // hourly cap with its summary, escalation, stale days and lapsed alerts.
-#include "daemon/alerting.hpp"
+#include "daemon/intake/alerting.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // injected TXT lookup. Messages are signed at test time by dkimpy with a key made
 // for the test (tests/tools/dkim_tool.py); the lookup returns that key's TXT
 // record, which is the verifier's input, not a fake network.
-#include "daemon/dkim_verifier.hpp"
+#include "daemon/intake/dkim_verifier.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // daemon/importer.cpp: folders expand recursively and in order; each file gets one
 // outcome; batches commit together; nothing partial is stored from a bad file.
-#include "daemon/importer.hpp"
+#include "daemon/intake/importer.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // The accept side shared by the HTTPS and SMTP servers, on real loopback sockets.
-#include "daemon/listener.hpp"
+#include "daemon/net/listener.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // daemon/report_checks.cpp: a report's dates against the moment it was received
 // (reliability scenario 12: a date-range years ahead is refused).
-#include "daemon/report_checks.hpp"
+#include "daemon/protocol/report_checks.hpp"
 
 #include <gtest/gtest.h>
 

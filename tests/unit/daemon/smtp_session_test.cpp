@@ -1,7 +1,7 @@
 // daemon/smtp_session.cpp: scripted SMTP/LMTP dialogues (client bytes -> expected
 // replies and actions, OpenSMTPD smtpscript style), then the details a script
 // cannot show: envelopes, unstuffed bodies, error-sleep times, deadlines.
-#include "daemon/smtp_session.hpp"
+#include "daemon/protocol/smtp_session.hpp"
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 // exactly once, only after the commit that holds it (a second connection already sees
 // the report when the answer runs), duplicates count once, and stop() answers what is
 // queued and everything after it.
-#include "daemon/store_writer.hpp"
+#include "daemon/intake/store_writer.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,12 +1,12 @@
 // daemon/dns_resolver.cpp without a network: server specs, the TLSA RDATA parser on
 // hand-built DNS messages, and status classification. Real lookups are in
 // tests/e2e/test_record_inspect.py against dnsmasq.
-#include "daemon/dns_resolver.hpp"
+#include "record/dns_resolver.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 namespace {
 
 TEST(DnsServerSpec, Accepted) {
@@ -124,4 +124,4 @@ TEST(TlsaParser, CompressionLoopIsAnError) {
 }
 
 }  // namespace
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

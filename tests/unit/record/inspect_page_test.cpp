@@ -1,12 +1,12 @@
 // daemon/inspect_page.cpp: every value HTML-escaped, no script or inline style (the
 // CSP forbids them), the router's statuses, and the 400 gate in front of DNS.
-#include "daemon/inspect_page.hpp"
+#include "record/inspect_page.hpp"
 
 #include <gtest/gtest.h>
 
 #include <regex>
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 namespace {
 
 std::string header(const SiteReply& r, std::string_view name) {
@@ -204,4 +204,4 @@ TEST_F(Router, GenerateForm) {
 }
 
 }  // namespace
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

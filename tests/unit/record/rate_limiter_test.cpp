@@ -1,7 +1,7 @@
 // daemon/rate_limiter.cpp: 12 per minute per IPv4 address or IPv6 /64 as a token
 // bucket (burst 12, one token per 5 s), Retry-After, key construction, the LRU bound,
 // and thread safety. Time is passed in, so nothing here sleeps.
-#include "daemon/rate_limiter.hpp"
+#include "record/rate_limiter.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 namespace {
 
 using namespace std::chrono_literals;
@@ -154,4 +154,4 @@ TEST(RateLimiter, OtherRates) {
 }
 
 }  // namespace
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

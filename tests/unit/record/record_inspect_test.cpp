@@ -1,6 +1,6 @@
 // daemon/record_inspect.cpp without DNS: the domain gate in front of every lookup,
 // the MTA-STS record judgement, the rollout verdict, and the JSON shapes.
-#include "daemon/record_inspect.hpp"
+#include "record/record_inspect.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 #include <atomic>
 #include <thread>
 
-namespace tlsrpt::daemon {
+namespace tlsrpt::record {
 namespace {
 
 TEST(InspectDomain, Accepted) {
@@ -331,4 +331,4 @@ TEST(InspectLoopback, BudgetCutsTheLookAroundShort) {
 }
 
 }  // namespace
-}  // namespace tlsrpt::daemon
+}  // namespace tlsrpt::record

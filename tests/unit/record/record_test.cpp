@@ -1,7 +1,7 @@
 // parser/record.cpp: the RFC 8460 §3 grammar (every record-string case of the receiver
 // notes §6.1, each bad one with the reason it must give), the sender's choice among
 // TXT records, and generate -> check round trips.
-#include "parser/record.hpp"
+#include "record/record.hpp"
 
 #include <gtest/gtest.h>
 

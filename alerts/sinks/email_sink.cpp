@@ -1,68 +1,63 @@
 #include "alerts/sinks/email_sink.hpp"
 
-#include <array>
-#include <cstdio>
+#include <gmime/gmime.h>
+
+#include <algorithm>
 #include <cstring>
-#include <ctime>
-#include <random>
+#include <memory>
 
 #include "alerts/render.hpp"
 #include "alerts/sinks/curl_easy.hpp"
 #include "alerts/text_safety.hpp"
+#include "parser/mail.hpp"
 
 namespace tlsrpt::alerts {
 namespace {
 
-std::string base64(std::string_view in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(in[k]); };
-  for (; i + 3 <= in.size(); i += 3) {
-    unsigned v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
-    out += kAlphabet[v >> 18 & 63];
-    out += kAlphabet[v >> 12 & 63];
-    out += kAlphabet[v >> 6 & 63];
-    out += kAlphabet[v & 63];
+struct GObjectUnref {
+  void operator()(gpointer p) const {
+    if (p) g_object_unref(p);
   }
-  if (std::size_t rest = in.size() - i) {
-    unsigned v = byte(i) << 16 | (rest == 2 ? byte(i + 1) << 8 : 0u);
-    out += kAlphabet[v >> 18 & 63];
-    out += kAlphabet[v >> 12 & 63];
-    out += rest == 2 ? kAlphabet[v >> 6 & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
+};
+template <class T>
+using GPtr = std::unique_ptr<T, GObjectUnref>;
 
-// RFC 5322 §3.3 date-time in UTC.
-std::string rfc5322_date(std::chrono::sys_seconds now) {
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday], tm.tm_mday,
-                kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
+struct GFree {
+  void operator()(gpointer p) const { g_free(p); }
+};
+using GCharPtr = std::unique_ptr<char, GFree>;
 
-std::string random_hex(std::size_t bytes) {
-  std::random_device rd;
-  std::string out;
-  char buf[3];
-  for (std::size_t i = 0; i < bytes; ++i) {
-    std::snprintf(buf, sizeof buf, "%02x", static_cast<unsigned>(rd() & 0xFF));
-    out += buf;
+struct DateTimeUnref {
+  void operator()(GDateTime* d) const {
+    if (d) g_date_time_unref(d);
   }
-  return out;
-}
+};
+
+struct FormatOptionsFree {
+  void operator()(GMimeFormatOptions* o) const { g_mime_format_options_free(o); }
+};
 
 std::string domain_of(const std::string& addr) {
   auto at = addr.rfind('@');
   return at == std::string::npos ? std::string("localhost") : addr.substr(at + 1);
+}
+
+// The body, already quoted-printable: GMime's encoder, then its From filter, which
+// writes a line starting "From " as "=46rom " so no mbox delivery turns it into
+// ">From ". GMime's QP encoder alone leaves such lines as they are.
+GPtr<GMimeDataWrapper> quoted_printable_body(std::string_view text) {
+  GPtr<GMimeStream> encoded(g_mime_stream_mem_new());
+  {
+    GPtr<GMimeStream> filtered(g_mime_stream_filter_new(encoded.get()));
+    GPtr<GMimeFilter> qp(g_mime_filter_basic_new(GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE, TRUE));
+    GPtr<GMimeFilter> from(g_mime_filter_from_new(GMIME_FILTER_FROM_MODE_ARMOR));
+    g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered.get()), qp.get());
+    g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered.get()), from.get());
+    g_mime_stream_write(filtered.get(), text.data(), text.size());
+    g_mime_stream_flush(filtered.get());  // completes the filters: the last line is encoded too
+  }
+  g_mime_stream_reset(encoded.get());
+  return GPtr<GMimeDataWrapper>(g_mime_data_wrapper_new_with_stream(encoded.get(), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE));
 }
 
 }  // namespace
@@ -94,66 +89,57 @@ std::string encode_words(std::string_view text) {
   while (!text.empty()) {
     std::string_view chunk = cut_utf8(text, kChunk);
     if (chunk.empty()) chunk = text.substr(0, std::min(kChunk, text.size()));  // invalid UTF-8: bytes as they are
+    // A word of 3n bytes has no "=" padding. GMime's decoder (so GMime-based readers)
+    // joins adjacent words before decoding and drops what follows a padded one, so
+    // a word before the last is cut at a multiple of 3 where a character ends there.
+    if (chunk.size() < text.size() && chunk.size() % 3 != 0)
+      for (std::size_t n = chunk.size() - chunk.size() % 3; n >= 3; n -= 3)
+        if (cut_utf8(text, n).size() == n) {
+          chunk = text.substr(0, n);
+          break;
+        }
     if (!out.empty()) out += "\r\n ";
-    out += "=?UTF-8?B?" + base64(chunk) + "?=";
+    GCharPtr b64(g_base64_encode(reinterpret_cast<const guchar*>(chunk.data()), chunk.size()));
+    out += "=?UTF-8?B?" + std::string(b64.get()) + "?=";
     text.remove_prefix(chunk.size());
-  }
-  return out;
-}
-
-std::string quoted_printable(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find('\n', start);
-    std::string_view line = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-    std::string enc;
-    std::size_t col = 0;
-    // A leading "." or "From " is encoded too, so no relay or mbox changes the line.
-    auto risky_start = [&](std::size_t i) { return line[i] == '.' || line.substr(i).starts_with("From "); };
-    auto escaped = [&](unsigned char c) { return std::string{'=', kHex[c >> 4], kHex[c & 15]}; };
-    for (std::size_t i = 0; i < line.size(); ++i) {
-      unsigned char c = static_cast<unsigned char>(line[i]);
-      // RFC 2045 §6.7 rules 1-3: printable ASCII except "=" as is; space and tab as is
-      // except at the end of a line; everything else =XX.
-      bool plain = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && i + 1 < line.size());
-      std::string piece = plain && !(col == 0 && risky_start(i)) ? std::string(1, static_cast<char>(c)) : escaped(c);
-      if (col + piece.size() > 75) {  // soft line break: "=" ends the 76-character line
-        enc += "=\r\n";
-        col = 0;
-        if (plain && risky_start(i)) piece = escaped(c);
-      }
-      enc += piece;
-      col += piece.size();
-    }
-    out += enc;
-    if (end == std::string_view::npos) break;
-    out += "\r\n";
-    start = end + 1;
   }
   return out;
 }
 
 std::string compose_email(const Alert& a, const std::string& from, const std::vector<std::string>& to,
                           std::chrono::sys_seconds now, std::string_view message_id) {
-  // The header set is fixed; only Subject carries report text, and only encoded.
-  std::string m;
-  m += "Date: " + rfc5322_date(now) + "\r\n";
-  m += "From: tlsrptd <" + from + ">\r\n";
-  m += "To: ";
-  for (std::size_t i = 0; i < to.size(); ++i) m += (i ? ",\r\n " : "") + std::string("<") + to[i] + ">";
-  m += "\r\n";
-  m += "Subject: " + encode_words(email_subject(a)) + "\r\n";
-  m += "Message-ID: <" + std::string(message_id) + ">\r\n";
-  m += "MIME-Version: 1.0\r\n";
-  m += "Content-Type: text/plain; charset=utf-8\r\n";
-  m += "Content-Transfer-Encoding: quoted-printable\r\n";
-  m += "Auto-Submitted: auto-generated\r\n";  // RFC 3834: no auto-replies to this
-  m += "\r\n";
-  m += quoted_printable(render_text(a));
-  if (!m.ends_with("\r\n")) m += "\r\n";
-  return m;
+  ensure_gmime_initialized();
+  // FALSE: no blank placeholder headers; the header set is exactly what is added here.
+  GPtr<GMimeMessage> m(g_mime_message_new(FALSE));
+  GMimeObject* obj = GMIME_OBJECT(m.get());
+  std::unique_ptr<GDateTime, DateTimeUnref> date(g_date_time_new_from_unix_utc(now.time_since_epoch().count()));
+  g_mime_message_set_date(m.get(), date.get());
+  g_mime_message_add_mailbox(m.get(), GMIME_ADDRESS_TYPE_FROM, "tlsrptd", from.c_str());
+  for (const auto& t : to) g_mime_message_add_mailbox(m.get(), GMIME_ADDRESS_TYPE_TO, "", t.c_str());
+  // Subject is the one header carrying report text. GMime's own encoder
+  // (g_mime_message_set_subject) passes ASCII text that looks like an encoded word
+  // through as it is, so a reporter's "=?utf-8?q?=0a?=" would reach the reader as a
+  // line break; every byte goes into B-encoded words instead, set as the raw value.
+  g_mime_object_set_header(obj, "Subject", "", nullptr);
+  GMimeHeader* subject = g_mime_header_list_get_header(g_mime_object_get_header_list(obj), "Subject");
+  g_mime_header_set_raw_value(subject, (" " + encode_words(email_subject(a)) + "\r\n").c_str());
+  g_mime_message_set_message_id(m.get(), std::string(message_id).c_str());
+  g_mime_object_set_header(obj, "Auto-Submitted", "auto-generated", nullptr);  // RFC 3834: no auto-replies to this
+
+  // Report fields reach only the body. Its content is set as bytes, not with
+  // g_mime_text_part_set_text, which would recode Latin-1-only text to ISO-8859-1.
+  GPtr<GMimeTextPart> part(g_mime_text_part_new_with_subtype("plain"));
+  g_mime_text_part_set_charset(part.get(), "utf-8");
+  g_mime_part_set_content(GMIME_PART(part.get()), quoted_printable_body(render_text(a)).get());
+  g_mime_part_set_content_encoding(GMIME_PART(part.get()), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
+  g_mime_message_set_mime_part(m.get(), GMIME_OBJECT(part.get()));
+
+  std::unique_ptr<GMimeFormatOptions, FormatOptionsFree> options(g_mime_format_options_new());
+  g_mime_format_options_set_newline_format(options.get(), GMIME_NEWLINE_FORMAT_DOS);  // SMTP's CRLF
+  GCharPtr text(g_mime_object_to_string(obj, options.get()));
+  std::string out = text ? std::string(text.get()) : std::string();
+  if (!out.ends_with("\r\n")) out += "\r\n";
+  return out;
 }
 
 EmailSink::EmailSink(EmailOptions o) : options_(std::move(o)) { curl_global(); }
@@ -185,8 +171,9 @@ std::expected<void, DeliveryError> EmailSink::deliver(const Alert& a, std::stop_
   CurlEasy h;
   if (!h) return std::unexpected(DeliveryError{"cannot create a curl handle", true});
   const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-  const std::string message = compose_email(a, options_.from, options_.to, now,
-                                            random_hex(16) + "@" + domain_of(options_.from));
+  ensure_gmime_initialized();
+  GCharPtr id(g_mime_utils_generate_message_id(domain_of(options_.from).c_str()));
+  const std::string message = compose_email(a, options_.from, options_.to, now, id.get());
   Upload upload{message};
   CurlSlist rcpt;
   for (const auto& t : options_.to)

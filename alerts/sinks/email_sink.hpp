@@ -1,8 +1,9 @@
 // type = "email": a plain-text mail per alert to a list of admins, through an SMTP
-// smarthost (libcurl; smtp:// with STARTTLS, or smtps://; optional AUTH). Reports are
-// attacker controlled (RFC 8460 §7), so no report text ever reaches a header raw: a
-// fixed header set, the Subject RFC 2047-encoded after control characters are
-// removed, report fields only in the quoted-printable body (reliability §2.8).
+// smarthost (libcurl; smtp:// with STARTTLS, or smtps://; optional AUTH). The message
+// is built and serialised by GMime. Reports are attacker controlled (RFC 8460 §7), so
+// no report text ever reaches a header raw: a fixed header set, the Subject RFC
+// 2047-encoded after control characters are removed, report fields only in the
+// quoted-printable body (reliability §2.8).
 #pragma once
 
 #include <chrono>
@@ -48,11 +49,12 @@ inline constexpr std::size_t kMaxSubjectBytes = 200;
 // one line, no control characters, at most kMaxSubjectBytes.
 std::string email_subject(const Alert& a);
 // RFC 2047 §4.1 B-encoded words of UTF-8 `text`, each at most 75 characters, folded
-// with CRLF SP, never splitting a character.
+// with CRLF SP, never splitting a character; only the last word is padded unless the
+// characters leave no cut at a multiple of 3 bytes. Every byte is encoded, so text
+// that looks like an encoded word stays literal text for the reader.
 std::string encode_words(std::string_view text);
-// RFC 2045 §6.7 quoted-printable of LF-separated text; CRLF line ends, lines <= 76.
-std::string quoted_printable(std::string_view text);
-// The whole message with CRLF line ends, 7-bit clean.
+// The whole message with CRLF line ends, 7-bit clean, header lines at most 78
+// characters; the body quoted-printable with no line starting "From ".
 std::string compose_email(const Alert& a, const std::string& from, const std::vector<std::string>& to,
                           std::chrono::sys_seconds now, std::string_view message_id);
 

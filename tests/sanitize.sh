@@ -13,7 +13,8 @@
 # (a daemon stopped with SIGTERM, leaks at exit): reports are written to files under
 # a log folder, which must stay empty. Extra arguments replace the default ctest
 # selection (e.g. -R parser).
-# Env: BUILD_DIR, TLSRPT_CORPUS_DIR (default ../shared/corpus), JOBS (default nproc),
+# Env: BUILD_DIR, TLSRPT_CORPUS_DIR (the external interop corpus, ../shared/corpus by
+#      default; optional: its extra tests skip where it is absent), JOBS (default nproc),
 #      SANITIZE_CXX (default clang++-16).
 #
 # Why clang 16 and not the default g++ 12: the same ASan+UBSan build of everything took

@@ -1,5 +1,12 @@
-"""Shared helpers for the end-to-end tests: the built binary, the corpus, temporary
-directories, running commands with deadlines, and SQL through the real sqlite3 CLI."""
+"""Shared helpers for the end-to-end tests: the built binary, the corpora, temporary
+directories, running commands with deadlines, and SQL through the real sqlite3 CLI.
+
+Two corpora: QUIRKS (tests/corpus, this repository's own small reports and mails, one
+quirk each) is what the regular tests use; CORPUS is the external interop corpus
+(TLSRPT_CORPUS_DIR, ../shared/corpus by default: public reports and report mails),
+which a clone may not have. Test classes over CORPUS set `interop = True`: they run
+only with --interop (ctest's e2e.<name>.interop), which exits with SKIP_CODE, saying
+so, when that folder is absent."""
 import json
 import os
 import shutil
@@ -16,6 +23,8 @@ TLSRPTD = os.environ.get("TLSRPTD") or os.path.join(
 CORPUS = os.environ.get("TLSRPT_CORPUS_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "..", "shared", "corpus")
 SOURCE = os.environ.get("TLSRPT_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+QUIRKS = os.path.join(SOURCE, "tests", "corpus")
+SKIP_CODE = 77  # ctest's SKIP_RETURN_CODE for the e2e.*.interop tests (tests/CMakeLists.txt)
 
 
 def run(args, timeout=120, check=False, input=None, env=None, cwd=None):
@@ -237,7 +246,22 @@ class TempDirTest(unittest.TestCase):
 
 
 def main():
+    """Runs the module's regular test classes; with --interop, only those over the
+    external interop corpus (`interop = True`), or says they are skipped and exits
+    with SKIP_CODE when that corpus is not present."""
+    interop = "--interop" in sys.argv[1:]
+    argv = [a for a in sys.argv if a != "--interop"]
+    if interop and not os.path.isdir(CORPUS):
+        print(f"skipped: the external interop corpus (TLSRPT_CORPUS_DIR) is not present at {os.path.abspath(CORPUS)}")
+        sys.exit(SKIP_CODE)
     if not os.path.exists(TLSRPTD):
         print(f"tlsrptd binary not found at {TLSRPTD}", file=sys.stderr)
         sys.exit(1)
-    unittest.main(verbosity=2)
+
+    class Loader(unittest.TestLoader):
+        def loadTestsFromTestCase(self, cls):
+            if bool(getattr(cls, "interop", False)) != interop:
+                return self.suiteClass()
+            return super().loadTestsFromTestCase(cls)
+
+    unittest.main(argv=argv, testLoader=Loader(), verbosity=2)

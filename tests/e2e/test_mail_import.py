@@ -1,10 +1,13 @@
-#!/usr/bin/python3
 """End-to-end: `tlsrptd report import` on mailed reports.
 
-The real binary imports every corpus .eml, an mbox and a Maildir built here, and the
-counts are read back with the sqlite3 command-line tool from the documented
+The real binary imports every .eml of a corpus, an mbox and a Maildir built here, and
+the counts are read back with the sqlite3 command-line tool from the documented
 `policy_daily` view. The expected rows were written by hand from the decoded
-attachments (see tests/unit/parser/mail_corpus_test.cpp for the per-file table).
+attachments (see tests/unit/parser/mail_corpus_test.cpp for the per-file tables).
+Regular (MailImport): the mails of tests/corpus, this repository's own files. Extra run
+(InteropMailImport, `--interop`, ctest e2e.test_mail_import.interop): the mails of the
+external interop corpus (TLSRPT_CORPUS_DIR, ../shared/corpus by default); skipped,
+saying so, where it is absent.
 """
 import mailbox
 import os
@@ -14,13 +17,27 @@ import subprocess
 import tempfile
 import unittest
 
-TLSRPTD = os.environ.get("TLSRPTD", "tlsrptd")
-CORPUS = os.environ.get("TLSRPT_CORPUS_DIR", os.path.join(os.path.dirname(__file__), "../../../shared/corpus"))
+from support import CORPUS, QUIRKS, TLSRPTD, main
 
 EX_OK, EX_DATAERR = 0, 65
 
 # (day, policy_domain, policy_type, organization_name, successful, failed, reports)
-EXPECTED_POLICY_DAILY = {
+QUIRK_POLICY_DAILY = {
+    ("2016-04-01", "company-y.example", "sts", "Company-X", 5326, 303, 1),              # rfc8460-example-mail
+    ("2020-01-01", "example.com", "sts", "Google Inc.", 23, 0, 1),                      # mail-auth-bare-tlsrpt-plain-json
+    ("2022-01-19", "example.com", "sts", "Google Inc.", 3, 0, 1),                       # google-headers-trimmed
+    ("2023-01-10", "example.com", "sts", "Microsoft Corporation", 7, 0, 1),             # microsoft-filename-only-in-disposition
+    ("2024-02-01", "example.com", "sts", "Mail.ru", 0, 1, 1),                           # mailru-no-closing-boundary
+    ("2024-09-03", "health.example", "no-policy-found", "Google Inc.", 48, 0, 1),      # google-gateway-banner-quoted-printable
+    ("2024-09-10", "example.net", "sts", "Microsoft Corporation", 12, 0, 1),            # microsoft-html-first-part
+    ("2024-09-10", "mx.example.net", "tlsa", "Microsoft Corporation", 12, 0, 1),        # microsoft-html-first-part
+    ("2024-09-15", "example.org", "sts", "Google Inc.", 7, 1, 1),                       # google-multipart-gzip-base64
+    ("2025-03-04", "example.com", "sts", "Mailer Example", 9, 1, 1),                    # rfc8460-json-attachment-base64
+    ("2026-11-28", "", "no-policy-found", "Sender Example Org", 0, 1, 1),               # tlsrpt-reporter-unsigned-mail
+}
+
+# The external interop corpus.
+INTEROP_POLICY_DAILY = {
     ("2016-04-01", "company-y.example", "sts", "Company-X", 5326, 303, 1),                # mail-auth-4
     ("2020-01-01", "example.com", "sts", "Google Inc.", 23, 1, 1),                        # mail-auth-5
     ("2020-03-02", "fastmaildmarc.com", "no-policy-found", "Google Inc.", 343, 0, 1),    # mail-tls-rpt-1
@@ -42,22 +59,22 @@ EXPECTED_POLICY_DAILY = {
     ("2026-11-28", "mail-only.test", "sts", "Sender Example Org", 4, 0, 1),               # tlsrpt-reporter-3
     ("2026-11-28", "", "no-policy-found", "Sender Example Org", 0, 2, 1),                 # tlsrpt-reporter-3
 }
-TOTAL_SUCCESSFUL, TOTAL_FAILED = 10299, 309  # the sums of the rows above
 
 PLAIN_MAIL = (b"From: alice@example.org\nTo: tlsrpt@example.net\nSubject: lunch?\n\n"
               b"From the kitchen: noon?\n>From a quoted line\n")
 
 
-def corpus_mails():
-    return sorted(os.path.join(CORPUS, f) for f in os.listdir(CORPUS) if f.endswith(".eml"))
+class MailImportTests:
+    """The tests; a subclass names the corpus folder and what to expect of it:
+    CORPUS_DIR, MAILS (how many .eml), POLICY_DAILY, HEADERS (one mail's report-id,
+    file and the mail columns stored for it), JSON_COPIES (JSON file -> the mail that
+    carries the same report), FROM_LINE (a mail and a line of its text part)."""
 
-
-class MailImport(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="tlsrpt-e2e-mail-")
         self.db = os.path.join(self.dir, "db.sqlite")
-        self.mails = corpus_mails()
-        self.assertEqual(len(self.mails), 18, "the corpus changed: update EXPECTED_POLICY_DAILY")
+        self.mails = sorted(os.path.join(self.CORPUS_DIR, f) for f in os.listdir(self.CORPUS_DIR) if f.endswith(".eml"))
+        self.assertEqual(len(self.mails), self.MAILS, "the corpus changed: update its expected policy_daily rows")
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -79,26 +96,30 @@ class MailImport(unittest.TestCase):
         return {(r[0], r[1], r[2], r[3], int(r[4]), int(r[5]), int(r[6])) for r in rows}
 
     def assert_counted_once(self, db=None):
-        self.assertEqual(self.policy_daily(db), EXPECTED_POLICY_DAILY)
+        self.assertEqual(self.policy_daily(db), self.POLICY_DAILY)
         total = self.sql("SELECT sum(successful_sessions), sum(failed_sessions) FROM policy_daily", db)
-        self.assertEqual(total, [[str(TOTAL_SUCCESSFUL), str(TOTAL_FAILED)]])
+        self.assertEqual(total, [[str(sum(r[4] for r in self.POLICY_DAILY)), str(sum(r[5] for r in self.POLICY_DAILY))]])
+
+    def json_copies(self):
+        return [os.path.join(self.CORPUS_DIR, j) for j in sorted(self.JSON_COPIES)]
 
     def test_eml_files_and_reimport(self):
         rc, lines, summary, err = self.tlsrptd_import(*self.mails)
         self.assertEqual(rc, EX_OK, err + "\n".join(lines))
         self.assertEqual(lines, [f"{m}: stored" for m in self.mails])
-        self.assertEqual(summary, "18 files: 18 stored, 0 duplicate, 0 conflict, 0 rejected")
+        n = len(self.mails)
+        self.assertEqual(summary, f"{n} files: {n} stored, 0 duplicate, 0 conflict, 0 rejected")
         self.assert_counted_once()
 
         # The mail headers are kept beside the report (schema migration 2).
+        report_id, mail, columns = self.HEADERS
         row = self.sql("SELECT transport, tls_report_domain, tls_report_submitter, mail_message_id, mail_filename, "
-                       "mail_content_type FROM reports WHERE report_id = 'c96d67df-0440-57f7-6e96-c83824d0fdf2@mail.ru'")
-        self.assertEqual(row, [["import", "krvtz.net", "mail.ru", "<c96d67df-0440-57f7-6e96-c83824d0fdf2@mail.ru>",
-                                "mail.ru!krvtz.net!1674604800!1674691200!001.json.gz", "application/tlsrpt+gzip"]])
+                       f"mail_content_type FROM reports WHERE report_id = '{report_id}'")
+        self.assertEqual(row, [["import", *columns]])
         # The raw bytes stored are the whole mail, for re-processing.
         raw = self.sql("SELECT r.media_type, length(r.bytes) FROM report_raw r JOIN report p ON p.id = r.report "
-                       "WHERE p.report_id = 'c96d67df-0440-57f7-6e96-c83824d0fdf2@mail.ru'")
-        self.assertEqual(raw, [["message/rfc822", str(os.path.getsize(os.path.join(CORPUS, "tlsrpt-rs-3.eml")))]])
+                       f"WHERE p.report_id = '{report_id}'")
+        self.assertEqual(raw, [["message/rfc822", str(os.path.getsize(os.path.join(self.CORPUS_DIR, mail)))]])
 
         # Again: every mail is a duplicate, nothing is counted twice.
         rc, lines, summary, err = self.tlsrptd_import(*self.mails)
@@ -106,23 +127,23 @@ class MailImport(unittest.TestCase):
         self.assertEqual(lines, [f"{m}: duplicate" for m in self.mails])
         self.assert_counted_once()
 
-        # The same reports as bare JSON (SOURCES.md: same payloads): duplicates too.
-        jsons = [os.path.join(CORPUS, "mail-tls-rpt-2.json"), os.path.join(CORPUS, "tlsrpt-rs-4.json")]
+        # The same reports as bare JSON (the mails carry them): duplicates too.
+        jsons = self.json_copies()
         rc, lines, summary, err = self.tlsrptd_import(*jsons)
         self.assertEqual(rc, EX_OK, err)
         self.assertEqual(lines, [f"{j}: duplicate" for j in jsons])
         self.assert_counted_once()
-        self.assertEqual(self.sql("SELECT count(*) FROM report"), [["18"]])
+        self.assertEqual(self.sql("SELECT count(*) FROM report"), [[str(n)]])
 
     def test_json_first_then_mail(self):
         # Dedupe holds in the other order too: the .json arrives first (HTTPS), the mail later.
-        jsons = [os.path.join(CORPUS, "mail-tls-rpt-2.json"), os.path.join(CORPUS, "tlsrpt-rs-4.json")]
+        jsons = self.json_copies()
         rc, lines, _, err = self.tlsrptd_import(*jsons)
         self.assertEqual(rc, EX_OK, err)
         self.assertEqual(lines, [f"{j}: stored" for j in jsons])
         rc, lines, _, err = self.tlsrptd_import(*self.mails)
         self.assertEqual(rc, EX_OK, err)
-        dup = {os.path.join(CORPUS, "mail-tls-rpt-1.eml"), os.path.join(CORPUS, "tlsrpt-rs-3.eml")}
+        dup = {os.path.join(self.CORPUS_DIR, m) for m in self.JSON_COPIES.values()}
         self.assertEqual(lines, [f"{m}: {'duplicate' if m in dup else 'stored'}" for m in self.mails])
         self.assert_counted_once()
 
@@ -177,9 +198,11 @@ class MailImport(unittest.TestCase):
 
     def test_mbox_from_lines_are_unescaped(self):
         # mboxo/mboxrd: a body line "From ..." is written as ">From ..." and read back as it was.
-        with open(os.path.join(CORPUS, "tlsrpt-reporter-3.eml"), "rb") as f:
-            mail = f.read().replace(b"This is an aggregate TLS report from Sender Example Org\r\n",
-                                    b"This is an aggregate TLS report from Sender Example Org\r\nFrom here on, all is fine.\r\n")
+        name, line = self.FROM_LINE
+        with open(os.path.join(self.CORPUS_DIR, name), "rb") as f:
+            mail = f.read()
+        self.assertIn(line, mail)
+        mail = mail.replace(line, line + b"From here on, all is fine.\r\n")
         mbox = os.path.join(self.dir, "one.mbox")
         box = mailbox.mbox(mbox, create=True)
         box.add(mail)
@@ -255,7 +278,7 @@ class MailImport(unittest.TestCase):
         self.tlsrptd_import(*self.mails)
         self.tlsrptd_import(mbox)
         self.tlsrptd_import(root)
-        rc, lines, _, err = self.tlsrptd_import(CORPUS)  # the whole corpus folder: JSON, .json.gz and .eml
+        rc, lines, _, err = self.tlsrptd_import(self.CORPUS_DIR)  # the whole folder: JSON, .json.gz and .eml
         self.assertNotIn("failed", "\n".join(lines), err)
         # Each corpus mail's report is stored once, whichever way it came in ...
         self.assertEqual(self.sql("SELECT count(*) FROM report_raw WHERE media_type = 'message/rfc822'"),
@@ -264,5 +287,38 @@ class MailImport(unittest.TestCase):
         self.assertEqual(self.sql("SELECT organization_name, report_id FROM report WHERE status = 'counted' "
                                   "GROUP BY organization_name, report_id HAVING count(*) > 1"), [])
 
+
+class MailImport(MailImportTests, unittest.TestCase):
+    CORPUS_DIR = QUIRKS
+    MAILS = 10
+    POLICY_DAILY = QUIRK_POLICY_DAILY
+    HEADERS = ("b28254de-0000-0000-0000-4c3b92da8b25@mail.ru", "mailru-no-closing-boundary.eml",
+               ["example.com", "mail.ru", "<b28254de-0000-0000-0000-4c3b92da8b25@mail.ru>",
+                "mail.ru!example.com!1706745600!1706832000!001.json.gz", "application/tlsrpt+gzip"])
+    JSON_COPIES = {
+        "google-policy-string-trailing-cr.json": "google-headers-trimmed.eml",
+        "mail-auth-seven-day-range.json": "mail-auth-bare-tlsrpt-plain-json.eml",
+        "mailru-failure-sum-mismatch.json": "mailru-no-closing-boundary.eml",
+        "microsoft-datetime-without-zone.json": "microsoft-filename-only-in-disposition.eml",
+        "microsoft-tlsa-packed-in-string.json": "microsoft-html-first-part.eml",
+        "tlsrpt-reporter-policy-domain-missing.json": "tlsrpt-reporter-unsigned-mail.eml",
+    }
+    FROM_LINE = ("tlsrpt-reporter-unsigned-mail.eml", b"This is an aggregate TLS report from Sender Example Org\r\n")
+
+
+class InteropMailImport(MailImportTests, unittest.TestCase):
+    interop = True
+    CORPUS_DIR = CORPUS
+    MAILS = 18
+    POLICY_DAILY = INTEROP_POLICY_DAILY
+    HEADERS = ("c96d67df-0440-57f7-6e96-c83824d0fdf2@mail.ru", "tlsrpt-rs-3.eml",
+               ["krvtz.net", "mail.ru", "<c96d67df-0440-57f7-6e96-c83824d0fdf2@mail.ru>",
+                "mail.ru!krvtz.net!1674604800!1674691200!001.json.gz", "application/tlsrpt+gzip"])
+    # Its SOURCES.md: mail-tls-rpt-2.json is mail-tls-rpt-1.eml's payload, tlsrpt-rs-4.json
+    # tlsrpt-rs-3.eml's report pretty-printed.
+    JSON_COPIES = {"mail-tls-rpt-2.json": "mail-tls-rpt-1.eml", "tlsrpt-rs-4.json": "tlsrpt-rs-3.eml"}
+    FROM_LINE = ("tlsrpt-reporter-3.eml", b"This is an aggregate TLS report from Sender Example Org\r\n")
+
+
 if __name__ == "__main__":
-    unittest.main()
+    main()

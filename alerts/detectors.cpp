@@ -11,8 +11,8 @@
 #include <span>
 
 #include "alerts/policy_normalize.hpp"
-#include "alerts/text_safety.hpp"
 #include "parser/domain.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::alerts {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <exception>
 
-#include "alerts/text_safety.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::alerts {
 namespace {

@@ -4,21 +4,13 @@
 #include <cctype>
 #include <map>
 
+#include "parser/text.hpp"
+
 namespace tlsrpt::alerts {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; };
-  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+// C's isspace set: policy files are hand-written text.
+constexpr std::string_view kSpace = " \t\r\n\v\f";
 
 std::string upper(std::string_view s) {
   std::string out(s);
@@ -38,7 +30,7 @@ bool all_digits(std::string_view s) {
 }  // namespace
 
 std::string normalize_mx_name(std::string_view name) {
-  std::string n = lower(trim(name));
+  std::string n = ascii_lower(trim(name, kSpace));
   if (!n.empty() && n.back() == '.') n.pop_back();
   return n;
 }
@@ -51,7 +43,7 @@ StsPolicy normalize_sts(const std::vector<std::string>& policy_strings, const st
     std::string_view rest(s);
     while (!rest.empty()) {
       auto nl = rest.find('\n');
-      std::string_view line = trim(rest.substr(0, nl));
+      std::string_view line = trim(rest.substr(0, nl), kSpace);
       rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
       if (line.empty()) continue;
       auto colon = line.find(':');
@@ -59,13 +51,13 @@ StsPolicy normalize_sts(const std::vector<std::string>& policy_strings, const st
         others.emplace_back(line);
         continue;
       }
-      std::string key = lower(trim(line.substr(0, colon)));
-      std::string_view value = trim(line.substr(colon + 1));
+      std::string key = ascii_lower(trim(line.substr(0, colon), kSpace));
+      std::string_view value = trim(line.substr(colon + 1), kSpace);
       if (key == "mx") {
         std::string mx = normalize_mx_name(value);
         if (!mx.empty()) out.mx.push_back(std::move(mx));
       } else if (!first.contains(key)) {
-        first.emplace(key, key == "mode" ? lower(value) : std::string(value));
+        first.emplace(key, key == "mode" ? ascii_lower(value) : std::string(value));
       }
     }
   }

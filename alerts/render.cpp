@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "alerts/text_safety.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::alerts {
 namespace {

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 
-#include "record/dns_resolver.hpp"
 #include "parser/domain.hpp"
+#include "record/dns_resolver.hpp"
 
 #include <cctype>
 #include <tuple>

@@ -1,6 +1,6 @@
 // The daemon's log: one line per event to stderr, with the journald/syslog priority
 // prefix ("<6>") so journald files each line at its level. Values that come from the
-// network are escaped by the caller with printable() (daemon/text.hpp). Thread-safe.
+// network are escaped by the caller with escape_line() (parser/text.hpp). Thread-safe.
 #pragma once
 
 #include <atomic>

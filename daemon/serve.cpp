@@ -26,21 +26,21 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/intake/alerting.hpp"
 #include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
-#include "daemon/net/http_server.hpp"
-#include "daemon/log.hpp"
-#include "daemon/intake/maildir_watcher.hpp"
+#include "daemon/intake/alerting.hpp"
 #include "daemon/intake/mail_intake.hpp"
-#include "daemon/metrics.hpp"
-#include "daemon/net/smtp_server.hpp"
+#include "daemon/intake/maildir_watcher.hpp"
 #include "daemon/intake/store_writer.hpp"
-#include "daemon/systemd.hpp"
-#include "daemon/text.hpp"
+#include "daemon/log.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/net/http_server.hpp"
+#include "daemon/net/smtp_server.hpp"
 #include "daemon/net/tls.hpp"
+#include "daemon/systemd.hpp"
 #include "parser/domain.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::daemon {
 namespace asio = boost::asio;

@@ -3,13 +3,10 @@
 #include <algorithm>
 
 #include "parser/domain.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ascii_lower(a) == ascii_lower(b);
-}
 
 bool is_wsp(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 

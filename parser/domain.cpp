@@ -9,13 +9,6 @@
 
 namespace tlsrpt {
 
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 std::expected<std::string, std::string> normalize_domain(std::string_view name) {
   std::string s = ascii_lower(name);
   if (!s.empty() && s.back() == '.') s.pop_back();

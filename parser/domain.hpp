@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "parser/text.hpp"  // ascii_lower, used with these everywhere
+
 namespace tlsrpt {
 
 // Lower-cases, drops one trailing dot and converts U-labels to A-labels (IDNA2008,
@@ -23,8 +25,5 @@ bool is_valid_hostname(std::string_view name, bool allow_underscore = false);
 // IPv6 turned into IPv4. nullopt when `text` is not an IP address (including IPv4
 // octets with leading zeros, which RFC 8460 §4.4's dec-octet forbids).
 std::optional<std::string> canonical_ip(std::string_view text);
-
-// ASCII lower case.
-std::string ascii_lower(std::string_view s);
 
 }  // namespace tlsrpt

@@ -8,34 +8,16 @@
 #include <mutex>
 #include <optional>
 
+#include "parser/gmime_ptr.hpp"
 #include "parser/gunzip.hpp"
 #include "parser/notes.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt {
 namespace {
 
-struct GObjectUnref {
-  void operator()(gpointer p) const {
-    if (p) g_object_unref(p);
-  }
-};
-template <class T>
-using GPtr = std::unique_ptr<T, GObjectUnref>;
-
 // Enough of a payload's start to tell a report from other JSON or XML.
 constexpr std::size_t kSniffBytes = 4 * kKiB;
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower(c);
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
 
 // RFC 2045 §5.1 token: printable US-ASCII except SPACE and tspecials.
 bool is_token(std::string_view s) {
@@ -43,10 +25,6 @@ bool is_token(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) {
     return c > 0x20 && c < 0x7f && kSpecials.find(c) == std::string_view::npos;
   });
-}
-
-bool iends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
 }
 
 // A header value fit to store and print: folding removed, control characters
@@ -59,17 +37,7 @@ std::string clean(const char* value, std::size_t cap) {
     if (c == '\r' || c == '\n') continue;  // RFC 5322 §2.2.3: unfolding removes the CRLF only
     out.push_back(c < 0x20 || c == 0x7f ? ' ' : static_cast<char>(c));
   }
-  auto b = out.find_first_not_of(' ');
-  if (b == std::string::npos) return {};
-  out.erase(0, b);
-  out.erase(out.find_last_not_of(' ') + 1);
-  if (out.size() > cap) {
-    std::size_t n = cap;
-    while (n > 0 && (static_cast<unsigned char>(out[n]) & 0xC0) == 0x80) --n;
-    out.resize(n);
-    out.erase(out.find_last_not_of(' ') + 1);  // the cut may land after a blank
-  }
-  return out;
+  return std::string(trim(cut_utf8(trim(out, " "), cap), " "));  // the cut may land after a blank
 }
 
 // The first kSniffBytes of a gzip stream's payload, or nothing if it does not inflate.
@@ -152,7 +120,7 @@ class Extractor {
     c.part = GMIME_PART(obj);
     const char* t = g_mime_content_type_get_media_type(ct);
     const char* st = g_mime_content_type_get_media_subtype(ct);
-    std::string type = to_lower(t ? t : ""), sub = to_lower(st ? st : "");
+    std::string type = ascii_lower(t ? t : ""), sub = ascii_lower(st ? st : "");
     // RFC 2045 §5.2: a type or subtype that is not a token is no media type; such a
     // part is application/octet-stream (GMime already does so for most junk, but
     // keeps 8-bit bytes), so the label kept in the provenance is ASCII tokens only.

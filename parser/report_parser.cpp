@@ -15,6 +15,7 @@
 #include "parser/domain.hpp"
 #include "parser/gunzip.hpp"
 #include "parser/notes.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt {
 
@@ -72,57 +73,12 @@ std::string_view type_name(od::json_type t) {
   return "an unknown value";
 }
 
-// A value quoted for an error message: at most 64 bytes, control characters shown
-// as \xNN, so a hostile value cannot forge log lines through our messages.
-std::string quote_value(std::string_view v) {
-  std::string out = "\"";
-  std::size_t n = std::min<std::size_t>(v.size(), 64);
-  for (std::size_t i = 0; i < n; ++i) {
-    unsigned char c = static_cast<unsigned char>(v[i]);
-    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  if (v.size() > n) out += "...";
-  out += '"';
-  return out;
-}
-
-// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
-void truncate_utf8(std::string& s, std::size_t max) {
-  if (s.size() <= max) return;
-  std::size_t cut = max;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  s.resize(cut);
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 void trim_trailing_newlines(std::string& s, bool& trimmed) {
   while (!s.empty() && (s.back() == '\r' || s.back() == '\n')) {
     s.pop_back();
     trimmed = true;
   }
 }
-
-// A view first: most callers only test or pass on the trimmed text.
-std::string_view trim_ws_view(std::string_view s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return {};
-  auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
-std::string trim_ws(std::string_view s) { return std::string(trim_ws_view(s)); }
 
 enum class Got { value, null, error };
 
@@ -229,7 +185,7 @@ class Walker {
     if (g != Got::value) return g;
     out.assign(s);
     if (out.size() > limits_.max_text_bytes) {
-      truncate_utf8(out, limits_.max_text_bytes);
+      out.resize(cut_utf8(out, limits_.max_text_bytes).size());
       note(note::kTextTruncated, p, "cut to " + std::to_string(out.size()) + " bytes");
     }
     return Got::value;
@@ -241,7 +197,7 @@ class Walker {
     if (t != od::json_type::number)
       return fail(RejectReason::invalid_count, p,
                   "a session count must be a non-negative integer, got " + std::string(type_name(t)));
-    std::string_view raw = trim_view(v.raw_json_token());
+    std::string_view raw = trim(v.raw_json_token());
     od::number n;
     if (v.get_number().get(n)) {
       bool digits = !raw.empty() && std::all_of(raw.begin() + (raw[0] == '-'), raw.end(),
@@ -272,11 +228,6 @@ class Walker {
     if (out > kMaxCount)
       return fail(RejectReason::count_too_large, p, "session count " + std::to_string(out) + " is above 2^53-1");
     return true;
-  }
-  static std::string_view trim_view(std::string_view s) {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
-      s.remove_suffix(1);
-    return s;
   }
 
   // Walks (and so validates) a value we do not interpret.
@@ -435,7 +386,7 @@ bool Walker::walk_document(od::document& doc, Report& r) {
         auto lt = addr.find('<');
         auto gt = addr.rfind('>');
         if (lt != std::string::npos && gt != std::string::npos && gt > lt) addr = addr.substr(lt + 1, gt - lt - 1);
-        addr = trim_ws(addr);
+        addr = std::string(trim(addr));
         if (addr != s) note(note::kContactInfoForm, p, quote_value(s));
         r.contact_info = std::move(addr);
       }
@@ -452,9 +403,9 @@ bool Walker::walk_document(od::document& doc, Report& r) {
   if (!seen_id) return fail(RejectReason::missing_field, root, "missing \"report-id\"");
   if (!seen_policies) return fail(RejectReason::missing_field, root, "missing \"policies\"");
   if (!seen_contact) note(note::kContactInfoMissing, root);
-  if (trim_ws_view(r.organization_name).empty())
+  if (trim(r.organization_name).empty())
     return fail(RejectReason::invalid_value, root.child("organization-name"), "must not be empty");
-  if (trim_ws_view(r.report_id).empty()) return fail(RejectReason::invalid_value, root.child("report-id"), "must not be empty");
+  if (trim(r.report_id).empty()) return fail(RejectReason::invalid_value, root.child("report-id"), "must not be empty");
   if (r.policies.empty()) note(note::kNoPolicies, root.child("policies"));
 
   // Trailing bytes after the top-level object.
@@ -625,7 +576,7 @@ bool Walker::normalize_policy(const Path& p, Policy& policy, bool strings_was_st
     std::size_t start = 0;
     while (start <= whole.size()) {
       std::size_t end = whole.find(sep, start);
-      std::string part = trim_ws(std::string_view(whole).substr(start, end == std::string::npos ? std::string::npos : end - start));
+      std::string part = std::string(trim(std::string_view(whole).substr(start, end == std::string::npos ? std::string::npos : end - start)));
       if (!part.empty()) policy.strings.push_back(std::move(part));
       if (policy.strings.size() > limits_.max_policy_strings)
         return fail(RejectReason::too_many_items, sp, "more than " + std::to_string(limits_.max_policy_strings) + " entries");
@@ -644,9 +595,9 @@ bool Walker::normalize_policy(const Path& p, Policy& policy, bool strings_was_st
   if (mx_was_string) note(note::kMxHostString, mp);  // quirk(rfc8460): erratum 6241, App. B uses a string
   bool prefixed = false;
   for (auto& mx : policy.mx_hosts) {
-    std::string_view t = trim_ws_view(mx);
+    std::string_view t = trim(mx);
     while (t.size() > 3 && iequals(t.substr(0, 3), "mx:")) {
-      t = trim_ws_view(t.substr(3));  // quirk(stalwart): "mx: host" inside mx-host
+      t = trim(t.substr(3));  // quirk(stalwart): "mx: host" inside mx-host
       prefixed = true;
     }
     std::string m = ascii_lower(t);
@@ -658,7 +609,7 @@ bool Walker::normalize_policy(const Path& p, Policy& policy, bool strings_was_st
 
   if (!policy.domain.empty()) {
     const Path dp = p.child("policy-domain");
-    auto norm = normalize_domain(trim_ws_view(policy.domain));
+    auto norm = normalize_domain(trim(policy.domain));
     if (!norm) {
       note(note::kPolicyDomainNormalised, dp, "kept as sent: " + norm.error());
     } else if (*norm != policy.domain) {
@@ -685,7 +636,7 @@ bool Walker::unpack_tlsa(const Path& p, Policy& policy) {
   while (!todo.empty()) {
     std::string s = std::move(todo.back());
     todo.pop_back();
-    std::string t = trim_ws(s);
+    std::string t(trim(s));
     std::vector<std::string> parts;
     if (t.size() >= 2 && t.front() == '[' && t.back() == ']') {
       simdjson::padded_string ps(t);
@@ -699,7 +650,7 @@ bool Walker::unpack_tlsa(const Path& p, Policy& policy) {
             ok = false;
             break;
           }
-          parts.push_back(trim_ws(item));
+          parts.push_back(std::string(trim(item)));
         }
       }
       if (!ok) {
@@ -712,7 +663,7 @@ bool Walker::unpack_tlsa(const Path& p, Policy& policy) {
       std::size_t start = 0;
       while (start <= t.size()) {
         std::size_t end = t.find(';', start);
-        std::string part = trim_ws(std::string_view(t).substr(start, end == std::string::npos ? std::string::npos : end - start));
+        std::string part = std::string(trim(std::string_view(t).substr(start, end == std::string::npos ? std::string::npos : end - start)));
         if (!part.empty()) parts.push_back(std::move(part));
         if (end == std::string::npos) break;
         start = end + 1;
@@ -781,7 +732,7 @@ bool Walker::walk_failure(od::value& v, const Path& p, FailureDetail& out) {
       note(note::kNullMember, cp);
       return true;
     }
-    if (trim_ws_view(s).empty()) {
+    if (trim(s).empty()) {
       note(note::kEmptyField, cp);  // quirk(parsedmarc): "" for unknown values
       return true;
     }
@@ -844,7 +795,7 @@ bool Walker::walk_failure(od::value& v, const Path& p, FailureDetail& out) {
 
   for (auto [field, name] : {std::pair{&out.sending_mta_ip, "sending-mta-ip"}, std::pair{&out.receiving_ip, "receiving-ip"}}) {
     if (!*field) continue;
-    auto ip = canonical_ip(trim_ws_view(**field));
+    auto ip = canonical_ip(trim(**field));
     if (!ip) {
       note(note::kInvalidIp, p.child(name), quote_value(**field) + " kept as sent");
     } else if (*ip != **field) {
@@ -853,7 +804,7 @@ bool Walker::walk_failure(od::value& v, const Path& p, FailureDetail& out) {
     }
   }
   if (out.receiving_mx_hostname) {
-    std::string h = ascii_lower(trim_ws_view(*out.receiving_mx_hostname));
+    std::string h = ascii_lower(trim(*out.receiving_mx_hostname));
     while (!h.empty() && h.back() == '.') h.pop_back();
     out.receiving_mx_hostname = std::move(h);
   }

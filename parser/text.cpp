@@ -1,8 +1,8 @@
-#include "alerts/text_safety.hpp"
+#include "parser/text.hpp"
 
 #include <cstdio>
 
-namespace tlsrpt::alerts {
+namespace tlsrpt {
 
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
@@ -32,50 +32,61 @@ bool is_c1(std::string_view s, std::size_t i, std::size_t n) {
   return n == 2 && static_cast<unsigned char>(s[i]) == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0;
 }
 
-}  // namespace
+void append_hex(std::string& out, unsigned char c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "\\x%02x", c);
+  out += buf;
+}
 
-std::string escape_line(std::string_view s, std::size_t max_bytes) {
+// One ASCII character of escape_line; `quote` also escapes '"'.
+void append_escaped_ascii(std::string& out, unsigned char c, bool quote) {
+  switch (c) {
+    case '\n': out += "\\n"; break;
+    case '\r': out += "\\r"; break;
+    case '\t': out += "\\t"; break;
+    case '\\': out += "\\\\"; break;
+    case '"': out += quote ? "\\\"" : "\""; break;
+    default:
+      if (c < 0x20 || c == 0x7f) append_hex(out, c);
+      else out.push_back(static_cast<char>(c));
+  }
+}
+
+// The byte or n-byte character at s[i] (n = 0: an invalid byte).
+void append_escaped(std::string& out, std::string_view s, std::size_t i, std::size_t n, bool quote) {
+  if (n == 0) {
+    append_hex(out, static_cast<unsigned char>(s[i]));
+  } else if (is_c1(s, i, n)) {
+    append_hex(out, static_cast<unsigned char>(s[i]));
+    append_hex(out, static_cast<unsigned char>(s[i + 1]));
+  } else if (n > 1) {
+    out.append(s.substr(i, n));
+  } else {
+    append_escaped_ascii(out, static_cast<unsigned char>(s[i]), quote);
+  }
+}
+
+std::string escape(std::string_view s, std::size_t max_bytes, bool quote) {
   std::string out;
-  out.reserve(s.size() < max_bytes ? s.size() : max_bytes);
-  auto hex = [&](unsigned char c) {
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "\\x%02x", c);
-    out += buf;
-  };
+  out.reserve((s.size() < max_bytes ? s.size() : max_bytes) + 2);
+  if (quote) out.push_back('"');
   std::size_t i = 0;
-  for (; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
+  while (i < s.size()) {
     std::size_t n = utf8_sequence_length(s, i);
     if (i + (n ? n : 1) > max_bytes) break;
-    if (n == 0) {
-      hex(c);
-      ++i;
-      continue;
-    }
-    if (n == 1) {
-      switch (c) {
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\\': out += "\\\\"; break;
-        default:
-          if (c < 0x20 || c == 0x7f) hex(c);
-          else out.push_back(static_cast<char>(c));
-      }
-      ++i;
-      continue;
-    }
-    if (is_c1(s, i, n)) {
-      hex(c);
-      hex(static_cast<unsigned char>(s[i + 1]));
-    } else {
-      out.append(s.substr(i, n));
-    }
-    i += n;
+    append_escaped(out, s, i, n, quote);
+    i += n ? n : 1;
   }
+  if (quote) out.push_back('"');
   if (i < s.size()) out += "\xE2\x80\xA6";  // …
   return out;
 }
+
+}  // namespace
+
+std::string escape_line(std::string_view s, std::size_t max_bytes) { return escape(s, max_bytes, false); }
+
+std::string quote_value(std::string_view s, std::size_t max_bytes) { return escape(s, max_bytes, true); }
 
 std::string_view cut_utf8(std::string_view s, std::size_t max_bytes) {
   if (s.size() <= max_bytes) return s;
@@ -103,4 +114,40 @@ std::string flatten_line(std::string_view s) {
   return out;
 }
 
-}  // namespace tlsrpt::alerts
+std::string_view trim(std::string_view s, std::string_view chars) {
+  auto b = s.find_first_not_of(chars);
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(chars) - b + 1);
+}
+
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = ascii_lower(c);
+  return out;
+}
+
+std::string ascii_upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  return true;
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+bool iends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
+}
+
+}  // namespace tlsrpt

@@ -4,8 +4,9 @@
 
 #include <algorithm>
 
-#include "record/record_guide.hpp"
 #include "parser/json_writer.hpp"
+#include "parser/text.hpp"
+#include "record/record_guide.hpp"
 
 namespace tlsrpt::record {
 namespace {
@@ -109,18 +110,6 @@ std::string destinations(const RecordCheck& c) {
   return h + "</ul>\n";
 }
 
-bool valid_utf8_at(std::string_view s, std::size_t i, std::size_t& len) {
-  auto c = static_cast<unsigned char>(s[i]);
-  len = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
-  if (len == 0 || i + len > s.size()) return false;
-  for (std::size_t k = 1; k < len; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-  auto c1 = static_cast<unsigned char>(s[i + 1]);
-  if (len == 3 && ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F))) return false;
-  if (len == 4 && ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F))) return false;
-  return true;
-}
-
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -205,8 +194,7 @@ std::string html_escape(std::string_view s) {
       ++i;
       continue;
     }
-    std::size_t len = 0;
-    if (valid_utf8_at(s, i, len)) {
+    if (std::size_t len = utf8_sequence_length(s, i)) {
       out.append(s.substr(i, len));
       i += len;
     } else {

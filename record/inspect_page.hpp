@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "record/record_inspect.hpp"
 #include "record/record.hpp"
+#include "record/record_inspect.hpp"
 
 namespace tlsrpt::record {
 

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "parser/domain.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt {
 namespace {
@@ -23,34 +24,9 @@ int hex_value(char c) {
   return (c | 0x20) - 'a' + 10;
 }
 
-std::string_view trim_wsp(std::string_view s) {
-  while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_wsp(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) { return a.size() == b.size() && ascii_lower(a) == ascii_lower(b); }
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-// A fragment of untrusted text inside a message: quoted, non-printable bytes as \xNN,
-// cut after `max` bytes so one absurd record cannot produce an absurd message.
-std::string shown(std::string_view s, std::size_t max = 80) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < max; ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  if (s.size() > max) out += "...";
-  return out + "\"";
-}
+// A fragment of untrusted text inside a message, quoted, escaped and cut after 80
+// bytes so one absurd record cannot produce an absurd message.
+std::string shown(std::string_view s) { return quote_value(s, 80); }
 
 // Collects messages once each (a URI with three raw "!" gets one message).
 struct Sink {
@@ -326,7 +302,7 @@ Version check_version_field(std::string_view field, Sink& sink) {
   auto eq = field.find('=');
   if (eq == std::string_view::npos) return Version::absent;
   std::string_view name_raw = field.substr(0, eq), value_raw = field.substr(eq + 1);
-  std::string_view name = trim_wsp(name_raw), value = trim_wsp(value_raw);
+  std::string_view name = trim(name_raw, kWsp), value = trim(value_raw, kWsp);
   if ((name != "v" && name != "V") || !istarts_with(value, "tlsrpt")) return Version::absent;
   if (name_raw != name || value_raw != value) {
     sink.error("whitespace around \"=\" in the version field " + shown(field) + ": write \"v=TLSRPTv1\"");
@@ -384,7 +360,7 @@ bool valid_ext_value(std::string_view name, std::string_view value, Sink& sink) 
 RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
   RecordCheck r;
   Sink sink{r};
-  if (trim_wsp(text).empty()) {
+  if (trim(text, kWsp).empty()) {
     sink.error("the record is empty");
     return r;
   }
@@ -419,7 +395,7 @@ RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
     start = semi + 1;
   }
   // RFC 8460 §3: tlsrpt-record = tlsrpt-version 1*(field-delim tlsrpt-field) [field-delim]
-  bool trailing_delim = pieces.size() > 1 && trim_wsp(pieces.back().raw).empty();
+  bool trailing_delim = pieces.size() > 1 && trim(pieces.back().raw, kWsp).empty();
   if (trailing_delim) pieces.pop_back();
   auto followed_by_delim = [&](std::size_t i) { return i + 1 < pieces.size() || trailing_delim; };
 
@@ -436,14 +412,14 @@ RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
   if (!first.empty() && is_wsp(first.front()))
     sink.error("the record begins with whitespace: it must begin with \"v=TLSRPTv1\"");
   std::size_t version_at = 0;
-  Version v = check_version_field(trim_wsp(first), sink);
+  Version v = check_version_field(trim(first, kWsp), sink);
   if (v == Version::absent) {
     // Perhaps the version is there but not first; otherwise this is another kind of TXT record.
     version_at = pieces.size();
     for (std::size_t i = 1; i < pieces.size(); ++i) {
       RecordCheck scratch;
       Sink scratch_sink{scratch};
-      if (check_version_field(trim_wsp(pieces[i].raw), scratch_sink) != Version::absent) {
+      if (check_version_field(trim(pieces[i].raw, kWsp), scratch_sink) != Version::absent) {
         version_at = i;
         break;
       }
@@ -454,7 +430,7 @@ RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
       return r;
     }
     sink.error("the version field must come first: the record must begin with \"v=TLSRPTv1;\"");
-    check_version_field(trim_wsp(pieces[version_at].raw), sink);  // and its own faults, if any
+    check_version_field(trim(pieces[version_at].raw, kWsp), sink);  // and its own faults, if any
   }
   if (pieces.size() > 1 && version_at == 0 && !first.empty() && is_wsp(first.back()))
     sink.warn("whitespace between \"v=TLSRPTv1\" and \";\": the grammar allows it, but senders that look for a "
@@ -473,7 +449,7 @@ RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
         sink.warn("whitespace before a \";\": allowed by RFC 8460, but unusual; write \"; \" between fields");
     }
     if (i == version_at) continue;
-    std::string_view f = trim_wsp(raw);
+    std::string_view f = trim(raw, kWsp);
     if (f.empty()) {
       if (i > 0) sink.error("empty field between two \";\" (\";;\" or \"; ;\"): remove the extra \";\"");
       continue;
@@ -487,7 +463,7 @@ RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
       continue;
     }
     std::string_view name_raw = f.substr(0, eq), value_raw = f.substr(eq + 1);
-    std::string_view name = trim_wsp(name_raw), value = trim_wsp(value_raw);
+    std::string_view name = trim(name_raw, kWsp), value = trim(value_raw, kWsp);
     if (name_raw != name || value_raw != value)
       sink.error("whitespace around \"=\" in " + shown(f) + ": RFC 8460 §3 allows none");
     previous_was_rua = false;
@@ -503,7 +479,7 @@ RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
       while (true) {
         auto comma = list.find(',');
         std::string_view item_raw = list.substr(0, comma);
-        std::string_view item = trim_wsp(item_raw);
+        std::string_view item = trim(item_raw, kWsp);
         if (item_raw != item) ws_comma = true;
         if (item.empty()) {
           sink.error("empty URI in rua= (two commas in a row, or a comma at the start or end)");
@@ -706,7 +682,7 @@ std::expected<std::string, std::string> generate_https(std::string_view input, s
 }
 
 std::expected<std::string, std::string> generate_uri(std::string_view input, std::vector<std::string>& notes) {
-  std::string_view s = trim_wsp(input);
+  std::string_view s = trim(input, kWsp);
   if (s.empty()) return std::unexpected(std::string("an empty rua was given"));
   auto colon = s.find(':');
   auto at = s.find('@');
@@ -738,7 +714,7 @@ std::expected<GeneratedRecord, std::vector<std::string>> generate_record(std::st
                                                                          const std::vector<std::string>& ruas) {
   GeneratedRecord rec;
   std::vector<std::string> errors;
-  std::string_view d = trim_wsp(domain);
+  std::string_view d = trim(domain, kWsp);
   if (istarts_with(d, "_smtp._tls.")) {
     d.remove_prefix(11);
     rec.warnings.push_back("the domain was given with its \"_smtp._tls.\" prefix; it is added for you");

@@ -8,24 +8,12 @@
 
 #include "alerts/render.hpp"
 #include "alerts/sinks/curl_easy.hpp"
-#include "alerts/text_safety.hpp"
+#include "parser/gmime_ptr.hpp"
 #include "parser/mail.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::alerts {
 namespace {
-
-struct GObjectUnref {
-  void operator()(gpointer p) const {
-    if (p) g_object_unref(p);
-  }
-};
-template <class T>
-using GPtr = std::unique_ptr<T, GObjectUnref>;
-
-struct GFree {
-  void operator()(gpointer p) const { g_free(p); }
-};
-using GCharPtr = std::unique_ptr<char, GFree>;
 
 struct DateTimeUnref {
   void operator()(GDateTime* d) const {
@@ -123,7 +111,9 @@ std::string compose_email(const Alert& a, const std::string& from, const std::ve
   g_mime_object_set_header(obj, "Subject", "", nullptr);
   GMimeHeader* subject = g_mime_header_list_get_header(g_mime_object_get_header_list(obj), "Subject");
   g_mime_header_set_raw_value(subject, (" " + encode_words(email_subject(a)) + "\r\n").c_str());
-  g_mime_message_set_message_id(m.get(), std::string(message_id).c_str());
+  // Set as a header, not with g_mime_message_set_message_id, which would spell the
+  // name "Message-Id": RFC 5322 §3.6.4 writes Message-ID, and some filters match it so.
+  g_mime_object_set_header(obj, "Message-ID", ("<" + std::string(message_id) + ">").c_str(), nullptr);
   g_mime_object_set_header(obj, "Auto-Submitted", "auto-generated", nullptr);  // RFC 3834: no auto-replies to this
 
   // Report fields reach only the body. Its content is set as bytes, not with

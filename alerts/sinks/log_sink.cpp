@@ -1,6 +1,6 @@
 #include "alerts/sinks/log_sink.hpp"
 
-#include "alerts/text_safety.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::alerts {
 

@@ -4,11 +4,12 @@
 #include <cstdio>
 #include <iostream>
 
+#include "daemon/cli/command_support.hpp"
 #include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
-#include "daemon/text.hpp"
 #include "parser/json_writer.hpp"
+#include "parser/text.hpp"
 #include "storage/alert_store.hpp"
 #include "storage/store.hpp"
 
@@ -55,32 +56,26 @@ void print_table(const std::vector<storage::AlertRecord>& rows, bool open_only) 
     return;
   }
   std::size_t wd = 13;
-  for (const auto& a : rows) wd = std::max(wd, printable(a.policy_domain, 60).size());
+  for (const auto& a : rows) wd = std::max(wd, escape_line(a.policy_domain, 60).size());
   std::printf("%6s  %-8s  %-8s  %-18s  %-*s  %-22s  %5s  %s\n", "ID", "STATUS", "SEVERITY", "KIND",
               static_cast<int>(wd), "POLICY DOMAIN", "DAYS", "COUNT", "SUMMARY");
   for (const auto& a : rows) {
     std::string days = a.first_day == a.last_day ? a.first_day : a.first_day + ".." + a.last_day;
     std::printf("%6lld  %-8s  %-8s  %-18s  %-*s  %-22s  %5lld  %s\n", static_cast<long long>(a.id),
-                printable(a.status, 8).c_str(), printable(a.severity, 8).c_str(), printable(a.kind, 18).c_str(),
-                static_cast<int>(wd), printable(a.policy_domain, 60).c_str(), printable(days, 22).c_str(),
-                static_cast<long long>(a.count), printable(a.summary, 200).c_str());
+                escape_line(a.status, 8).c_str(), escape_line(a.severity, 8).c_str(), escape_line(a.kind, 18).c_str(),
+                static_cast<int>(wd), escape_line(a.policy_domain, 60).c_str(), escape_line(days, 22).c_str(),
+                static_cast<long long>(a.count), escape_line(a.summary, 200).c_str());
   }
 }
 
 }  // namespace
 
 int cmd_alerts_list(const GlobalOptions& g, const AlertsListOptions& o) {
-  auto cfg = resolve_config(g.config, g.db);
-  if (!cfg) {
-    for (const auto& e : cfg.error()) std::cerr << "tlsrptd: " << e.text() << "\n";
-    return kExitConfig;
-  }
-  auto store = storage::Store::open(cfg->database);
-  if (!store) {
-    std::cerr << "tlsrptd: " << store.error().message << "\n";
-    return kExitIoErr;
-  }
-  storage::AlertStore alerts((*store)->db());
+  auto cfg = load_config(g);
+  if (!cfg) return kExitConfig;
+  auto store = open_store(*cfg);
+  if (!store) return kExitIoErr;
+  storage::AlertStore alerts(store->db());
   auto rows = alerts.list(o.open_only);
   if (!rows) {
     std::cerr << "tlsrptd: " << rows.error().message << "\n";

@@ -4,29 +4,24 @@
 // may have been unreachable), or with --force on their own authority.
 #include <iostream>
 
+#include "daemon/cli/command_support.hpp"
 #include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
 #include "daemon/intake/mail_intake.hpp"
-#include "daemon/text.hpp"
 #include "parser/datetime.hpp"
 #include "parser/json_writer.hpp"
+#include "parser/text.hpp"
 #include "storage/store.hpp"
 
 namespace tlsrpt::daemon {
 
 int cmd_report_held(const GlobalOptions& g, const HeldOptions& o) {
-  auto cfg = resolve_config(g.config, g.db);
-  if (!cfg) {
-    for (const auto& e : cfg.error()) std::cerr << "tlsrptd: " << e.text() << "\n";
-    return kExitConfig;
-  }
-  auto store = storage::Store::open(cfg->database);
-  if (!store) {
-    std::cerr << "tlsrptd: " << store.error().message << "\n";
-    return kExitIoErr;
-  }
-  auto st = (*store)->db().prepare(
+  auto cfg = load_config(g);
+  if (!cfg) return kExitConfig;
+  auto store = open_store(*cfg);
+  if (!store) return kExitIoErr;
+  auto st = store->db().prepare(
       "SELECT id, organization_name, report_id, received_at, transport, source, reason, status FROM held_reports "
       "WHERE (?1 OR status = 'held') ORDER BY id");
   if (!st) {
@@ -56,9 +51,9 @@ int cmd_report_held(const GlobalOptions& g, const HeldOptions& o) {
       }
       w.end_object();
     } else {
-      std::cout << st->int64(0) << "  " << st->text(3) << "  " << printable(st->text(1), 60) << "  "
-                << printable(st->text(2), 80) << "  [" << st->text(7) << "]\n    via " << printable(st->text(5), 120)
-                << "\n    " << printable(st->text(6), 200) << "\n";
+      std::cout << st->int64(0) << "  " << st->text(3) << "  " << escape_line(st->text(1), 60) << "  "
+                << escape_line(st->text(2), 80) << "  [" << st->text(7) << "]\n    via " << escape_line(st->text(5), 120)
+                << "\n    " << escape_line(st->text(6), 200) << "\n";
     }
   }
   w.end_array();
@@ -68,17 +63,11 @@ int cmd_report_held(const GlobalOptions& g, const HeldOptions& o) {
 }
 
 int cmd_report_release(const GlobalOptions& g, const ReleaseOptions& o) {
-  auto cfg = resolve_config(g.config, g.db);
-  if (!cfg) {
-    for (const auto& e : cfg.error()) std::cerr << "tlsrptd: " << e.text() << "\n";
-    return kExitConfig;
-  }
-  auto store = storage::Store::open(cfg->database);
-  if (!store) {
-    std::cerr << "tlsrptd: " << store.error().message << "\n";
-    return kExitIoErr;
-  }
-  storage::Db& db = (*store)->db();
+  auto cfg = load_config(g);
+  if (!cfg) return kExitConfig;
+  auto store = open_store(*cfg);
+  if (!store) return kExitIoErr;
+  storage::Db& db = store->db();
   auto st = db.prepare("SELECT raw, transport, source, status FROM held_report WHERE id = ?1");
   if (!st) return kExitIoErr;
   st->bind(1, o.id);
@@ -96,7 +85,7 @@ int cmd_report_release(const GlobalOptions& g, const ReleaseOptions& o) {
   Ingestor ingestor(cfg->limits);
   auto ing = ingestor.ingest(raw);
   if (!ing) {
-    std::cerr << "tlsrptd: held report " << o.id << " no longer parses: " << printable(ing.error().text()) << "\n";
+    std::cerr << "tlsrptd: held report " << o.id << " no longer parses: " << escape_line(ing.error().text()) << "\n";
     return kExitDataErr;
   }
   Provenance prov;
@@ -114,14 +103,14 @@ int cmd_report_release(const GlobalOptions& g, const ReleaseOptions& o) {
     MailDecision d = intake.evaluate(raw, prov.transport, source, ingestor);
     if (d.kind != MailDecision::Kind::store) {
       std::cerr << "tlsrptd: held report " << o.id << " still fails the DKIM check ("
-                << printable(d.kind == MailDecision::Kind::hold ? d.hold_reason : d.detail)
+                << escape_line(d.kind == MailDecision::Kind::hold ? d.hold_reason : d.detail)
                 << "); release it anyway with --force\n";
       return d.kind == MailDecision::Kind::retry_later ? kExitTempFail : kExitDataErr;
     }
     prov = d.provenance;
   }
   storage::PendingReport p{&*ing, &prov, raw, {}};
-  auto out = (*store)->store_batch({&p, 1});
+  auto out = store->store_batch({&p, 1});
   if (!out) {
     std::cerr << "tlsrptd: " << out.error().message << "\n";
     return kExitIoErr;

@@ -1,17 +1,18 @@
 // `tlsrptd record generate|check|inspect`: the admin's tools for the `_smtp._tls` TXT
 // record. Everything that came from DNS or the command line is printed through
-// printable() in text mode (terminal escapes) and JSON-escaped in JSON mode.
+// escape_line() in text mode (terminal escapes) and JSON-escaped in JSON mode.
 #include <cctype>
 #include <iostream>
 
+#include "daemon/cli/command_support.hpp"
 #include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
-#include "record/dns_resolver.hpp"
 #include "daemon/exit_codes.hpp"
+#include "parser/text.hpp"
+#include "record/dns_resolver.hpp"
+#include "record/record.hpp"
 #include "record/record_guide.hpp"
 #include "record/record_inspect.hpp"
-#include "daemon/text.hpp"
-#include "record/record.hpp"
 
 namespace tlsrpt::daemon {
 using namespace tlsrpt::record;
@@ -53,7 +54,7 @@ std::string wrap(std::string_view text, std::size_t indent, std::size_t first_in
 void print_list(std::string_view title, const std::vector<std::string>& items) {
   if (items.empty()) return;
   std::cout << title << ":\n";
-  for (const auto& m : items) std::cout << wrap(printable(m, 2000), 4).replace(2, 2, "- ");
+  for (const auto& m : items) std::cout << wrap(escape_line(m, 2000), 4).replace(2, 2, "- ");
 }
 
 std::string_view destination_note(const RuaUri& u) {
@@ -65,10 +66,10 @@ void print_destinations(const RecordCheck& c) {
   if (!c.rua.empty()) {
     std::cout << "  reports go to:\n";
     for (const auto& u : c.rua)
-      std::cout << "    " << printable(u.uri, 300) << "  " << destination_note(u) << "\n";
+      std::cout << "    " << escape_line(u.uri, 300) << "  " << destination_note(u) << "\n";
   }
   for (const auto& e : c.extensions)
-    std::cout << "  unknown field, ignored by senders: " << printable(e.name, 40) << "=" << printable(e.value, 200) << "\n";
+    std::cout << "  unknown field, ignored by senders: " << escape_line(e.name, 40) << "=" << escape_line(e.value, 200) << "\n";
 }
 
 // A record pasted in zone-file form ("..." "...") is read as DNS character-strings
@@ -125,12 +126,12 @@ int cmd_record_generate(const RecordGenerateOptions& o) {
     if (o.format == "json") {
       std::cout << errors_json(rec.error()) << "\n";
     } else {
-      for (const auto& e : rec.error()) std::cerr << "tlsrptd: record generate: " << printable(e, 2000) << "\n";
+      for (const auto& e : rec.error()) std::cerr << "tlsrptd: record generate: " << escape_line(e, 2000) << "\n";
     }
     return kExitDataErr;
   }
   if (o.format == "json") {
-    for (const auto& w : rec->warnings) std::cerr << "tlsrptd: warning: " << printable(w, 2000) << "\n";
+    for (const auto& w : rec->warnings) std::cerr << "tlsrptd: warning: " << escape_line(w, 2000) << "\n";
     std::cout << generate_json(*rec) << "\n";
     return kExitOk;
   }
@@ -195,14 +196,11 @@ int cmd_record_check(const RecordTextOptions& o) {
 }
 
 int cmd_record_inspect(const GlobalOptions& g, const RecordInspectOptions& o) {
-  auto cfg = resolve_config(g.config, g.db);
-  if (!cfg) {
-    for (const auto& e : cfg.error()) std::cerr << "tlsrptd: " << e.text() << "\n";
-    return kExitConfig;
-  }
+  auto cfg = load_config(g);
+  if (!cfg) return kExitConfig;
   auto domain = validate_inspect_domain(o.domain);
   if (!domain) {
-    std::cerr << "tlsrptd: record inspect: " << printable(o.domain, 100) << ": " << domain.error() << "\n";
+    std::cerr << "tlsrptd: record inspect: " << escape_line(o.domain, 100) << ": " << domain.error() << "\n";
     return kExitUsage;
   }
   ResolverOptions ro;
@@ -210,7 +208,7 @@ int cmd_record_inspect(const GlobalOptions& g, const RecordInspectOptions& o) {
   ro.timeout = cfg->dns.timeout;
   auto resolver = DnsResolver::create(ro);
   if (!resolver) {
-    std::cerr << "tlsrptd: record inspect: " << printable(resolver.error()) << "\n";
+    std::cerr << "tlsrptd: record inspect: " << escape_line(resolver.error()) << "\n";
     return o.resolver ? kExitUsage : kExitConfig;
   }
   InspectResult r = inspect_domain(**resolver, *domain);
@@ -223,10 +221,10 @@ int cmd_record_inspect(const GlobalOptions& g, const RecordInspectOptions& o) {
   std::cout << r.name << ": " << inspect_headline(r) << "\n";
   for (const auto& t : r.txt) {
     bool kept = is_tlsrpt_record(t.joined);
-    std::cout << (kept ? "  record:  " : "  ignored: ") << printable(t.joined, 600) << "\n";
+    std::cout << (kept ? "  record:  " : "  ignored: ") << escape_line(t.joined, 600) << "\n";
     if (t.strings.size() > 1) {
       std::string parts;
-      for (const auto& s : t.strings) parts += (parts.empty() ? "\"" : " \"") + printable(s, 300) + "\"";
+      for (const auto& s : t.strings) parts += (parts.empty() ? "\"" : " \"") + escape_line(s, 300) + "\"";
       std::cout << "           (published as " << t.strings.size() << " strings, joined without spaces: " << parts
                 << ")\n";
     }
@@ -239,27 +237,27 @@ int cmd_record_inspect(const GlobalOptions& g, const RecordInspectOptions& o) {
     std::cout << "\nAround it\n";
     std::cout << "  MTA-STS  " << r.mta_sts.name << ": ";
     if (r.mta_sts.status != DnsStatus::answer) std::cout << "none: " << describe(r.mta_sts.status) << "\n";
-    else if (r.mta_sts.valid) std::cout << "announced, id " << printable(r.mta_sts.id, 40) << "\n";
+    else if (r.mta_sts.valid) std::cout << "announced, id " << escape_line(r.mta_sts.id, 40) << "\n";
     else std::cout << "present but not usable by senders (see warnings)\n";
-    for (const auto& rec : r.mta_sts.records) std::cout << "           " << printable(rec, 300) << "\n";
+    for (const auto& rec : r.mta_sts.records) std::cout << "           " << escape_line(rec, 300) << "\n";
     std::cout << "  MX       ";
     if (r.null_mx) std::cout << "null MX: the domain accepts no mail\n";
     else if (r.mx.empty()) std::cout << "none: " << describe(r.mx_status) << "\n";
     else if (r.implicit_mx) std::cout << "none; mail goes to " << r.domain << " itself (implicit MX)\n";
     else std::cout << r.mx.size() << " host" << (r.mx.size() == 1 ? "" : "s") << "\n";
     for (const auto& m : r.mx) {
-      std::cout << "           " << (r.implicit_mx ? "" : std::to_string(m.preference) + " ") << printable(m.host, 260);
+      std::cout << "           " << (r.implicit_mx ? "" : std::to_string(m.preference) + " ") << escape_line(m.host, 260);
       if (!m.tlsa.empty()) {
         std::cout << "  DANE: " << m.tlsa.size() << " TLSA record" << (m.tlsa.size() == 1 ? "" : "s") << " at "
                   << m.tlsa_name << "\n";
-        for (const auto& t : m.tlsa) std::cout << "             " << printable(t, 160) << "\n";
+        for (const auto& t : m.tlsa) std::cout << "             " << escape_line(t, 160) << "\n";
       } else {
         std::cout << "  no TLSA records: " << describe(m.tlsa_status) << "\n";
       }
     }
   }
   std::cout << "\nWhere you are: " << stage_label(r.stage) << "\n";
-  std::cout << wrap(printable(r.summary, 2000), 2);
+  std::cout << wrap(escape_line(r.summary, 2000), 2);
   return rc;
 }
 

@@ -7,28 +7,20 @@
 #include <iterator>
 #include <mutex>
 
-#include "daemon/intake/alerting.hpp"
+#include "daemon/cli/command_support.hpp"
 #include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
+#include "daemon/intake/alerting.hpp"
 #include "daemon/intake/importer.hpp"
-#include "daemon/text.hpp"
 #include "parser/canonical_json.hpp"
 #include "parser/datetime.hpp"
 #include "parser/ingest.hpp"
 #include "parser/json_writer.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::daemon {
 namespace {
-
-std::optional<Config> config_or_report(const GlobalOptions& g) {
-  auto cfg = resolve_config(g.config, g.db);
-  if (!cfg) {
-    for (const auto& e : cfg.error()) std::cerr << "tlsrptd: " << e.text() << "\n";
-    return std::nullopt;
-  }
-  return *cfg;
-}
 
 // Alert log lines go to stderr, whole lines under a lock (sink threads share it).
 void stderr_log(std::string_view line) {
@@ -42,7 +34,7 @@ void stderr_log(std::string_view line) {
 }  // namespace
 
 int cmd_report_parse(const GlobalOptions& g, const std::string& file) {
-  auto cfg = config_or_report(g);
+  auto cfg = load_config(g);
   if (!cfg) return kExitConfig;
   std::string bytes;
   if (file == "-") {
@@ -50,7 +42,7 @@ int cmd_report_parse(const GlobalOptions& g, const std::string& file) {
   } else {
     std::ifstream in(file, std::ios::binary);
     if (!in) {
-      std::cerr << "tlsrptd: " << printable(file) << ": cannot open\n";
+      std::cerr << "tlsrptd: " << escape_line(file) << ": cannot open\n";
       return kExitNoInput;
     }
     bytes.assign(std::istreambuf_iterator<char>(in), {});
@@ -58,7 +50,7 @@ int cmd_report_parse(const GlobalOptions& g, const std::string& file) {
   Ingestor ingestor(cfg->limits);
   auto r = ingestor.ingest(bytes);
   if (!r) {
-    std::cerr << printable(file) << ": rejected: " << printable(r.error().text()) << "\n";
+    std::cerr << escape_line(file) << ": rejected: " << escape_line(r.error().text()) << "\n";
     return kExitDataErr;
   }
   std::string out;
@@ -90,18 +82,15 @@ int cmd_report_parse(const GlobalOptions& g, const std::string& file) {
 }
 
 int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
-  auto cfg = config_or_report(g);
+  auto cfg = load_config(g);
   if (!cfg) return kExitConfig;
-  auto store = storage::Store::open(cfg->database);
-  if (!store) {
-    std::cerr << "tlsrptd: " << store.error().message << "\n";
-    return kExitIoErr;
-  }
+  auto store = open_store(*cfg);
+  if (!store) return kExitIoErr;
   std::vector<ImportResult> missing;
   auto files = Importer::expand(o.paths, missing);
 
   auto print = [&](const ImportResult& r) {
-    std::string line = printable(r.path) + ": ";
+    std::string line = escape_line(r.path) + ": ";
     switch (r.kind) {
       case ImportResult::Kind::stored: line += "stored"; break;
       case ImportResult::Kind::duplicate: line += "duplicate"; break;
@@ -109,14 +98,14 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
         line += "conflict (kept, not counted: a stored report has the same organization-name and report-id "
                 "with different content)";
         break;
-      case ImportResult::Kind::rejected: line += "rejected: " + printable(r.reason); break;
-      case ImportResult::Kind::failed: line += "failed: " + printable(r.reason); break;
+      case ImportResult::Kind::rejected: line += "rejected: " + escape_line(r.reason); break;
+      case ImportResult::Kind::failed: line += "failed: " + escape_line(r.reason); break;
     }
     std::cout << line << "\n";
     if (o.verbose)
       for (const auto& n : r.note_list)
-        std::cout << "  note " << n.code << (n.where.empty() ? "" : " at " + printable(n.where))
-                  << (n.detail.empty() ? "" : ": " + printable(n.detail)) << "\n";
+        std::cout << "  note " << n.code << (n.where.empty() ? "" : " at " + escape_line(n.where))
+                  << (n.detail.empty() ? "" : ": " + escape_line(n.detail)) << "\n";
   };
   for (const auto& m : missing) print(m);
 
@@ -140,9 +129,9 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
     std::cerr << "tlsrptd: " << alerting.error() << "\n";
     return kExitConfig;
   }
-  Importer importer(**store, cfg->limits, o.batch);
+  Importer importer(*store, cfg->limits, o.batch);
   importer.set_after_commit([&](std::span<const std::int64_t> ids) {
-    (*alerting)->after_commit((*store)->db(), ids, /*authenticated=*/true);
+    (*alerting)->after_commit(store->db(), ids, /*authenticated=*/true);
   });
   ImportSummary sum = importer.run(files, print, progress);
   (*alerting)->shutdown(kImportDrainDeadline);

@@ -3,13 +3,14 @@
 #include <cstdio>
 #include <iostream>
 
+#include "daemon/cli/command_support.hpp"
 #include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
-#include "daemon/text.hpp"
 #include "parser/datetime.hpp"
 #include "parser/domain.hpp"
 #include "parser/json_writer.hpp"
+#include "parser/text.hpp"
 #include "storage/stats.hpp"
 #include "storage/store.hpp"
 
@@ -88,19 +89,19 @@ void print_table(const std::vector<storage::PolicyStats>& rows) {
     return;
   }
   std::size_t wd = 13;
-  for (const auto& s : rows) wd = std::max(wd, printable(s.policy_domain, 60).size());
+  for (const auto& s : rows) wd = std::max(wd, escape_line(s.policy_domain, 60).size());
   std::printf("%-*s  %-15s  %12s  %10s  %8s  %7s  %s\n", static_cast<int>(wd), "POLICY DOMAIN", "TYPE", "SUCCESSFUL",
               "FAILED", "SUCCESS", "REPORTS", "DAYS");
   for (const auto& s : rows) {
     std::string days = s.first_day == s.last_day ? s.first_day : s.first_day + ".." + s.last_day;
     std::printf("%-*s  %-15s  %12llu  %10llu  %8s  %7llu  %s\n", static_cast<int>(wd),
-                printable(s.policy_domain, 60).c_str(), printable(s.policy_type, 15).c_str(),
+                escape_line(s.policy_domain, 60).c_str(), escape_line(s.policy_type, 15).c_str(),
                 static_cast<unsigned long long>(s.successful_sessions),
                 static_cast<unsigned long long>(s.failed_sessions), percent(s.success_rate()).c_str(),
                 static_cast<unsigned long long>(s.reports), days.c_str());
     for (const auto& f : s.failures)
-      std::printf("%*s  - %s at %s: %llu\n", static_cast<int>(wd), "", printable(f.result_type, 40).c_str(),
-                  f.receiving_mx_hostname ? printable(*f.receiving_mx_hostname, 80).c_str() : "(no MX named)",
+      std::printf("%*s  - %s at %s: %llu\n", static_cast<int>(wd), "", escape_line(f.result_type, 40).c_str(),
+                  f.receiving_mx_hostname ? escape_line(*f.receiving_mx_hostname, 80).c_str() : "(no MX named)",
                   static_cast<unsigned long long>(f.failed_sessions));
   }
 }
@@ -108,11 +109,8 @@ void print_table(const std::vector<storage::PolicyStats>& rows) {
 }  // namespace
 
 int cmd_stats(const GlobalOptions& g, const StatsOptions& o) {
-  auto cfg = resolve_config(g.config, g.db);
-  if (!cfg) {
-    for (const auto& e : cfg.error()) std::cerr << "tlsrptd: " << e.text() << "\n";
-    return kExitConfig;
-  }
+  auto cfg = load_config(g);
+  if (!cfg) return kExitConfig;
   storage::StatsFilter filter;
   if (o.domain) {
     auto d = normalize_domain(*o.domain);
@@ -130,12 +128,9 @@ int cmd_stats(const GlobalOptions& g, const StatsOptions& o) {
     }
     *dst = **opt;
   }
-  auto store = storage::Store::open(cfg->database);
-  if (!store) {
-    std::cerr << "tlsrptd: " << store.error().message << "\n";
-    return kExitIoErr;
-  }
-  auto rows = storage::query_stats((*store)->db(), filter);
+  auto store = open_store(*cfg);
+  if (!store) return kExitIoErr;
+  auto rows = storage::query_stats(store->db(), filter);
   if (!rows) {
     std::cerr << "tlsrptd: " << rows.error().message << "\n";
     return kExitIoErr;

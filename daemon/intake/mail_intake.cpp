@@ -1,9 +1,9 @@
 #include "daemon/intake/mail_intake.hpp"
 
-#include "record/dns_resolver.hpp"
 #include "daemon/protocol/report_checks.hpp"
 #include "parser/auth_results.hpp"
 #include "parser/domain.hpp"
+#include "record/dns_resolver.hpp"
 
 namespace tlsrpt::daemon {
 using record::DnsResolver;

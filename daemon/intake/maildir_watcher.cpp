@@ -15,7 +15,7 @@
 #include "daemon/intake/file_read.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
-#include "daemon/text.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::daemon {
 namespace fs = std::filesystem;
@@ -102,7 +102,7 @@ void MaildirWatcher::scan() {
 
 void MaildirWatcher::process(const std::string& maildir, const std::string& name) {
   const fs::path src = fs::path(maildir) / "new" / name;
-  const std::string shown = printable(src.string(), 300);
+  const std::string shown = escape_line(src.string(), 300);
   auto move_to = [&](const fs::path& dir) {
     std::error_code ec;
     fs::rename(src, dir / cur_name(name), ec);
@@ -118,12 +118,12 @@ void MaildirWatcher::process(const std::string& maildir, const std::string& name
   MailDecision dec = intake_.evaluate(*message, Transport::maildir, src.string(), ingestor_);
   if (dec.kind == MailDecision::Kind::reject) {
     metrics().inc("tlsrptd_reports_total", {{"channel", "maildir"}, {"outcome", "rejected"}, {"reason", to_token(dec.outcome)}});
-    log_warning("maildir: " + shown + ": rejected (" + std::string(to_token(dec.outcome)) + "): " + printable(dec.detail, 300));
+    log_warning("maildir: " + shown + ": rejected (" + std::string(to_token(dec.outcome)) + "): " + escape_line(dec.detail, 300));
     move_to(fs::path(maildir) / ".rejected" / "cur");
     return;
   }
   if (dec.kind == MailDecision::Kind::retry_later) {
-    log_warning("maildir: " + shown + ": left for a later try: " + printable(dec.detail, 300));
+    log_warning("maildir: " + shown + ": left for a later try: " + escape_line(dec.detail, 300));
     return;
   }
   std::promise<StoreResult> done;
@@ -134,10 +134,10 @@ void MaildirWatcher::process(const std::string& maildir, const std::string& name
   metrics().inc("tlsrptd_reports_total", {{"channel", "maildir"}, {"outcome", to_token(r.outcome)}, {"reason", to_token(r.outcome)}});
   if (!reply_for(r.outcome).success()) {
     log_warning("maildir: " + shown + ": not stored (" + std::string(to_token(r.outcome)) + "), left for a later try: " +
-                printable(r.detail, 300));
+                escape_line(r.detail, 300));
     return;
   }
-  if (r.outcome == Outcome::held) log_notice("maildir: " + shown + ": held, not counted: " + printable(dec.hold_reason, 200));
+  if (r.outcome == Outcome::held) log_notice("maildir: " + shown + ": held, not counted: " + escape_line(dec.hold_reason, 200));
   else log_debug("maildir: " + shown + ": " + std::string(to_token(r.outcome)));
   move_to(fs::path(maildir) / "cur");  // only now: the report is committed
 }

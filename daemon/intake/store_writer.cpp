@@ -2,7 +2,7 @@
 
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
-#include "daemon/text.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::daemon {
 
@@ -65,7 +65,7 @@ bool StoreWriter::reopen() {
   so.create = false;
   auto s = storage::Store::open(options_.database, so);
   if (!s) {
-    log_error("store: cannot reopen the database after an I/O error: " + printable(s.error().message));
+    log_error("store: cannot reopen the database after an I/O error: " + escape_line(s.error().message));
     return false;
   }
   store_ = std::move(*s);
@@ -149,7 +149,7 @@ void StoreWriter::commit(std::vector<Item>& batch) {
   if ((err.code & 0xff) == SQLITE_IOERR) reopen_ = true;
   if (!err.transient() && reports.size() > 1) {
     // One bad report must not fail its neighbours: store each on its own.
-    log_warning("store: batch of " + std::to_string(reports.size()) + " failed (" + printable(err.message) +
+    log_warning("store: batch of " + std::to_string(reports.size()) + " failed (" + escape_line(err.message) +
                 "), retrying one by one");
     for (auto& item : reports) {
       std::vector<Item> one;
@@ -158,7 +158,7 @@ void StoreWriter::commit(std::vector<Item>& batch) {
     }
     return;
   }
-  log_error("store: commit failed: " + printable(err.message));
+  log_error("store: commit failed: " + escape_line(err.message));
   finish(reports, nullptr, err.message);
 }
 

@@ -14,14 +14,15 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "daemon/intake/async_store.hpp"
 #include "daemon/config.hpp"
-#include "daemon/protocol/http_head.hpp"
-#include "daemon/net/listener.hpp"
+#include "daemon/intake/async_store.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
-#include "daemon/text.hpp"
+#include "daemon/net/client_key.hpp"
+#include "daemon/net/listener.hpp"
 #include "daemon/net/tls_stream.hpp"
+#include "daemon/protocol/http_head.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::daemon {
 
@@ -38,15 +39,6 @@ struct HttpServer::Connection {
   std::atomic<bool> waiting{true};      // in the TLS handshake or waiting for a request header
   bool evicted = false;                 // chosen by evict_idle() (guarded by the registry's lock)
 };
-
-std::string client_key(const asio::ip::address& a) {
-  if (a.is_v4()) return a.to_string();
-  auto v6 = a.to_v6();
-  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
-  auto bytes = v6.to_bytes();
-  for (std::size_t i = 8; i < 16; ++i) bytes[i] = 0;
-  return asio::ip::address_v6(bytes).to_string() + "/64";
-}
 
 namespace {
 
@@ -232,7 +224,7 @@ struct SessionRunner {
               reply = std::move(accepted.error());
               count_report(opt.name, reply.outcome, to_token(reply.outcome));
               log_info(opt.name + ": " + peer + ": rejected (" + std::to_string(reply.status) + " " +
-                       std::string(to_token(reply.outcome)) + "): " + printable(reply.detail, 300));
+                       std::string(to_token(reply.outcome)) + "): " + escape_line(reply.detail, 300));
             } else {
               Provenance prov;
               prov.transport = Transport::https;
@@ -251,10 +243,10 @@ struct SessionRunner {
               count_report(opt.name, result.outcome, to_token(result.outcome));
               if (result.outcome == Outcome::stored) count_sessions(sessions);
               if (reply.status >= 200 && reply.status < 300)
-                log_debug(opt.name + ": " + peer + ": " + std::string(to_token(result.outcome)) + " report " + printable(rid, 200));
+                log_debug(opt.name + ": " + peer + ": " + std::string(to_token(result.outcome)) + " report " + escape_line(rid, 200));
               else
                 log_warning(opt.name + ": " + peer + ": not stored (" + std::string(to_token(result.outcome)) +
-                            "): " + printable(result.detail, 300));
+                            "): " + escape_line(result.detail, 300));
             }
           }
         }
@@ -382,7 +374,7 @@ void HttpServer::accept_loop(std::size_t index) {
           beast::error_code pec;
           auto remote = socket.remote_endpoint(pec);
           if (pec) continue;
-          std::string key = client_key(remote.address());
+          std::string key = client_key(remote.address()).str();
           if (!self->clients_.admit(key)) {
             metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections_per_client"}});
             continue;  // the socket closes as it goes out of scope

@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "daemon/protocol/http_handler.hpp"
+#include "daemon/intake/store_writer.hpp"
 #include "daemon/net/inspect_service.hpp"
 #include "daemon/net/listener.hpp"
-#include "daemon/intake/store_writer.hpp"
+#include "daemon/protocol/http_handler.hpp"
 
 namespace tlsrpt::daemon {
 
@@ -107,9 +107,5 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
 
   friend struct SessionRunner;
 };
-
-// The per-client key of the connection caps: the IPv4 address (IPv4-mapped IPv6
-// included) or the /64 prefix of an IPv6 address.
-std::string client_key(const boost::asio::ip::address& a);
 
 }  // namespace tlsrpt::daemon

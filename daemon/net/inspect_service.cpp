@@ -2,21 +2,15 @@
 
 #include <algorithm>
 
-#include "record/dns_resolver.hpp"
 #include "daemon/metrics.hpp"
-#include "record/record_inspect.hpp"
 #include "parser/domain.hpp"
+#include "parser/text.hpp"
+#include "record/dns_resolver.hpp"
+#include "record/record_inspect.hpp"
 
 namespace tlsrpt::daemon {
 using namespace tlsrpt::record;
 namespace {
-
-std::string trim(std::string_view s) {
-  auto b = s.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return {};
-  auto e = s.find_last_not_of(" \t");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 bool needs_dns(std::string_view target) {
   std::string_view path = target.substr(0, target.find('?'));
@@ -60,7 +54,7 @@ std::string InspectService::client_for(std::string_view peer, std::string_view f
       std::find(options_.trusted_proxies.begin(), options_.trusted_proxies.end(), p) == options_.trusted_proxies.end())
     return p;
   auto comma = forwarded_for.rfind(',');
-  std::string last = trim(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1));
+  std::string last(trim(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1), kWsp));
   return canonical_ip(last) ? *canonical_ip(last) : p;
 }
 

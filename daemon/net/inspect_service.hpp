@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/net/rate_limiter.hpp"
 #include "record/inspect_page.hpp"
-#include "record/rate_limiter.hpp"
 
 namespace tlsrpt::daemon {
 
@@ -42,7 +42,7 @@ class InspectService {
 
  private:
   InspectServiceOptions options_;
-  record::RateLimiter limiter_;
+  RateLimiter limiter_;
   std::atomic<std::size_t> in_flight_{0};
   boost::asio::thread_pool pool_;
 };

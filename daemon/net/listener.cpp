@@ -5,7 +5,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 
 #include "daemon/config.hpp"
-#include "daemon/text.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::daemon {
 
@@ -75,7 +75,7 @@ void log_connection_failure(const std::string& name, std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& err) {
-    log_error(name + ": connection failed: " + printable(err.what()));
+    log_error(name + ": connection failed: " + escape_line(err.what()));
   } catch (...) {
     log_error(name + ": connection failed");
   }

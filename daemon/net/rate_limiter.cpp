@@ -1,53 +1,11 @@
 // GCRA over an LRU map. All state changes happen under one mutex; a check is a hash
 // lookup and a list splice, so contention stays negligible at 12 requests per minute.
-#include "record/rate_limiter.hpp"
-
-#include <arpa/inet.h>
+#include "daemon/net/rate_limiter.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
-namespace tlsrpt::record {
-
-std::optional<RateKey> rate_key(std::string_view ip) {
-  if (ip.empty() || ip.size() > 64) return std::nullopt;
-  if (auto pct = ip.find('%'); pct != std::string_view::npos) ip = ip.substr(0, pct);  // IPv6 zone
-  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-  std::string s(ip);
-  unsigned char bin[16];
-  RateKey k;
-  if (inet_pton(AF_INET, s.c_str(), bin) == 1) {
-    k.family = 4;
-    std::memcpy(k.bytes.data(), bin, 4);
-    return k;
-  }
-  if (inet_pton(AF_INET6, s.c_str(), bin) == 1) {
-    static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (std::memcmp(bin, kMapped, 12) == 0) {
-      k.family = 4;
-      std::memcpy(k.bytes.data(), bin + 12, 4);
-      return k;
-    }
-    k.family = 6;
-    std::memcpy(k.bytes.data(), bin, 8);  // the /64
-    return k;
-  }
-  return std::nullopt;
-}
-
-std::size_t RateLimiter::KeyHash::operator()(const RateKey& k) const noexcept {
-  std::uint64_t v = 0;
-  std::memcpy(&v, k.bytes.data(), 8);
-  v ^= static_cast<std::uint64_t>(k.family) << 56;
-  // splitmix64 finaliser: spreads /64 prefixes that differ in a few bits.
-  v ^= v >> 30;
-  v *= 0xbf58476d1ce4e5b9ULL;
-  v ^= v >> 27;
-  v *= 0x94d049bb133111ebULL;
-  v ^= v >> 31;
-  return static_cast<std::size_t>(v);
-}
+namespace tlsrpt::daemon {
 
 RateLimiter::RateLimiter() : RateLimiter(Options{}) {}
 
@@ -61,10 +19,10 @@ RateLimiter::RateLimiter(Options o) : options_(o) {
 }
 
 RateDecision RateLimiter::check(std::string_view client_ip, Clock::time_point now) {
-  return check(rate_key(client_ip).value_or(RateKey{}), now);
+  return check(client_key(client_ip).value_or(ClientKey{}), now);
 }
 
-RateDecision RateLimiter::check(const RateKey& key, Clock::time_point now) {
+RateDecision RateLimiter::check(const ClientKey& key, Clock::time_point now) {
   std::lock_guard lock(mutex_);
   auto it = index_.find(key);
   if (it == index_.end()) {
@@ -94,4 +52,4 @@ std::size_t RateLimiter::size() const {
   return lru_.size();
 }
 
-}  // namespace tlsrpt::record
+}  // namespace tlsrpt::daemon

@@ -4,28 +4,16 @@
 // by an LRU of at most `max_keys` clients. Never logs who asked.
 #pragma once
 
-#include <array>
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
 #include <list>
 #include <mutex>
-#include <optional>
 #include <string_view>
 #include <unordered_map>
 
-namespace tlsrpt::record {
+#include "daemon/net/client_key.hpp"
 
-// Who a request is counted against: an IPv4 address, or the first 64 bits of an
-// IPv6 address (one /64 is what one subscriber or host usually gets). IPv4-mapped
-// IPv6 (::ffff:a.b.c.d) is the IPv4 address.
-struct RateKey {
-  std::uint8_t family = 0;  // 4, 6, or 0 for "address not understood"
-  std::array<std::uint8_t, 8> bytes{};
-  bool operator==(const RateKey&) const = default;
-};
-// nullopt when `ip` is not an IP address ("fe80::1%eth0" is, without its zone).
-std::optional<RateKey> rate_key(std::string_view ip);
+namespace tlsrpt::daemon {
 
 struct RateDecision {
   bool allowed = false;
@@ -57,7 +45,7 @@ class RateLimiter {
   RateLimiter();
   explicit RateLimiter(Options options);
 
-  RateDecision check(const RateKey& key, Clock::time_point now);
+  RateDecision check(const ClientKey& key, Clock::time_point now);
   // Unparsable addresses all share one bucket (there should be none: the listener
   // always knows its peer).
   RateDecision check(std::string_view client_ip, Clock::time_point now);
@@ -65,11 +53,8 @@ class RateLimiter {
   std::size_t size() const;  // clients remembered
 
  private:
-  struct KeyHash {
-    std::size_t operator()(const RateKey& k) const noexcept;
-  };
   struct Entry {
-    RateKey key;
+    ClientKey key;
     Clock::time_point tat;  // GCRA "theoretical arrival time": the bucket is full when tat <= now
   };
 
@@ -78,7 +63,7 @@ class RateLimiter {
   Clock::duration tolerance_;  // interval * (burst - 1): how far tat may run ahead of now
   mutable std::mutex mutex_;
   std::list<Entry> lru_;       // most recently seen first
-  std::unordered_map<RateKey, std::list<Entry>::iterator, KeyHash> index_;
+  std::unordered_map<ClientKey, std::list<Entry>::iterator, ClientKeyHash> index_;
 };
 
-}  // namespace tlsrpt::record
+}  // namespace tlsrpt::daemon

@@ -21,11 +21,12 @@
 #include <deque>
 #include <filesystem>
 
-#include "daemon/intake/async_store.hpp"
 #include "daemon/config.hpp"
+#include "daemon/intake/async_store.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
-#include "daemon/text.hpp"
+#include "daemon/net/client_key.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::daemon {
 
@@ -114,8 +115,8 @@ struct SmtpRunner {
   asio::awaitable<MessageResult> deliver(const DeliverMessage& d) {
     auto ex = co_await asio::this_coro::executor;
     const Transport transport = srv.options_.session.lmtp ? Transport::lmtp : Transport::smtp;
-    std::string source = srv.options_.name + " " + peer + " helo=" + printable(d.envelope.helo, 100) +
-                         " from=<" + printable(d.envelope.mail_from, 200) + ">";
+    std::string source = srv.options_.name + " " + peer + " helo=" + escape_line(d.envelope.helo, 100) +
+                         " from=<" + escape_line(d.envelope.mail_from, 200) + ">";
     // Ingest and DKIM (DNS lookups) block: off the network thread.
     co_await asio::post(srv.pool_, asio::use_awaitable);
     MailDecision dec = srv.intake_.evaluate(d.data, transport, std::move(source), mail_ingestor());
@@ -127,7 +128,7 @@ struct SmtpRunner {
                     {{"channel", channel}, {"outcome", dec.kind == MailDecision::Kind::reject ? "rejected" : "deferred"},
                      {"reason", to_token(dec.outcome)}});
       log_info(channel + ": " + peer + ": " + (dec.kind == MailDecision::Kind::reject ? "rejected" : "deferred") +
-               " (" + std::string(to_token(dec.outcome)) + "): " + printable(dec.detail, 300));
+               " (" + std::string(to_token(dec.outcome)) + "): " + escape_line(dec.detail, 300));
       co_return message_result(dec.outcome, dec.detail);
     }
     const std::string rid = dec.report->parsed.report.report_id;
@@ -136,11 +137,11 @@ struct SmtpRunner {
                                          std::string(d.data), std::move(dec.hold_reason), asio::use_awaitable);
     metrics().inc("tlsrptd_reports_total", {{"channel", channel}, {"outcome", to_token(r.outcome)}, {"reason", to_token(r.outcome)}});
     if (r.outcome == Outcome::held)
-      log_notice(channel + ": " + peer + ": report " + printable(rid, 200) + " held, not counted: " + printable(why, 200));
+      log_notice(channel + ": " + peer + ": report " + escape_line(rid, 200) + " held, not counted: " + escape_line(why, 200));
     else if (reply_for(r.outcome).success())
-      log_debug(channel + ": " + peer + ": " + std::string(to_token(r.outcome)) + " report " + printable(rid, 200));
+      log_debug(channel + ": " + peer + ": " + std::string(to_token(r.outcome)) + " report " + escape_line(rid, 200));
     else
-      log_warning(channel + ": " + peer + ": not stored (" + std::string(to_token(r.outcome)) + "): " + printable(r.detail, 300));
+      log_warning(channel + ": " + peer + ": not stored (" + std::string(to_token(r.outcome)) + "): " + escape_line(r.detail, 300));
     co_return message_result(r.outcome, {});
   }
 
@@ -339,7 +340,7 @@ void SmtpServer::accept_loop(Acceptor& acc) {
             auto remote = sock.remote_endpoint(pec);
             if (pec) continue;
             peer = remote.address().to_string();
-            key = client_key(remote.address());
+            key = client_key(remote.address()).str();
             tcp_peer = true;
             sock.set_option(tcp::no_delay(true), pec);
           }

@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "daemon/intake/mail_intake.hpp"
+#include "daemon/intake/store_writer.hpp"
 #include "daemon/net/http_server.hpp"
 #include "daemon/net/listener.hpp"
-#include "daemon/intake/mail_intake.hpp"
 #include "daemon/protocol/smtp_session.hpp"
-#include "daemon/intake/store_writer.hpp"
 
 namespace tlsrpt::daemon {
 

@@ -6,23 +6,17 @@
 #include "parser/domain.hpp"
 #include "parser/gunzip.hpp"
 #include "parser/json_writer.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::daemon {
 namespace {
-
-std::string trim(std::string_view s) {
-  auto b = s.find_first_not_of(" \t");
-  if (b == std::string_view::npos) return {};
-  auto e = s.find_last_not_of(" \t");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 bool gzip_encoding(std::string_view enc) { return enc == "gzip" || enc == "x-gzip"; }
 
 }  // namespace
 
 std::string media_type(std::string_view content_type) {
-  return ascii_lower(trim(content_type.substr(0, content_type.find(';'))));
+  return ascii_lower(trim(content_type.substr(0, content_type.find(';')), kWsp));
 }
 
 Route route_for(std::string_view target, const HttpPolicy& policy) {
@@ -91,7 +85,7 @@ std::optional<HttpReply> check_head(const HttpRequestHead& head, const HttpPolic
                                                "\" (use application/tlsrpt+gzip or application/tlsrpt+json)"};
     return reply_for_outcome(Outcome::unsupported_media, &e, policy);
   }
-  const std::string enc = ascii_lower(trim(head.content_encoding));
+  const std::string enc = ascii_lower(trim(head.content_encoding, kWsp));
   if (!enc.empty() && enc != "identity" && !gzip_encoding(enc)) {
     Error e{RejectReason::unsupported, "", "unsupported content encoding \"" + enc.substr(0, 64) + "\" (use gzip)"};
     return reply_for_outcome(Outcome::unsupported_media, &e, policy);
@@ -116,7 +110,7 @@ std::expected<AcceptedReport, HttpReply> accept_body(const HttpRequestHead& head
                                                      std::chrono::sys_seconds now) {
   std::string_view payload = body;
   std::vector<char> decoded;
-  if (gzip_encoding(ascii_lower(trim(head.content_encoding)))) {
+  if (gzip_encoding(ascii_lower(trim(head.content_encoding, kWsp)))) {
     // Content-Encoding: gzip is undone first; the content itself may be
     // application/tlsrpt+gzip again (one more gzip layer, which ingest handles).
     auto r = gunzip(body, decoded, policy.limits);

@@ -8,6 +8,8 @@
 #include <array>
 #include <cstring>
 
+#include "parser/text.hpp"
+
 namespace tlsrpt::daemon {
 namespace {
 
@@ -17,31 +19,7 @@ constexpr std::size_t kFeedSlice = 16 * 1024;
 // A SIZE= declaration reserves at most this much up front (it is only a claim).
 constexpr std::size_t kMaxBodyReserve = 64 * 1024;
 
-char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 bool is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (ascii_upper(a[i]) != ascii_upper(b[i])) return false;
-  return true;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ascii_upper(c);
-  return out;
-}
 
 // Printable ASCII without space: what a HELO name or an address may hold here
 // (no SMTPUTF8, so no 8-bit; no controls, so nothing can break a log or header).
@@ -59,7 +37,7 @@ struct Path {
 
 // RFC 5321 §4.1.2 Reverse-path / Forward-path after "FROM:" or "TO:".
 std::optional<Path> parse_path(std::string_view s, bool allow_null) {
-  s = trim(s);
+  s = trim(s, kWsp);
   std::string_view addr;
   std::string_view rest;
   if (!s.empty() && s.front() == '<') {
@@ -85,7 +63,7 @@ std::optional<Path> parse_path(std::string_view s, bool allow_null) {
   }
   if (addr.empty() && !allow_null) return std::nullopt;
   if (!is_token(addr)) return std::nullopt;
-  return Path{std::string(addr), trim(rest)};
+  return Path{std::string(addr), trim(rest, kWsp)};
 }
 
 // Splits "SIZE=123 BODY=8BITMIME" into (KEY, value) pairs.
@@ -94,10 +72,10 @@ bool for_each_param(std::string_view params, F&& f) {
   while (!params.empty()) {
     const auto sp = params.find(' ');
     std::string_view p = params.substr(0, sp);
-    params = sp == std::string_view::npos ? std::string_view{} : trim(params.substr(sp));
+    params = sp == std::string_view::npos ? std::string_view{} : trim(params.substr(sp), kWsp);
     if (p.empty()) continue;
     const auto eq = p.find('=');
-    const std::string key = upper(p.substr(0, eq));
+    const std::string key = ascii_upper(p.substr(0, eq));
     const std::string_view value = eq == std::string_view::npos ? std::string_view{} : p.substr(eq + 1);
     if (!f(key, value, eq != std::string_view::npos)) return false;
   }
@@ -534,7 +512,7 @@ void SmtpSession::command(std::string_view line, SmtpTime now, SmtpActions& out)
 
   const auto sp = line.find(' ');
   const std::string_view verb = line.substr(0, sp);
-  const std::string_view args = sp == std::string_view::npos ? std::string_view{} : trim(line.substr(sp + 1));
+  const std::string_view args = sp == std::string_view::npos ? std::string_view{} : trim(line.substr(sp + 1), kWsp);
 
   if (line.find('\0') != std::string_view::npos) {
     reply(out, now, 500, "5.5.2", "NUL character in command", true);
@@ -607,7 +585,7 @@ void SmtpSession::cmd_hello(std::string_view verb, std::string_view args, SmtpTi
   const auto& o = *options_;
   const std::string name(args.substr(0, args.find(' ')));
   if (name.empty() || !is_token(name)) {
-    reply(out, now, 501, "5.5.4", "syntax: " + upper(verb) + " hostname", true);
+    reply(out, now, 501, "5.5.4", "syntax: " + ascii_upper(verb) + " hostname", true);
     return;
   }
   // RFC 5321 §4.1.4: EHLO/HELO anywhere resets the transaction.

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Drift alerts end to end (issue 5): the real tlsrptd imports a week of realistic
-reports day by day and must raise exactly one alert per event in its sinks; the mail
-sink talks to a real SMTP server (aiosmtpd, STARTTLS + AUTH) on loopback, the webhook
-sink to a real HTTPS server on loopback. Report fields carry header-injection attempts
-(reliability scenario 25); webhook targets include private ones (scenario 28).
+"""Drift alerts end to end (README.md#alerts): the real tlsrptd imports a week of
+realistic reports day by day and must raise exactly one alert per event in its sinks;
+the mail sink talks to a real SMTP server (aiosmtpd, STARTTLS + AUTH) on loopback, the
+webhook sink to a real HTTPS server on loopback. Report fields carry header-injection
+attempts (reliability scenario 25); webhook targets include private ones (scenario 28;
+both in docs/guarantees.md#reliability-scenarios).
 """
 import datetime
 import email
@@ -408,7 +409,7 @@ class EmailSink(unittest.TestCase):
             self.assertIsNone(msg["X-Injected"])
             self.assertEqual(msg["From"], "tlsrptd <tlsrptd@example.com>")
             self.assertEqual(msg["To"], "postmaster@example.com, noc@example.org")
-            self.assertIn(b"\r\nTo: <postmaster@example.com>,\r\n <noc@example.org>\r\n", raw)
+            self.assertIn(b"\r\nTo: postmaster@example.com, noc@example.org\r\n", raw)
             self.assertEqual(msg.get_content_type(), "text/plain")
             subject = str(msg["Subject"])
             self.assertNotIn("\n", subject)

@@ -13,20 +13,13 @@
 #include <regex>
 
 #include "alerts/render.hpp"
-#include "alerts/text_safety.hpp"
 #include "parser/datetime.hpp"
+#include "parser/gmime_ptr.hpp"
 #include "parser/mail.hpp"
+#include "parser/text.hpp"
 
 namespace tlsrpt::alerts {
 namespace {
-
-struct GObjectUnref {
-  void operator()(gpointer p) const {
-    if (p) g_object_unref(p);
-  }
-};
-template <class T>
-using GPtr = std::unique_ptr<T, GObjectUnref>;
 
 std::string b64decode(std::string_view in) {
   gsize n = 0;
@@ -178,7 +171,7 @@ TEST(EmailSink, FixedHeaderSetAndEncodedSubject) {
   std::vector<std::string> names;
   for (const auto& [k, v] : r.headers) names.push_back(k);
   // GMime's order: the message's headers as added, MIME-Version, then the part's.
-  EXPECT_EQ(names, (std::vector<std::string>{"Date", "From", "To", "Subject", "Message-Id", "Auto-Submitted",
+  EXPECT_EQ(names, (std::vector<std::string>{"Date", "From", "To", "Subject", "Message-ID", "Auto-Submitted",
                                               "MIME-Version", "Content-Type", "Content-Transfer-Encoding"}));
   std::map<std::string, std::string> h(r.headers.begin(), r.headers.end());
   EXPECT_EQ(h["Date"], " Sun, 05 May 2024 06:07:08 +0000");
@@ -187,7 +180,7 @@ TEST(EmailSink, FixedHeaderSetAndEncodedSubject) {
   EXPECT_EQ(r.from, "tlsrptd <tlsrptd@example.com>");
   EXPECT_EQ(h["To"], " admin@example.com, noc@example.org");
   EXPECT_EQ(r.to, "<admin@example.com>, <noc@example.org>");
-  EXPECT_EQ(h["Message-Id"], " <abc123@example.com>");
+  EXPECT_EQ(h["Message-ID"], " <abc123@example.com>");
   EXPECT_EQ(r.message_id, "abc123@example.com");
   EXPECT_EQ(h["MIME-Version"], " 1.0");
   EXPECT_EQ(h["Auto-Submitted"], " auto-generated");

@@ -1,7 +1,7 @@
-// daemon/rate_limiter.cpp: 12 per minute per IPv4 address or IPv6 /64 as a token
+// daemon/net/rate_limiter.cpp and client_key.cpp: 12 per minute per IPv4 address or IPv6 /64 as a token
 // bucket (burst 12, one token per 5 s), Retry-After, key construction, the LRU bound,
 // and thread safety. Time is passed in, so nothing here sleeps.
-#include "record/rate_limiter.hpp"
+#include "daemon/net/rate_limiter.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace tlsrpt::record {
+namespace tlsrpt::daemon {
 namespace {
 
 using namespace std::chrono_literals;
@@ -84,18 +84,28 @@ TEST(RateLimiter, MappedIpv6IsTheIpv4Address) {
 }
 
 TEST(RateLimiter, KeyConstruction) {
-  auto a = rate_key("2001:db8:1::1"), b = rate_key("[2001:db8:1::ffff]"), c = rate_key("2001:db8:2::1");
+  auto a = client_key("2001:db8:1::1"), b = client_key("[2001:db8:1::ffff]"), c = client_key("2001:db8:2::1");
   ASSERT_TRUE(a && b && c);
   EXPECT_EQ(*a, *b);
   EXPECT_FALSE(*a == *c);
-  EXPECT_EQ(rate_key("fe80::1%eth0"), rate_key("fe80::2"));
-  EXPECT_EQ(rate_key("::ffff:192.0.2.1"), rate_key("192.0.2.1"));
-  EXPECT_EQ(rate_key("192.0.2.1")->family, 4);
+  EXPECT_EQ(client_key("fe80::1%eth0"), client_key("fe80::2"));
+  EXPECT_EQ(client_key("::ffff:192.0.2.1"), client_key("192.0.2.1"));
+  EXPECT_EQ(client_key("192.0.2.1")->family, 4);
   EXPECT_EQ(a->family, 6);
-  EXPECT_FALSE(rate_key(""));
-  EXPECT_FALSE(rate_key("example.com"));
-  EXPECT_FALSE(rate_key("192.0.2.256"));
-  EXPECT_FALSE(rate_key(std::string(100, '1')));
+  EXPECT_FALSE(client_key(""));
+  EXPECT_FALSE(client_key("example.com"));
+  EXPECT_FALSE(client_key("192.0.2.256"));
+  EXPECT_FALSE(client_key(std::string(100, '1')));
+  EXPECT_EQ(a->str(), "2001:db8:1::/64");
+  EXPECT_EQ(client_key("::ffff:192.0.2.1")->str(), "192.0.2.1");
+}
+
+TEST(ClientKey, SocketAddressesAndTheirTextAgree) {
+  using boost::asio::ip::make_address;
+  for (const char* ip : {"192.0.2.7", "::ffff:192.0.2.7", "2001:db8:1:2:3:4:5:6", "::1"})
+    EXPECT_EQ(client_key(make_address(ip)), *client_key(ip)) << ip;
+  EXPECT_EQ(client_key(make_address("2001:db8:1:2::9")).str(), "2001:db8:1:2::/64");
+  EXPECT_EQ(client_key(make_address("::ffff:10.0.0.1")).str(), "10.0.0.1");
 }
 
 TEST(RateLimiter, UnparsableAddressesShareOneBucket) {
@@ -154,4 +164,4 @@ TEST(RateLimiter, OtherRates) {
 }
 
 }  // namespace
-}  // namespace tlsrpt::record
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,25 @@
+#include "daemon/cli/command_support.hpp"
+
+#include <iostream>
+
+namespace tlsrpt::daemon {
+
+std::optional<Config> load_config(const GlobalOptions& g) {
+  auto cfg = resolve_config(g.config, g.db);
+  if (!cfg) {
+    for (const auto& e : cfg.error()) std::cerr << "tlsrptd: " << e.text() << "\n";
+    return std::nullopt;
+  }
+  return std::move(*cfg);
+}
+
+std::unique_ptr<storage::Store> open_store(const Config& cfg) {
+  auto store = storage::Store::open(cfg.database);
+  if (!store) {
+    std::cerr << "tlsrptd: " << store.error().message << "\n";
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+}  // namespace tlsrpt::daemon

@@ -2,12 +2,8 @@
 // message and a sysexits code; afterwards nothing from the network can stop it.
 // Order: config -> TLS material -> listeners (as root if needed) -> drop privileges
 // -> database -> READY. SIGTERM drains, SIGHUP reloads.
-#include <grp.h>
-#include <pwd.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -23,6 +19,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -38,6 +36,7 @@
 #include "daemon/net/http_server.hpp"
 #include "daemon/net/smtp_server.hpp"
 #include "daemon/net/tls.hpp"
+#include "daemon/service_user.hpp"
 #include "daemon/systemd.hpp"
 #include "parser/domain.hpp"
 #include "parser/text.hpp"
@@ -128,97 +127,335 @@ std::expected<std::shared_ptr<asio::ssl::context>, std::string> load_tls(const C
   return make_server_context(cfg.https.certificate, cfg.https.private_key);
 }
 
-struct ServiceUser {
-  uid_t uid = 0;
-  gid_t gid = 0;
+// The running daemon: its parts in the order they are built, torn down in reverse.
+// cmd_serve() calls the steps in order; each returns an exit code when it fails.
+class Service {
+ public:
+  Service(Config cfg, const GlobalOptions& g) : cfg_(std::move(cfg)), g_(g) {}
+
+  int prepare_files();
+  int load_certificate();
+  int build();
+  int bind_listeners();
+  int start();
+  void run();
+
+ private:
+  bool bind_http(HttpServer& srv, const std::vector<std::string>& addrs, const std::string& name);
+  bool bind_mail(SmtpServer& srv, const std::vector<std::string>& addrs, const std::string& name);
+  void wait_signal();
+  void reload();
+  void drain();
+  void start_watchdog();
+
+  Config cfg_;
+  const GlobalOptions& g_;
+  const bool root_ = geteuid() == 0;
+  std::optional<ServiceUser> service_user_;
+  TlsContextHolder tls_;
+  const unsigned threads_ = cfg_.https.threads ? cfg_.https.threads : std::max(1u, std::thread::hardware_concurrency());
+  asio::io_context io_{static_cast<int>(threads_)};
+  std::unique_ptr<StoreWriter> writer_;
+  std::unique_ptr<InspectService> inspect_;
+  std::shared_ptr<HttpServer> https_, admin_;
+  std::unique_ptr<Alerting> alerting_;
+  std::unique_ptr<MailIntake> intake_;
+  asio::thread_pool mail_pool_{2};  // ingest + DKIM lookups, off the network threads
+  std::shared_ptr<SmtpServer> smtp_, lmtp_;
+  std::unique_ptr<MaildirWatcher> maildir_;
+  std::map<std::string, std::vector<int>> inherited_;  // sockets from systemd, by listener name
+  asio::signal_set signals_{io_, SIGTERM, SIGINT, SIGHUP};
+  bool stopping_ = false;
+  std::shared_ptr<asio::steady_timer> watchdog_;
+  std::shared_ptr<std::function<void()>> watchdog_tick_;  // re-arms itself through a weak pointer
 };
 
-// Creates the missing folders of `dir`; those it creates belong to the service
-// user, so the unprivileged daemon can write its database there (like systemd's
-// StateDirectory=). Existing folders are left as they are.
-std::expected<void, std::string> prepare_dir(const std::filesystem::path& dir, const std::optional<ServiceUser>& owner) {
-  namespace fs = std::filesystem;
-  if (dir.empty()) return {};
-  std::vector<fs::path> created;
-  for (fs::path p = dir; !p.empty() && !fs::exists(p); p = p.parent_path()) {
-    created.push_back(p);
-    if (p == p.parent_path()) break;
+// Folders for the database, the certificate and the key; as root, the database
+// files root made go to the service user.
+int Service::prepare_files() {
+  auto user = service_user_for(cfg_.user, root_);
+  if (!user) {
+    log_error(user.error());
+    return kExitConfig;
   }
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return std::unexpected("cannot create " + dir.string() + ": " + ec.message());
-  if (owner)
-    for (const auto& p : created)
-      if (::chown(p.c_str(), owner->uid, owner->gid) != 0)
-        return std::unexpected("cannot hand " + p.string() + " to the service user: " + std::strerror(errno));
-  return {};
+  service_user_ = *user;
+  for (const auto& file : {cfg_.database, cfg_.https.certificate, cfg_.https.private_key}) {
+    if (auto r = prepare_dir(std::filesystem::path(file).parent_path(), service_user_); !r) {
+      log_error(r.error());
+      return kExitIoErr;
+    }
+  }
+  if (service_user_) {
+    if (auto r = hand_database_to(cfg_.database, cfg_.user, *service_user_); !r) {
+      log_error(r.error());
+      return kExitIoErr;
+    }
+  }
+  return kExitOk;
 }
 
-// A database that root made (`tlsrptd report import` or `stats` run as root before
-// the daemon ever started) is read-only for the service user, and SQLite says only
-// "attempt to write a readonly database". So root-owned database files are handed to
-// the service user before privileges are dropped, as systemd's StateDirectory= does.
-// Only plain files with one link, opened without following symbolic links (those are
-// left alone): the folder may be writable by the service user, which must not get
-// root to chown anything else.
-// The folder itself is not changed (it may be shared); when the service user cannot
-// write there (SQLite creates the -wal and -shm files beside the database) the
-// daemon says so, first, and does not start.
-std::expected<void, std::string> hand_database_to(const std::string& database, const std::string& user,
-                                                  const ServiceUser& owner) {
-  const std::filesystem::path dir = std::filesystem::path(database).parent_path();
-  const std::string dir_text = dir.empty() ? "." : dir.string();
-  struct stat st {};
-  if (::stat(dir_text.c_str(), &st) != 0) return std::unexpected("cannot stat " + dir_text + ": " + std::strerror(errno));
-  bool writable = (st.st_mode & S_IWOTH) || (st.st_uid == owner.uid && (st.st_mode & S_IWUSR));
-  if (!writable && (st.st_mode & S_IWGRP)) {
-    int n = 64;
-    std::vector<gid_t> groups(static_cast<std::size_t>(n));
-    if (getgrouplist(user.c_str(), owner.gid, groups.data(), &n) >= 0)
-      writable = std::find(groups.begin(), groups.begin() + n, st.st_gid) != groups.begin() + n;
-    else
-      writable = true;  // more than 64 groups: let SQLite decide
+int Service::load_certificate() {
+  const bool generating =
+      !std::filesystem::exists(cfg_.https.certificate) && !std::filesystem::exists(cfg_.https.private_key);
+  auto ctx = load_tls(cfg_, true);
+  if (!ctx) {
+    log_error(ctx.error());
+    return kExitConfig;
   }
-  char mode[8];
-  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-  if (owner.uid != 0 && !writable)
-    return std::unexpected("the database folder " + dir_text + " is not writable by " + user + " (owner uid " +
-                           std::to_string(st.st_uid) + ", mode " + mode +
-                           "): SQLite creates the -wal and -shm files there; chown " + user + ": " + dir_text +
-                           ", or set [store] database to a folder " + user + " may write");
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-    const std::string f = database + suffix;
-    int fd = ::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT || errno == ELOOP) continue;  // a symbolic link is left as it is
-      return std::unexpected("cannot open " + f + ": " + std::strerror(errno));
-    }
-    struct stat fst {};
-    std::string error;
-    if (::fstat(fd, &fst) != 0)
-      error = "cannot stat " + f + ": " + std::strerror(errno);
-    else if (fst.st_uid == 0 && owner.uid != 0) {
-      if (!S_ISREG(fst.st_mode) || fst.st_nlink != 1)
-        error = f + " belongs to root and is not a plain file with one link: not handing it to " + user;
-      else if (::fchown(fd, owner.uid, owner.gid) != 0)
-        error = "cannot hand " + f + " to " + user + ": " + std::strerror(errno);
-      else
-        log_notice("handed " + f + " (made by root) to the service user " + user);
-    }
-    ::close(fd);
-    if (!error.empty()) return std::unexpected(error);
-  }
-  return {};
+  tls_.set(*ctx);
+  // A pair we generated belongs to the service user, so a SIGHUP reload can read it.
+  if (generating && service_user_)
+    for (const auto& f : {cfg_.https.certificate, cfg_.https.private_key})
+      if (::chown(f.c_str(), service_user_->uid, service_user_->gid) != 0)
+        log_warning("cannot hand " + f + " to the service user: " + std::strerror(errno));
+  return kExitOk;
 }
 
-std::expected<void, std::string> drop_privileges(const std::string& user) {
-  errno = 0;
-  struct passwd* pw = getpwnam(user.c_str());
-  if (!pw) return std::unexpected("user \"" + user + "\" does not exist");
-  if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-    return std::unexpected("cannot switch to user \"" + user + "\": " + std::strerror(errno));
-  if (setuid(0) == 0) return std::unexpected("privileges were not dropped (setuid(0) still works)");
-  return {};
+// The store writer, the listeners' servers, alerting and the mail intake.
+int Service::build() {
+  StoreWriterOptions wo;
+  wo.database = cfg_.database;
+  wo.max_batch = cfg_.store.max_batch;
+  wo.commit_delay = std::chrono::duration_cast<std::chrono::microseconds>(cfg_.store.commit_delay);
+  wo.busy_timeout_ms = static_cast<int>(cfg_.store.busy_timeout.count());
+  writer_ = std::make_unique<StoreWriter>(wo);
+  if (cfg_.inspect.enabled) {
+    InspectServiceOptions io;
+    io.dns_servers = cfg_.dns.servers;
+    io.dns_timeout = cfg_.dns.timeout;
+    io.max_concurrent = cfg_.inspect.max_concurrent;
+    io.trusted_proxies = cfg_.inspect.trusted_proxies;
+    inspect_ = std::make_unique<InspectService>(io);
+  }
+  https_ = std::make_shared<HttpServer>(io_, https_options(cfg_), *writer_, &tls_, inspect_.get());
+  admin_ = std::make_shared<HttpServer>(io_, admin_options(cfg_), *writer_, nullptr);
+
+  // Alerts run after each commit, on the writer thread (docs/architecture.md#the-flow-of-one-report).
+  auto alerting = Alerting::create(cfg_.alerts, [](std::string_view line) { log_notice(line); });
+  if (!alerting) {
+    log_error(alerting.error());
+    return kExitConfig;
+  }
+  alerting_ = std::move(*alerting);
+  writer_->set_after_commit([a = alerting_.get()](storage::Db& db, std::span<const std::int64_t> ids, bool auth) {
+    a->after_commit(db, ids, auth);
+  });
+
+  // Mailed reports: the DKIM policy (RFC 8460 §3) with keys fetched through [dns].
+  std::shared_ptr<DkimVerifier> verifier;
+  if (cfg_.smtp.dkim != DkimPolicy::off) {
+    auto v = DkimVerifier::create(make_txt_lookup(cfg_.dns.servers, cfg_.dns.timeout));
+    if (!v) {
+      log_error("dkim: " + v.error());
+      return kExitSoftware;
+    }
+    verifier = std::move(*v);
+  }
+  intake_ = std::make_unique<MailIntake>(cfg_.smtp.dkim, cfg_.smtp.trusted_authserv_ids, verifier);
+  const std::string host = host_name();
+  // One budget for both listeners: what matters is the process's memory.
+  auto budget =
+      std::make_shared<MessageBudget>(std::max(cfg_.smtp.max_message_bytes_in_flight, cfg_.smtp.max_message_bytes));
+  smtp_ = std::make_shared<SmtpServer>(io_, smtp_options(cfg_, false, host, budget), *writer_, *intake_, mail_pool_,
+                                       cfg_.smtp.starttls ? &tls_ : nullptr);
+  lmtp_ = std::make_shared<SmtpServer>(io_, smtp_options(cfg_, true, host, budget), *writer_, *intake_, mail_pool_,
+                                       nullptr);
+  if (!cfg_.maildir.paths.empty())
+    maildir_ = std::make_unique<MaildirWatcher>(cfg_.maildir.paths, cfg_.maildir.rescan_interval, *writer_, *intake_,
+                                                cfg_.smtp.max_message_bytes);
+  return kExitOk;
+}
+
+// Sockets from systemd replace the configured addresses of their listener.
+bool Service::bind_http(HttpServer& srv, const std::vector<std::string>& addrs, const std::string& name) {
+  auto fail = [&](const std::string& why) {
+    log_error(name + ": " + why);
+    return false;
+  };
+  if (auto it = inherited_.find(name); it != inherited_.end()) {
+    for (int fd : it->second)
+      if (auto r = srv.adopt(fd); !r) return fail(r.error());
+    return true;
+  }
+  for (const auto& a : addrs)
+    if (auto r = srv.listen(a); !r) return fail(r.error());
+  return true;
+}
+
+// As bind_http; a unix: socket's folder is made for the service user, and the
+// socket belongs to it.
+bool Service::bind_mail(SmtpServer& srv, const std::vector<std::string>& addrs, const std::string& name) {
+  auto fail = [&](const std::string& why) {
+    log_error(name + ": " + why);
+    return false;
+  };
+  if (auto it = inherited_.find(name); it != inherited_.end()) {
+    for (int fd : it->second)
+      if (auto r = srv.adopt(fd); !r) return fail(r.error());
+    return true;
+  }
+  std::optional<std::pair<uid_t, gid_t>> owner;
+  if (service_user_) owner = std::pair{service_user_->uid, service_user_->gid};
+  for (const auto& a : addrs) {
+    if (a.starts_with("unix:"))
+      if (auto r = prepare_dir(std::filesystem::path(a.substr(5)).parent_path(), service_user_); !r)
+        return fail(r.error());
+    if (auto r = srv.listen(a, owner); !r) return fail(r.error());
+  }
+  return true;
+}
+
+// Binds every listener (as root if needed), then drops privileges.
+int Service::bind_listeners() {
+  inherited_ = systemd::listen_fds();
+  if (!bind_http(*https_, cfg_.https.listen, "https") || !bind_http(*admin_, cfg_.admin.listen, "admin") ||
+      !bind_mail(*smtp_, cfg_.smtp.listen, "smtp") || !bind_mail(*lmtp_, cfg_.smtp.lmtp_listen, "lmtp"))
+    return kExitOsErr;
+  if (root_) {
+    if (auto r = drop_privileges(cfg_.user); !r) {
+      log_error(r.error());
+      return kExitOsErr;
+    }
+    log_info("dropped privileges to user " + cfg_.user);
+  }
+  return kExitOk;
+}
+
+// Opens the database, starts accepting, and tells systemd.
+int Service::start() {
+  if (auto r = writer_->start(); !r) {
+    log_error("database " + cfg_.database + ": " + r.error());
+    return kExitIoErr;
+  }
+  if (maildir_) {
+    if (auto r = maildir_->start(); !r) {
+      log_error("maildir: " + r.error());
+      return kExitConfig;
+    }
+  }
+  https_->start();
+  admin_->start();
+  smtp_->start();
+  lmtp_->start();
+  for (const auto& ep : smtp_->local_endpoints()) log_notice("smtp: listening on " + ep);
+  for (const auto& ep : lmtp_->local_endpoints()) log_notice("lmtp: listening on " + ep);
+  for (const auto& p : cfg_.maildir.paths) log_notice("maildir: watching " + p);
+  for (const auto& ep : https_->local_endpoints())
+    log_notice("https: listening on " + ep + " (POST " + cfg_.https.path + ")");
+  for (const auto& ep : admin_->local_endpoints())
+    log_notice("admin: listening on " + ep + " (GET /metrics, /healthz)");
+  metrics().set("tlsrptd_start_time_seconds", {},
+                std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  wait_signal();
+  start_watchdog();
+  systemd::notify("READY=1\nSTATUS=accepting reports");
+  log_notice("tlsrptd ready (" + std::to_string(threads_) + " network threads, database " + cfg_.database + ")");
+  return kExitOk;
+}
+
+// SIGTERM/SIGINT drain and exit 0; SIGHUP reloads.
+void Service::wait_signal() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      reload();
+      wait_signal();
+    } else if (!stopping_) {
+      drain();
+    }
+  });
+}
+
+// The config file again (or the running config without --config): log level, HTTP
+// policy and certificate change at once; addresses, database and user only on restart.
+void Service::reload() {
+  std::optional<Config> fresh = cfg_;
+  if (g_.config) {
+    auto r = load_config(*g_.config);
+    if (!r) {
+      for (const auto& e : r.error()) log_error("reload: " + e.text());
+      return;
+    }
+    fresh = std::move(*r);
+    if (g_.db) fresh->database = *g_.db;
+  }
+  LogLevel lvl = LogLevel::info;
+  log_level_from_token(fresh->log_level, lvl);
+  set_log_level(lvl);
+  https_->set_policy(policy_from(*fresh, false));
+  admin_->set_policy(policy_from(*fresh, true));
+  if (auto ctx = load_tls(*fresh, false); ctx) {
+    tls_.set(*ctx);
+    log_notice("reload: configuration and certificate reloaded");
+  } else {
+    log_error("reload: keeping the old certificate: " + ctx.error());
+  }
+  if (fresh->https.listen != cfg_.https.listen || fresh->database != cfg_.database || fresh->user != cfg_.user)
+    log_warning("reload: listen addresses, database and user change only on restart");
+}
+
+// Stops accepting, lets the connections in flight finish (up to shutdown_timeout),
+// then stops the event loop.
+void Service::drain() {
+  stopping_ = true;
+  systemd::notify("STOPPING=1");
+  log_notice("stopping: finishing requests in flight (up to " +
+             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(cfg_.shutdown_timeout).count()) + "s)");
+  https_->stop_accepting();
+  admin_->stop_accepting();
+  smtp_->stop_accepting();
+  lmtp_->stop_accepting();
+  if (maildir_) maildir_->stop();
+  auto open = [this] {
+    return https_->open_connections() + admin_->open_connections() + smtp_->open_connections() +
+           lmtp_->open_connections();
+  };
+  asio::co_spawn(
+      io_,
+      [this, open]() -> asio::awaitable<void> {
+        const auto deadline = std::chrono::steady_clock::now() + cfg_.shutdown_timeout;
+        asio::steady_timer t(io_);
+        while (open() > 0 && std::chrono::steady_clock::now() < deadline) {
+          t.expires_after(std::chrono::milliseconds(20));
+          co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        io_.stop();
+      },
+      asio::detached);
+}
+
+// Pings systemd's watchdog only while the store can still start a transaction.
+void Service::start_watchdog() {
+  auto interval = systemd::watchdog_interval();
+  if (!interval) return;
+  watchdog_ = std::make_shared<asio::steady_timer>(io_);
+  auto tick = std::make_shared<std::function<void()>>();
+  *tick = [this, period = *interval / 2, weak = std::weak_ptr(tick)] {
+    watchdog_->expires_after(period);
+    watchdog_->async_wait([this, weak](const boost::system::error_code& ec) {
+      if (ec) return;
+      writer_->probe([](bool ok) {
+        if (ok) systemd::notify("WATCHDOG=1");
+      });
+      if (auto t = weak.lock()) (*t)();
+    });
+  };
+  (*tick)();
+  watchdog_tick_ = tick;
+}
+
+// Runs the event loop on every network thread until drain() stops it, then winds
+// down the mail pool, the store writer and the alert sinks.
+void Service::run() {
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads_; ++i) pool.emplace_back([this] { io_.run(); });
+  io_.run();
+  for (auto& t : pool) t.join();
+  if (maildir_) maildir_->stop();
+  mail_pool_.join();
+  writer_->stop();
+  alerting_->shutdown(std::chrono::seconds(10));
+  log_notice("stopped");
 }
 
 }  // namespace
@@ -230,292 +467,16 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
     for (const auto& e : loaded.error()) log_error(e.text());
     return kExitConfig;
   }
-  Config cfg = std::move(*loaded);
-  if (!o.user.empty()) cfg.user = o.user;
+  if (!o.user.empty()) loaded->user = o.user;
   LogLevel level = LogLevel::info;
-  log_level_from_token(cfg.log_level, level);
+  log_level_from_token(loaded->log_level, level);
   set_log_level(level);
 
-  // Running as root is only acceptable for binding low ports and reading the key;
-  // the network-facing code never runs with root privileges.
-  const bool root = geteuid() == 0;
-  if (root && cfg.user.empty()) {
-    log_error("refusing to run as root: set user = \"tlsrptd\" (or pass --user) to drop privileges after "
-              "binding, or start tlsrptd as an unprivileged user (systemd: DynamicUser=yes)");
-    return kExitConfig;
-  }
-  if (!root && !cfg.user.empty()) {
-    struct passwd* pw = getpwnam(cfg.user.c_str());
-    if (!pw || pw->pw_uid != geteuid()) {
-      log_error("user = \"" + cfg.user + "\" is set, but tlsrptd is not root and cannot switch to it");
-      return kExitConfig;
-    }
-  }
-
-  std::optional<ServiceUser> service_user;
-  if (root) {
-    struct passwd* pw = getpwnam(cfg.user.c_str());
-    if (!pw) {
-      log_error("user \"" + cfg.user + "\" does not exist (create it: useradd --system --no-create-home " + cfg.user + ")");
-      return kExitConfig;
-    }
-    service_user = ServiceUser{pw->pw_uid, pw->pw_gid};
-  }
-  for (const auto& file : {cfg.database, cfg.https.certificate, cfg.https.private_key}) {
-    if (auto r = prepare_dir(std::filesystem::path(file).parent_path(), service_user); !r) {
-      log_error(r.error());
-      return kExitIoErr;
-    }
-  }
-  if (service_user) {
-    if (auto r = hand_database_to(cfg.database, cfg.user, *service_user); !r) {
-      log_error(r.error());
-      return kExitIoErr;
-    }
-  }
-
-  TlsContextHolder tls;
-  {
-    const bool generating = !std::filesystem::exists(cfg.https.certificate) && !std::filesystem::exists(cfg.https.private_key);
-    auto ctx = load_tls(cfg, true);
-    if (!ctx) {
-      log_error(ctx.error());
-      return kExitConfig;
-    }
-    tls.set(*ctx);
-    // A pair we generated belongs to the service user, so a SIGHUP reload can read it.
-    if (generating && service_user)
-      for (const auto& f : {cfg.https.certificate, cfg.https.private_key})
-        if (::chown(f.c_str(), service_user->uid, service_user->gid) != 0)
-          log_warning("cannot hand " + f + " to the service user: " + std::strerror(errno));
-  }
-
-  const unsigned threads = cfg.https.threads ? cfg.https.threads : std::max(1u, std::thread::hardware_concurrency());
-  asio::io_context io(static_cast<int>(threads));
-
-  StoreWriterOptions wo;
-  wo.database = cfg.database;
-  wo.max_batch = cfg.store.max_batch;
-  wo.commit_delay = std::chrono::duration_cast<std::chrono::microseconds>(cfg.store.commit_delay);
-  wo.busy_timeout_ms = static_cast<int>(cfg.store.busy_timeout.count());
-  StoreWriter writer(wo);
-
-  std::unique_ptr<InspectService> inspect;
-  if (cfg.inspect.enabled) {
-    InspectServiceOptions io_opts;
-    io_opts.dns_servers = cfg.dns.servers;
-    io_opts.dns_timeout = cfg.dns.timeout;
-    io_opts.max_concurrent = cfg.inspect.max_concurrent;
-    io_opts.trusted_proxies = cfg.inspect.trusted_proxies;
-    inspect = std::make_unique<InspectService>(io_opts);
-  }
-  auto https = std::make_shared<HttpServer>(io, https_options(cfg), writer, &tls, inspect.get());
-  auto admin = std::make_shared<HttpServer>(io, admin_options(cfg), writer, nullptr);
-
-  // Alerts: run after each commit on the writer thread (design §1 hop [5]).
-  auto alerting = Alerting::create(cfg.alerts, [](std::string_view line) { log_notice(line); });
-  if (!alerting) {
-    log_error(alerting.error());
-    return kExitConfig;
-  }
-  writer.set_after_commit([a = alerting->get()](storage::Db& db, std::span<const std::int64_t> ids, bool auth) {
-    a->after_commit(db, ids, auth);
-  });
-
-  // Mailed reports: the DKIM policy (RFC 8460 §3) with keys fetched through [dns].
-  std::shared_ptr<DkimVerifier> verifier;
-  if (cfg.smtp.dkim != DkimPolicy::off) {
-    auto v = DkimVerifier::create(make_txt_lookup(cfg.dns.servers, cfg.dns.timeout));
-    if (!v) {
-      log_error("dkim: " + v.error());
-      return kExitSoftware;
-    }
-    verifier = std::move(*v);
-  }
-  MailIntake intake(cfg.smtp.dkim, cfg.smtp.trusted_authserv_ids, verifier);
-  asio::thread_pool mail_pool(2);  // ingest + DKIM lookups, off the network threads
-  const std::string host = host_name();
-  // One budget for both listeners: what matters is the process's memory.
-  auto budget = std::make_shared<MessageBudget>(std::max(cfg.smtp.max_message_bytes_in_flight, cfg.smtp.max_message_bytes));
-  auto smtp = std::make_shared<SmtpServer>(io, smtp_options(cfg, false, host, budget), writer, intake, mail_pool,
-                                           cfg.smtp.starttls ? &tls : nullptr);
-  auto lmtp = std::make_shared<SmtpServer>(io, smtp_options(cfg, true, host, budget), writer, intake, mail_pool,
-                                           nullptr);
-  std::unique_ptr<MaildirWatcher> maildir;
-  if (!cfg.maildir.paths.empty())
-    maildir = std::make_unique<MaildirWatcher>(cfg.maildir.paths, cfg.maildir.rescan_interval, writer, intake,
-                                               cfg.smtp.max_message_bytes);
-
-  // Sockets from systemd replace the configured addresses of their listener.
-  auto inherited = systemd::listen_fds();
-  auto bind_all = [&](HttpServer& srv, const std::vector<std::string>& addrs, const std::string& name) -> bool {
-    if (auto it = inherited.find(name); it != inherited.end()) {
-      for (int fd : it->second)
-        if (auto r = srv.adopt(fd); !r) {
-          log_error(name + ": " + r.error());
-          return false;
-        }
-      return true;
-    }
-    for (const auto& a : addrs)
-      if (auto r = srv.listen(a); !r) {
-        log_error(name + ": " + r.error());
-        return false;
-      }
-    return true;
-  };
-  if (!bind_all(*https, cfg.https.listen, "https") || !bind_all(*admin, cfg.admin.listen, "admin")) return kExitOsErr;
-  std::optional<std::pair<uid_t, gid_t>> owner;
-  if (service_user) owner = std::pair{service_user->uid, service_user->gid};
-  for (auto [srv, addrs, name] : {std::tuple{smtp.get(), &cfg.smtp.listen, "smtp"}, std::tuple{lmtp.get(), &cfg.smtp.lmtp_listen, "lmtp"}}) {
-    if (auto it = inherited.find(name); it != inherited.end()) {
-      for (int fd : it->second)
-        if (auto r = srv->adopt(fd); !r) {
-          log_error(std::string(name) + ": " + r.error());
-          return kExitOsErr;
-        }
-      continue;
-    }
-    for (const auto& a : *addrs) {
-      if (a.starts_with("unix:"))
-        if (auto r = prepare_dir(std::filesystem::path(a.substr(5)).parent_path(), service_user); !r) {
-          log_error(std::string(name) + ": " + r.error());
-          return kExitOsErr;
-        }
-      if (auto r = srv->listen(a, owner); !r) {
-        log_error(std::string(name) + ": " + r.error());
-        return kExitOsErr;
-      }
-    }
-  }
-
-  if (root) {
-    if (auto r = drop_privileges(cfg.user); !r) {
-      log_error(r.error());
-      return kExitOsErr;
-    }
-    log_info("dropped privileges to user " + cfg.user);
-  }
-
-  if (auto r = writer.start(); !r) {
-    log_error("database " + cfg.database + ": " + r.error());
-    return kExitIoErr;
-  }
-
-  if (maildir) {
-    if (auto r = maildir->start(); !r) {
-      log_error("maildir: " + r.error());
-      return kExitConfig;
-    }
-  }
-  https->start();
-  admin->start();
-  smtp->start();
-  lmtp->start();
-  for (const auto& ep : smtp->local_endpoints()) log_notice("smtp: listening on " + ep);
-  for (const auto& ep : lmtp->local_endpoints()) log_notice("lmtp: listening on " + ep);
-  for (const auto& p : cfg.maildir.paths) log_notice("maildir: watching " + p);
-  for (const auto& ep : https->local_endpoints()) log_notice("https: listening on " + ep + " (POST " + cfg.https.path + ")");
-  for (const auto& ep : admin->local_endpoints()) log_notice("admin: listening on " + ep + " (GET /metrics, /healthz)");
-  metrics().set("tlsrptd_start_time_seconds", {},
-                std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-
-  // Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads.
-  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
-  bool stopping = false;
-  std::function<void()> wait_signal;
-  wait_signal = [&] {
-    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      if (sig == SIGHUP) {
-        std::optional<Config> fresh = cfg;
-        if (g.config) {
-          auto r = load_config(*g.config);
-          if (!r) {
-            for (const auto& e : r.error()) log_error("reload: " + e.text());
-            fresh.reset();
-          } else {
-            fresh = std::move(*r);
-            if (g.db) fresh->database = *g.db;
-          }
-        }
-        if (fresh) {
-          LogLevel lvl = LogLevel::info;
-          log_level_from_token(fresh->log_level, lvl);
-          set_log_level(lvl);
-          https->set_policy(policy_from(*fresh, false));
-          admin->set_policy(policy_from(*fresh, true));
-          if (auto ctx = load_tls(*fresh, false); ctx) {
-            tls.set(*ctx);
-            log_notice("reload: configuration and certificate reloaded");
-          } else {
-            log_error("reload: keeping the old certificate: " + ctx.error());
-          }
-          if (fresh->https.listen != cfg.https.listen || fresh->database != cfg.database || fresh->user != cfg.user)
-            log_warning("reload: listen addresses, database and user change only on restart");
-        }
-        wait_signal();
-        return;
-      }
-      if (stopping) return;
-      stopping = true;
-      systemd::notify("STOPPING=1");
-      log_notice("stopping: finishing requests in flight (up to " +
-                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(cfg.shutdown_timeout).count()) + "s)");
-      https->stop_accepting();
-      admin->stop_accepting();
-      smtp->stop_accepting();
-      lmtp->stop_accepting();
-      if (maildir) maildir->stop();
-      asio::co_spawn(
-          io,
-          [&]() -> asio::awaitable<void> {
-            auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_timeout;
-            asio::steady_timer t(io);
-            while (https->open_connections() + admin->open_connections() + smtp->open_connections() +
-                           lmtp->open_connections() > 0 &&
-                   std::chrono::steady_clock::now() < deadline) {
-              t.expires_after(std::chrono::milliseconds(20));
-              co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-            }
-            io.stop();
-          },
-          asio::detached);
-    });
-  };
-  wait_signal();
-
-  // Watchdog: ping systemd only while the store can still start a transaction.
-  std::shared_ptr<asio::steady_timer> watchdog;
-  if (auto interval = systemd::watchdog_interval()) {
-    watchdog = std::make_shared<asio::steady_timer>(io);
-    auto period = *interval / 2;
-    auto tick_ptr = std::make_shared<std::function<void()>>();
-    *tick_ptr = [&, period, tick_ptr] {
-      watchdog->expires_after(period);
-      watchdog->async_wait([&, tick_ptr](const boost::system::error_code& ec) {
-        if (ec) return;
-        writer.probe([](bool ok) {
-          if (ok) systemd::notify("WATCHDOG=1");
-        });
-        (*tick_ptr)();
-      });
-    };
-    (*tick_ptr)();
-  }
-
-  systemd::notify("READY=1\nSTATUS=accepting reports");
-  log_notice("tlsrptd ready (" + std::to_string(threads) + " network threads, database " + cfg.database + ")");
-
-  std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
-  io.run();
-  for (auto& t : pool) t.join();
-  if (maildir) maildir->stop();
-  mail_pool.join();
-  writer.stop();
-  (*alerting)->shutdown(std::chrono::seconds(10));
-  log_notice("stopped");
+  Service service(std::move(*loaded), g);
+  for (int (Service::*step)() : {&Service::prepare_files, &Service::load_certificate, &Service::build,
+                                 &Service::bind_listeners, &Service::start})
+    if (int rc = (service.*step)(); rc != kExitOk) return rc;
+  service.run();
   return kExitOk;
 }
 

@@ -1,0 +1,112 @@
+#include "daemon/service_user.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "daemon/log.hpp"
+
+namespace tlsrpt::daemon {
+
+std::expected<std::optional<ServiceUser>, std::string> service_user_for(const std::string& user, bool root) {
+  if (root && user.empty())
+    return std::unexpected(
+        "refusing to run as root: set user = \"tlsrptd\" (or pass --user) to drop privileges after binding, or "
+        "start tlsrptd as an unprivileged user (systemd: DynamicUser=yes)");
+  if (user.empty()) return std::nullopt;
+  struct passwd* pw = getpwnam(user.c_str());
+  if (!root) {
+    if (!pw || pw->pw_uid != geteuid())
+      return std::unexpected("user = \"" + user + "\" is set, but tlsrptd is not root and cannot switch to it");
+    return std::nullopt;
+  }
+  if (!pw)
+    return std::unexpected("user \"" + user + "\" does not exist (create it: useradd --system --no-create-home " +
+                           user + ")");
+  return ServiceUser{pw->pw_uid, pw->pw_gid};
+}
+
+std::expected<void, std::string> prepare_dir(const std::filesystem::path& dir, const std::optional<ServiceUser>& owner) {
+  namespace fs = std::filesystem;
+  if (dir.empty()) return {};
+  std::vector<fs::path> created;
+  for (fs::path p = dir; !p.empty() && !fs::exists(p); p = p.parent_path()) {
+    created.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return std::unexpected("cannot create " + dir.string() + ": " + ec.message());
+  if (owner)
+    for (const auto& p : created)
+      if (::chown(p.c_str(), owner->uid, owner->gid) != 0)
+        return std::unexpected("cannot hand " + p.string() + " to the service user: " + std::strerror(errno));
+  return {};
+}
+
+std::expected<void, std::string> hand_database_to(const std::string& database, const std::string& user,
+                                                  const ServiceUser& owner) {
+  const std::filesystem::path dir = std::filesystem::path(database).parent_path();
+  const std::string dir_text = dir.empty() ? "." : dir.string();
+  struct stat st {};
+  if (::stat(dir_text.c_str(), &st) != 0) return std::unexpected("cannot stat " + dir_text + ": " + std::strerror(errno));
+  bool writable = (st.st_mode & S_IWOTH) || (st.st_uid == owner.uid && (st.st_mode & S_IWUSR));
+  if (!writable && (st.st_mode & S_IWGRP)) {
+    int n = 64;
+    std::vector<gid_t> groups(static_cast<std::size_t>(n));
+    if (getgrouplist(user.c_str(), owner.gid, groups.data(), &n) >= 0)
+      writable = std::find(groups.begin(), groups.begin() + n, st.st_gid) != groups.begin() + n;
+    else
+      writable = true;  // more than 64 groups: let SQLite decide
+  }
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  if (owner.uid != 0 && !writable)
+    return std::unexpected("the database folder " + dir_text + " is not writable by " + user + " (owner uid " +
+                           std::to_string(st.st_uid) + ", mode " + mode +
+                           "): SQLite creates the -wal and -shm files there; chown " + user + ": " + dir_text +
+                           ", or set [store] database to a folder " + user + " may write");
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const std::string f = database + suffix;
+    int fd = ::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT || errno == ELOOP) continue;  // a symbolic link is left as it is
+      return std::unexpected("cannot open " + f + ": " + std::strerror(errno));
+    }
+    struct stat fst {};
+    std::string error;
+    if (::fstat(fd, &fst) != 0)
+      error = "cannot stat " + f + ": " + std::strerror(errno);
+    else if (fst.st_uid == 0 && owner.uid != 0) {
+      if (!S_ISREG(fst.st_mode) || fst.st_nlink != 1)
+        error = f + " belongs to root and is not a plain file with one link: not handing it to " + user;
+      else if (::fchown(fd, owner.uid, owner.gid) != 0)
+        error = "cannot hand " + f + " to " + user + ": " + std::strerror(errno);
+      else
+        log_notice("handed " + f + " (made by root) to the service user " + user);
+    }
+    ::close(fd);
+    if (!error.empty()) return std::unexpected(error);
+  }
+  return {};
+}
+
+std::expected<void, std::string> drop_privileges(const std::string& user) {
+  errno = 0;
+  struct passwd* pw = getpwnam(user.c_str());
+  if (!pw) return std::unexpected("user \"" + user + "\" does not exist");
+  if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+    return std::unexpected("cannot switch to user \"" + user + "\": " + std::strerror(errno));
+  if (setuid(0) == 0) return std::unexpected("privileges were not dropped (setuid(0) still works)");
+  return {};
+}
+
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,46 @@
+// Running as root only to bind low ports and read the key: who the service user is,
+// the folders and database files it must own, and dropping privileges to it. The
+// network-facing code never runs with root privileges.
+#pragma once
+
+#include <sys/types.h>
+
+#include <expected>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace tlsrpt::daemon {
+
+struct ServiceUser {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+// The user to drop to when started as root (`user`, or --user), nullopt when not
+// root. Refused: root without a user, a user that does not exist, or a user set
+// while not root and not that user.
+std::expected<std::optional<ServiceUser>, std::string> service_user_for(const std::string& user, bool root);
+
+// Creates the missing folders of `dir`; those it creates belong to the service
+// user, so the unprivileged daemon can write its database there (like systemd's
+// StateDirectory=). Existing folders are left as they are.
+std::expected<void, std::string> prepare_dir(const std::filesystem::path& dir, const std::optional<ServiceUser>& owner);
+
+// A database that root made (`tlsrptd report import` or `stats` run as root before
+// the daemon ever started) is read-only for the service user, and SQLite says only
+// "attempt to write a readonly database". So root-owned database files are handed to
+// the service user before privileges are dropped, as systemd's StateDirectory= does.
+// Only plain files with one link, opened without following symbolic links (those are
+// left alone): the folder may be writable by the service user, which must not get
+// root to chown anything else.
+// The folder itself is not changed (it may be shared); when the service user cannot
+// write there (SQLite creates the -wal and -shm files beside the database) the
+// daemon says so, first, and does not start.
+std::expected<void, std::string> hand_database_to(const std::string& database, const std::string& user,
+                                                  const ServiceUser& owner);
+
+// setgroups, setgid, setuid, then a check that root cannot be regained.
+std::expected<void, std::string> drop_privileges(const std::string& user);
+
+}  // namespace tlsrpt::daemon

@@ -8,7 +8,8 @@ duplicate; the same key with other content is kept as a conflict and not counted
 Regular (ImportQuirkCorpus): a folder holding tests/corpus's reports and mails, this
 repository's own files. Extra run (InteropImport, `--interop`, ctest
 e2e.test_import.interop): every report of the external interop corpus
-(TLSRPT_CORPUS_DIR, ../shared/corpus by default); skipped, saying so, where it is absent."""
+(TLSRPT_CORPUS_DIR, not part of this repository); skipped, saying so, where it is
+not set or absent."""
 import collections
 import email
 import gzip
@@ -57,8 +58,8 @@ QUIRK_EXPECTED = {
     "tlsrpt-reporter-unsigned-mail.eml": "duplicate",       # carries tlsrpt-reporter-policy-domain-missing.json
 }
 
-# The external interop corpus, by name. Hand-written from its files (its SOURCES.md
-# explains the relations).
+# The external interop corpus (TLSRPT_CORPUS_DIR), by name. Hand-written from its files
+# (its own SOURCES.md explains the relations).
 INTEROP_EXPECTED = {
     "dmarc-report-viewer-1.json": "stored", "dmarc-report-viewer-2.json": "stored",
     "dmarc-report-viewer-3.json": "stored", "dmarc-report-viewer-4.json": "stored",

@@ -6,8 +6,8 @@ the counts are read back with the sqlite3 command-line tool from the documented
 attachments (see tests/unit/parser/mail_corpus_test.cpp for the per-file tables).
 Regular (MailImport): the mails of tests/corpus, this repository's own files. Extra run
 (InteropMailImport, `--interop`, ctest e2e.test_mail_import.interop): the mails of the
-external interop corpus (TLSRPT_CORPUS_DIR, ../shared/corpus by default); skipped,
-saying so, where it is absent.
+external interop corpus (TLSRPT_CORPUS_DIR, not part of this repository); skipped,
+saying so, where it is not set or absent.
 """
 import mailbox
 import os
@@ -314,8 +314,8 @@ class InteropMailImport(MailImportTests, unittest.TestCase):
     HEADERS = ("c96d67df-0440-57f7-6e96-c83824d0fdf2@mail.ru", "tlsrpt-rs-3.eml",
                ["krvtz.net", "mail.ru", "<c96d67df-0440-57f7-6e96-c83824d0fdf2@mail.ru>",
                 "mail.ru!krvtz.net!1674604800!1674691200!001.json.gz", "application/tlsrpt+gzip"])
-    # Its SOURCES.md: mail-tls-rpt-2.json is mail-tls-rpt-1.eml's payload, tlsrpt-rs-4.json
-    # tlsrpt-rs-3.eml's report pretty-printed.
+    # The interop corpus's SOURCES.md: mail-tls-rpt-2.json is mail-tls-rpt-1.eml's
+    # payload, tlsrpt-rs-4.json tlsrpt-rs-3.eml's report pretty-printed.
     JSON_COPIES = {"mail-tls-rpt-2.json": "mail-tls-rpt-1.eml", "tlsrpt-rs-4.json": "tlsrpt-rs-3.eml"}
     FROM_LINE = ("tlsrpt-reporter-3.eml", b"This is an aggregate TLS report from Sender Example Org\r\n")
 

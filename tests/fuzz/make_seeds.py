@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes the hand-made seeds of tests/fuzz/corpus/ (files named hand-*), so what
 each hostile seed is stays readable here. Seeds copied from tests/corpus and from the
-external interop corpus (TLSRPT_CORPUS_DIR, ../shared/corpus by default) keep their
+external interop corpus (TLSRPT_CORPUS_DIR, not part of this repository) keep their
 names; they are committed, so replaying them needs neither. libFuzzer's own finds are
 never written into the committed folders (tests/fuzz/run_fuzzers.sh fuzzes a scratch copy).
 Usage: tests/fuzz/make_seeds.py   (rewrites the hand-* files; review the diff)"""

@@ -10,12 +10,14 @@
 namespace tlsrpt::test {
 
 std::filesystem::path corpus_dir() {
-  if (const char* env = std::getenv("TLSRPT_CORPUS_DIR")) return env;
-  return TLSRPT_CORPUS_DIR;
+  if (const char* env = std::getenv("TLSRPT_CORPUS_DIR"); env && *env) return env;
+  return TLSRPT_CORPUS_DIR;  // empty unless configured
 }
 bool corpus_present() {
+  const std::filesystem::path dir = corpus_dir();
+  if (dir.empty()) return false;
   std::error_code ec;
-  return std::filesystem::is_directory(corpus_dir(), ec);
+  return std::filesystem::is_directory(dir, ec);
 }
 std::filesystem::path source_dir() { return TLSRPT_SOURCE_DIR; }
 std::filesystem::path quirk_dir() { return source_dir() / "tests" / "corpus"; }

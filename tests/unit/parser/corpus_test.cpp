@@ -2,7 +2,7 @@
 // per quirk) are part of the regular suite: each has a reviewed golden file under
 // tests/corpus/golden/ pinning its canonical form and notes, and the copies among them
 // show which forms of one report are the same content. The external interop corpus
-// (TLSRPT_CORPUS_DIR, ../shared/corpus by default: public reports) is an extra run:
+// (TLSRPT_CORPUS_DIR, not part of this repository: public reports) is an extra run:
 // every report in it has an expected outcome here, written by hand from the files
 // (cross-checked with Python's json module, which shares no code with ours): parsed
 // with these policies and counts, or rejected for this reason, plus a golden file;
@@ -123,7 +123,8 @@ const std::map<std::string, Expect>& expectations() {
          {"sts", "test.mailflow.ovh", 0, 3, 3},
          {"sts", "test.mailflow.ovh", 0, 10, 5}},
         {}}},
-      // Edited by its publisher: start-datetime after end-datetime (SOURCES.md §2).
+      // Edited by its publisher: start-datetime after end-datetime (the interop corpus's
+      // SOURCES.md).
       {"unattributed-4.json",
        {"", "", {}, {}, RejectReason::invalid_value, "end-datetime 2020-04-13T00:00:00Z is before start-datetime"}},
   };

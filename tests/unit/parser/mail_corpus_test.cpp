@@ -1,7 +1,7 @@
 // Report mails through the Ingestor, each checked against a table written by hand.
 // Regular suite: every tests/corpus/*.eml (one mail quirk per file, written for this
 // repository), with its provenance and its full set of notes. Extra run: every .eml
-// of the external interop corpus (TLSRPT_CORPUS_DIR, ../shared/corpus by default);
+// of the external interop corpus (TLSRPT_CORPUS_DIR, not part of this repository);
 // each value there was read off the decoded attachment and the headers with Python's
 // email module (not from this code's output) and compared with the sender notes in
 // the corpus's SOURCES.md; those tests skip, saying so, where the corpus is absent.
@@ -182,7 +182,8 @@ TEST(MailCorpus, EveryMailParsesToItsExpectedReport) {
 
 TEST(MailCorpus, MailAndJsonCopiesOfOneReportAreTheSameContent) {
   TLSRPT_SKIP_WITHOUT_INTEROP_CORPUS();
-  // SOURCES.md: mail-tls-rpt-2.json is the payload of mail-tls-rpt-1.eml, and
+  // The interop corpus's SOURCES.md: mail-tls-rpt-2.json is the payload of
+  // mail-tls-rpt-1.eml, and
   // tlsrpt-rs-4.json is tlsrpt-rs-3.eml's report pretty-printed.
   Ingestor ingestor;
   for (auto [eml, json] : {std::pair{"mail-tls-rpt-1.eml", "mail-tls-rpt-2.json"}, std::pair{"tlsrpt-rs-3.eml", "tlsrpt-rs-4.json"}}) {

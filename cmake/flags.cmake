@@ -12,8 +12,9 @@ if(TLSRPT_FUZZ AND NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "TLSRPT_FUZZ needs clang with libFuzzer: CXX=clang++-16 (see tests/fuzz/README.md)")
 endif()
 
-# Hardening for every build type (issue 7): fortify, stack protector, PIE, full RELRO,
-# libstdc++ assertions. tests/hardening_check.sh checks them on the built binary.
+# Hardening for every build type (docs/guarantees.md#test-suites, hardening.tlsrptd):
+# fortify, stack protector, PIE, full RELRO, libstdc++ assertions.
+# tests/hardening_check.sh checks them on the built binary.
 # _FORTIFY_SOURCE=3 (gcc 12, glibc 2.34+) also checks sizes known only at run time;
 # sanitizer builds leave it out (ASan intercepts the same calls, better).
 add_compile_options(-fstack-protector-strong -D_GLIBCXX_ASSERTIONS)

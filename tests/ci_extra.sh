@@ -1,5 +1,6 @@
 #!/bin/sh
-# What .ci/run adds after the regular suite (issue 7 items 8 and 9), each part timed:
+# What .ci/run adds after the regular suite (sanitizers and fuzzing,
+# docs/guarantees.md#test-suites), each part timed:
 #   1. the whole unit + e2e suite under ASan+UBSan   (tests/sanitize.sh asan, build-asan/)
 #   2. the multi-threaded parts under TSan           (tests/sanitize.sh tsan, build-tsan/)
 #   3. every fuzz target for FUZZ_SECONDS (60) s     (tests/fuzz/run_fuzzers.sh, build-fuzz/)

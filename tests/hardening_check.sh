@@ -1,5 +1,6 @@
 #!/bin/sh
-# Checks a built binary for the release hardening of cmake/flags.cmake (issue 7 item 9),
+# Checks a built binary for the release hardening of cmake/flags.cmake
+# (docs/guarantees.md#test-suites),
 # as checksec would, from what the binary itself shows (readelf only):
 #   PIE (ELF type DYN with the PIE flag), full RELRO (GNU_RELRO + BIND_NOW), no
 #   executable stack, stack protector (__stack_chk_fail), _FORTIFY_SOURCE (__*_chk

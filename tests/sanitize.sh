@@ -1,5 +1,6 @@
 #!/bin/sh
-# The test suite under sanitizers (issue 7 item 9), each in its own build folder:
+# The test suite under sanitizers (docs/guarantees.md#test-suites), each in its own
+# build folder:
 #   tests/sanitize.sh asan   every unit, e2e and fuzz-replay test with ASan+UBSan
 #                            (TLSRPT_SANITIZE, build-asan/); the e2e tests run the
 #                            sanitized tlsrptd, so the daemon is checked too
@@ -19,7 +20,7 @@
 #
 # Why clang 16 and not the default g++ 12: the same ASan+UBSan build of everything took
 # ~940 s of CPU with clang++-16 and ~2000 s with g++ on this project (2-core machine),
-# and CI time is the budget (tests/SANITIZERS.md). g++ still builds and runs the
+# and CI time is the budget (.ci/run). g++ still builds and runs the
 # regular suite; a g++ sanitizer build works too: SANITIZE_CXX=g++.
 set -eu
 cd "$(dirname "$0")/.."

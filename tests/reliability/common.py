@@ -1,8 +1,8 @@
-"""Shared helpers of the reliability suite (issue 7). Scenario files
-tests/reliability/test_*.py import this module; tests/reliability/run.py runs them.
-It must never send traffic beyond loopback, and every process it starts is stopped
-by the scenario's cleanup (or, at the deadline, by the runner killing the
-scenario's process group).
+"""Shared helpers of the reliability suite (tests/reliability/README.md). Scenario files
+tests/reliability/test_*.py import this module; tests/reliability/run.py runs them. It
+must never send traffic beyond loopback, and every process it starts is stopped by the
+scenario's cleanup (or, at the deadline, by the runner killing the scenario's process
+group).
 
 Stable API (other scenario files depend on it; add, never change):
 

@@ -1,5 +1,5 @@
 """Helpers for the hostile-input, output-side and load scenarios of the reliability
-suite (issue 7; ../shared/docs/reliability-scenarios.md §5, scenarios 10-28): a
+suite (scenarios 10-28 of docs/guarantees.md#reliability-scenarios): a
 measured daemon (peak RSS, CPU, open fds from /proc), raw TLS clients bound to
 chosen loopback addresses, strace windows, and the Suite through which a scenario
 (registered with @hostile_scenario, run by run.py) prints each sub-case's figures.

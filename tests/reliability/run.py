@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Runs the reliability scenarios (issue 7): every @scenario of tests/reliability/test_*.py,
-each in its own process group with a deadline, killed (with every process it started)
-when the deadline passes. Prints each scenario's figures and PASS/FAIL and ends with
-one line `N passed, N failed`; exit code 0 only when none failed.
+"""Runs the reliability scenarios (docs/guarantees.md#reliability-scenarios): every
+@scenario of tests/reliability/test_*.py, each in its own process group with a deadline,
+killed (with every process it started) when the deadline passes. Prints each scenario's
+figures and PASS/FAIL and ends with one line `N passed, N failed`; exit code 0 only when
+none failed.
 
   run.py [--fast | --soak] [-k PATTERN]... [--seed N] [--list]
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""CI gate (reliability scenario 26): no SQL built from data. Lists every call site
-of sqlite3_exec / sqlite3_prepare* / sqlite3_*printf and of the storage wrapper
-(Db::exec, Db::prepare, Store's prep lambda) in parser/, storage/, daemon/ and
-alerts/, and classifies the SQL argument:
+"""CI gate (reliability scenario 26, docs/guarantees.md#output-side): no SQL built from
+data. Lists every call site of sqlite3_exec / sqlite3_prepare* / sqlite3_*printf and of
+the storage wrapper (Db::exec, Db::prepare, Store's prep lambda) in parser/, storage/,
+daemon/ and alerts/, and classifies the SQL argument:
 
   literal    string literals only
   constant   literals joined with named constants (kName) or with local variables

@@ -1,4 +1,4 @@
-"""Ack ordering audit (issue 7 item 2; reliability-scenarios.md §5 scenario 1): the
+"""Ack ordering audit (scenario 1, docs/guarantees.md#reliability-scenarios): the
 daemon runs under `strace -f -ttt -T -yy`; 100 HTTPS and 100 SMTP submissions (one
 sender per channel, each sequential, both at once so commits also group). For every
 2xx/250 written to a client socket, the WAL fdatasync that made its report durable

@@ -1,10 +1,11 @@
-"""Exactly-once under crashes (issue 7 item 1; reliability-scenarios.md §5 scenarios 2
-and 3). A crash-point sweep: the daemon runs under strace, which SIGKILLs it at the
-Nth call of a chosen syscall (the store's fdatasync, its WAL pwrite64, a reply on a
-client socket, a log write, the Maildir rename); senders retry until acknowledged and
-the daemon is restarted without strace. And a kill -9 soak: 16 concurrent senders over
-HTTPS and SMTP while the daemon is SIGKILLed every 0.5-3 s (seeded) and restarted.
-After each: acked ⊆ stored, nothing counted twice, nothing half-stored, integrity ok."""
+"""Exactly-once under crashes (scenarios 2 and 3,
+docs/guarantees.md#reliability-scenarios). A crash-point sweep: the daemon runs under
+strace, which SIGKILLs it at the Nth call of a chosen syscall (the store's fdatasync,
+its WAL pwrite64, a reply on a client socket, a log write, the Maildir rename); senders
+retry until acknowledged and the daemon is restarted without strace. And a kill -9 soak:
+16 concurrent senders over HTTPS and SMTP while the daemon is SIGKILLed every 0.5-3 s
+(seeded) and restarted. After each: acked ⊆ stored, nothing counted twice, nothing
+half-stored, integrity ok."""
 import collections
 import os
 import random

@@ -1,10 +1,10 @@
-"""Disk full and I/O errors (issue 7 item 3; reliability-scenarios.md §5 scenarios 6
-and 7). The database on a 2 MiB tmpfs filled by large reports, and ENOSPC injected
-into the WAL writes: senders get 503 + Retry-After / 451, never a success for data
-that is not stored; the daemon stays up and recovers when space returns. A failed
-fdatasync (EIO injected): the reports of that transaction get no success reply, the
-daemon opens a fresh database connection (fsyncgate: never fsync the same file
-descriptor again and acknowledge) and later submissions succeed."""
+"""Disk full and I/O errors (scenarios 6 and 7,
+docs/guarantees.md#reliability-scenarios). The database on a 2 MiB tmpfs filled by large
+reports, and ENOSPC injected into the WAL writes: senders get 503 + Retry-After / 451,
+never a success for data that is not stored; the daemon stays up and recovers when space
+returns. A failed fdatasync (EIO injected): the reports of that transaction get no
+success reply, the daemon opens a fresh database connection (fsyncgate: never fsync the
+same file descriptor again and acknowledge) and later submissions succeed."""
 import json
 import os
 import random

@@ -1,8 +1,8 @@
-"""Duplicates and report-id squatting (issue 7 item 5; reliability-scenarios.md §5
-scenarios 4 and 5). The same report 50x over HTTPS and 50x over SMTP at once: all
-succeed, it is counted once, 99 duplicates. A forged HTTPS report that reuses a real
-report-id with other content, before or after the DKIM-signed mail: kept as a
-conflict, never replacing or suppressing the authenticated report's counts."""
+"""Duplicates and report-id squatting (scenarios 4 and 5,
+docs/guarantees.md#reliability-scenarios). The same report 50x over HTTPS and 50x over
+SMTP at once: all succeed, it is counted once, 99 duplicates. A forged HTTPS report that
+reuses a real report-id with other content, before or after the DKIM-signed mail: kept
+as a conflict, never replacing or suppressing the authenticated report's counts."""
 import os
 import subprocess
 import threading

@@ -1,9 +1,9 @@
-"""Locked database (issue 7 item 4; reliability-scenarios.md §5 scenario 8). Another
+"""Locked database (scenario 8, docs/guarantees.md#reliability-scenarios). Another
 process holds the SQLite write lock (BEGIN EXCLUSIVE) while senders keep submitting.
-tlsrptd has no spool (design §1): a report is acknowledged only after the COMMIT that
-holds it, so while the lock is held senders are told to try later (503 + Retry-After /
-451 4.3.0, RFC 8460 §5.5) and retry; nothing is lost or doubled once they do, and the
-backlog drains within 10 s of the release."""
+tlsrptd has no spool (docs/guarantees.md#nothing-lost-on-a-crash): a report is
+acknowledged only after the COMMIT that holds it, so while the lock is held senders are
+told to try later (503 + Retry-After / 451 4.3.0, RFC 8460 §5.5) and retry; nothing is
+lost or doubled once they do, and the backlog drains within 10 s of the release."""
 import queue
 import subprocess
 import threading
@@ -27,7 +27,7 @@ print("released", flush=True)
 
 @scenario(deadline=180, soak_deadline=300)
 def locked_database(ctx):
-    hold = 30  # issue 7 item 4: 30 s, in the fast run too
+    hold = 30  # docs/guarantees.md#storage-failures: 30 s, in the fast run too
     busy = 2
     n_reports = 500
     d = ctx.daemon(smtp=True, extra_config='retry_after = "1s"\nmax_connections_per_client = 64\n',

@@ -1,7 +1,7 @@
-"""Graceful restart under load (issue 7; reliability-scenarios.md §5 scenario 9): SIGTERM
-while 8 senders (HTTPS and SMTP) submit. Requests in flight finish or are told to try
-later; nothing acknowledged is lost; the daemon exits 0 within shutdown_timeout; the
-next start needs no manual step and the senders' retries are counted once."""
+"""Graceful restart under load (scenario 9, docs/guarantees.md#reliability-scenarios):
+SIGTERM while 8 senders (HTTPS and SMTP) submit. Requests in flight finish or are told
+to try later; nothing acknowledged is lost; the daemon exits 0 within shutdown_timeout;
+the next start needs no manual step and the senders' retries are counted once."""
 import collections
 import signal
 import socket

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
-"""Reliability scenario 23 (reliability-scenarios.md §5): the DKIM policy for mailed
-reports, end to end over SMTP into `tlsrptd serve` with smtp.dkim = "require" (the
-default), keys served by dnsmasq on loopback and signatures made here with dkimpy
+"""Reliability scenario 23 (docs/guarantees.md#reliability-scenarios): the DKIM policy
+for mailed reports, end to end over SMTP into `tlsrptd serve` with smtp.dkim = "require"
+(the default), keys served by dnsmasq on loopback and signatures made here with dkimpy
 (tests/tools/dkim_tool.py). Five failure reports, each for its own policy domain:
-unsigned, a signature broken by tampering, a valid signature with l=, a valid
-signature by an unrelated domain, and a valid signature by the reporting domain whose
-key record says s=tlsrpt. Only the last may be counted (authenticated, dkim pass) and
-raise an alert; the others are held, never counted, and raise no alert, though each
-reports 90 % failed sessions.
+unsigned, a signature broken by tampering, a valid signature with l=, a valid signature
+by an unrelated domain, and a valid signature by the reporting domain whose key record
+says s=tlsrpt. Only the last may be counted (authenticated, dkim pass) and raise an
+alert; the others are held, never counted, and raise no alert, though each reports 90 %
+failed sessions.
 """
 import datetime
 import json

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Reliability scenarios 10-12 (reliability-scenarios.md §5): gzip bombs, oversized
-and odd HTTP framing, and the hostile JSON corpus, POSTed over HTTPS to the real
-`tlsrptd serve` on loopback. Each prints its figures (status, daemon CPU, peak-RSS
+"""Reliability scenarios 10-12 (docs/guarantees.md#reliability-scenarios): gzip bombs,
+oversized and odd HTTP framing, and the hostile JSON corpus, POSTed over HTTPS to the
+real `tlsrptd serve` on loopback. Each prints its figures (status, daemon CPU, peak-RSS
 growth from /proc/PID/status VmHWM, wall time, reports stored) and PASS/FAIL.
 
 Run: tests/reliability/run.py --fast -k test_hostile_http   (TLSRPTD=build/daemon/tlsrptd)

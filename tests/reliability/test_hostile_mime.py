@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""Reliability scenario 24 (reliability-scenarios.md §5): hostile MIME over SMTP into
-`tlsrptd serve`: 1000 parts, nesting depth 100 (and far deeper), a path-traversal
-filename, a gzip part that is not gzip, both a gzip and a JSON part, a 2 MiB header
-block, broken base64. Each message's reply, reply time (an upper bound of the parse
-time), peak-RSS growth and stored count are printed. The whole run is traced with
-`strace -f -e trace=openat,...` on the daemon: no file may be created, written,
-renamed or removed outside the daemon's own database files.
+"""Reliability scenario 24 (docs/guarantees.md#reliability-scenarios): hostile MIME over
+SMTP into `tlsrptd serve`: 1000 parts, nesting depth 100 (and far deeper), a
+path-traversal filename, a gzip part that is not gzip, both a gzip and a JSON part, a
+2 MiB header block, broken base64. Each message's reply, reply time (an upper bound of
+the parse time), peak-RSS growth and stored count are printed. The whole run is traced with
+`strace -f -e trace=openat,...` on the daemon: no file may be created, written, renamed
+or removed outside the daemon's own database files.
 """
 import base64
 import gzip

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""Reliability scenarios 14-15 (reliability-scenarios.md §5): slowloris (slow
-headers), slow body and slow read against `tlsrptd serve` over HTTPS, driven by
-slowhttptest (Debian package slowhttptest) for the mass of connections plus a few
-timed Python tricklers that measure exactly when each connection is cut. Meanwhile a
-legitimate sender on another loopback address POSTs reports; its p99 must stay
-under 1 s. Open fds and RSS of the daemon are sampled throughout.
+"""Reliability scenarios 14-15 (docs/guarantees.md#reliability-scenarios): slowloris
+(slow headers), slow body and slow read against `tlsrptd serve` over HTTPS, driven by
+slowhttptest (Debian package slowhttptest) for the mass of connections plus a few timed
+Python tricklers that measure exactly when each connection is cut. Meanwhile a
+legitimate sender on another loopback address POSTs reports; its p99 must stay under
+1 s. Open fds and RSS of the daemon are sampled throughout.
 
 --fast uses short configured deadlines (header 3 s, request 6 s) and prints the
 legitimate sender's p99 without asserting it; --soak uses the defaults (10 s, 30 s),

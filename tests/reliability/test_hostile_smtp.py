@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""Reliability scenarios 19-22 (reliability-scenarios.md §5): SMTP dialogue abuse,
-DATA limits and smuggling, STARTTLS injection and timeouts, against the built-in
-SMTP listener of `tlsrptd serve` on loopback, with raw sockets (every reply code
-and its timing is measured). DKIM is off so that anything smuggled through would be
-stored and counted; every scenario checks that nothing was.
+"""Reliability scenarios 19-22 (docs/guarantees.md#reliability-scenarios): SMTP dialogue
+abuse, DATA limits and smuggling, STARTTLS injection and timeouts, against the built-in
+SMTP listener of `tlsrptd serve` on loopback, with raw sockets (every reply code and its
+timing is measured). DKIM is off so that anything smuggled through would be stored and
+counted; every scenario checks that nothing was.
 """
 import os
 import ssl

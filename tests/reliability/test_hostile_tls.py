@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""Reliability scenarios 16-17 (reliability-scenarios.md §5): TLS garbage and stalls
-(2000 connections that send nothing, random bytes, an SSLv2 hello, half a
+"""Reliability scenarios 16-17 (docs/guarantees.md#reliability-scenarios): TLS garbage
+and stalls (2000 connections that send nothing, random bytes, an SSLv2 hello, half a
 ClientHello or a 64 KiB junk record; renegotiation; TLS < 1.2) and connection floods
-(thousands of idle sockets from many 127.0.0.0/8 addresses, 2000 from one address,
-a daemon short of file descriptors), against `tlsrptd serve` on loopback. A
-legitimate sender on its own address POSTs reports throughout; its p99 is printed.
+(thousands of idle sockets from many 127.0.0.0/8 addresses, 2000 from one address, a
+daemon short of file descriptors), against `tlsrptd serve` on loopback. A legitimate
+sender on its own address POSTs reports throughout; its p99 is printed.
 """
 import os
 import random

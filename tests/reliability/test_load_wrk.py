@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""Reliability scenario 18 / issue 7 item 10: load and soak. `wrk` (Debian package)
-POSTs unique gzipped reports (bench/gen_reports.py, bench/post_reports.lua) to
-`tlsrptd serve` over HTTPS with keep-alive, while the daemon's RSS (VmRSS) and open
-file descriptors (/proc/PID/fd) are sampled every 2 s.
+"""Reliability scenario 18 (docs/guarantees.md#reliability-scenarios): load and soak.
+`wrk` (Debian package) POSTs unique gzipped reports (bench/gen_reports.py,
+bench/post_reports.lua) to `tlsrptd serve` over HTTPS with keep-alive, while the
+daemon's RSS (VmRSS) and open file descriptors (/proc/PID/fd) are sampled every 2 s.
 
 Pass: 0 non-2xx and 0 socket errors; every acknowledged report stored (the
 `reports` count is at least the acked count and at most the sent count, and no
@@ -31,7 +31,7 @@ CONNECTIONS = int(os.environ.get("WRK_CONNECTIONS", "32"))
 CACHE = os.environ.get("BENCH_CACHE", "/var/tmp/tlsrptd-bench-reports")
 
 
-FAST_SECONDS = 60  # issue 7 item 10: wrk for 60 s
+FAST_SECONDS = 60  # tests/reliability/README.md: 60 s of wrk, in the fast run too
 
 
 def duration(s):
@@ -90,7 +90,7 @@ def parse_wrk(out):
 # Deadline: generating the reports when no cached set exists takes ~7 s per 60000.
 @hostile_scenario(deadline=FAST_SECONDS + 240, soak_deadline=int(os.environ.get("LOAD_SOAK_SECONDS", "120")) + 1200)
 def wrk_load(s):
-    """Scenario 18 / issue 7 item 10: wrk with unique gzipped reports."""
+    """Scenario 18: wrk with unique gzipped reports."""
     raise_nofile(20000)
     secs = duration(s)
     # Unique reports for 1.5x the rate measured here (3960/s on 2 quiet cores, 765/s

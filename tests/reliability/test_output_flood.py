@@ -1,13 +1,13 @@
 #!/usr/bin/python3
-"""Reliability scenario 27 (reliability-scenarios.md §5): a forged-report alert flood.
-1000 forged failure reports for one watched domain from 100 loopback addresses over
-HTTPS, plus forged failures for 40 more domains, with [alerts]
-trust_unauthenticated = true and a file sink: at most one alert per domain and kind
-per cooldown, at most max_per_hour (20) in the hour plus one "N more suppressed"
-notice, every alert labelled unauthenticated. Then extreme counts: one report
-claiming failed-session-count 10^15, and 1100 claiming 2^53-1 each (their sum is
-past SQLite's signed 64 bits): answered consistently, no SQLite overflow, stats and
-alerts keep working.
+"""Reliability scenario 27 (docs/guarantees.md#reliability-scenarios): a forged-report
+alert flood. 1000 forged failure reports for one watched domain from 100 loopback
+addresses over HTTPS, plus forged failures for 40 more domains, with [alerts]
+trust_unauthenticated = true and a file sink: at most one alert per domain and kind per
+cooldown, at most max_per_hour (20) in the hour plus one "N more suppressed" notice,
+every alert labelled unauthenticated. Then extreme counts: one report claiming
+failed-session-count 10^15, and 1100 claiming 2^53-1 each (their sum is past SQLite's
+signed 64 bits): answered consistently, no SQLite overflow, stats and alerts keep
+working.
 """
 import datetime
 import json

@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""Reliability scenarios 25-26 (reliability-scenarios.md §5): report fields carrying
-CRLF, RFC 2047 encoded words, ANSI escapes (7-bit and C1), NUL-ish bytes, 5000-char
-text and SQL, POSTed over HTTPS to `tlsrptd serve` with alerts on: stored byte-exact
-(compared with sqlite3's hex()), schema intact, one log line each (no raw CR, LF,
-ESC or other controls in the daemon's stderr log), no header injection in the alert
-mails (captured by aiosmtpd, parsed with email.policy.strict), valid webhook JSON
-(a local HTTPS receiver), clean `tlsrptd alerts list` / `stats` output.
+"""Reliability scenarios 25-26 (docs/guarantees.md#reliability-scenarios): report fields
+carrying CRLF, RFC 2047 encoded words, ANSI escapes (7-bit and C1), NUL-ish bytes,
+5000-char text and SQL, POSTed over HTTPS to `tlsrptd serve` with alerts on: stored
+byte-exact (compared with sqlite3's hex()), schema intact, one log line each (no raw CR,
+LF, ESC or other controls in the daemon's stderr log), no header injection in the alert
+mails (captured by aiosmtpd, parsed with email.policy.strict), valid webhook JSON (a
+local HTTPS receiver), clean `tlsrptd alerts list` / `stats` output.
 """
 import datetime
 import email

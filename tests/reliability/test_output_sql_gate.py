@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Reliability scenario 26, the CI gate: every sqlite3_exec / prepare call site
-takes literal or constant SQL; no sqlite3_*printf; no SQL built from report data
-(tests/reliability/sql_gate.py, which also proves it flags string-built SQL)."""
+"""Reliability scenario 26 (docs/guarantees.md#reliability-scenarios), the CI gate:
+every sqlite3_exec / prepare call site takes literal or constant SQL; no
+sqlite3_*printf; no SQL built from report data (tests/reliability/sql_gate.py, which
+also proves it flags string-built SQL)."""
 import os
 import subprocess
 import sys

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Reliability scenario 28 (reliability-scenarios.md §5): webhook SSRF and egress,
-with the daemon (`tlsrptd serve`) traced by `strace -f -e trace=connect,...`:
+"""Reliability scenario 28 (docs/guarantees.md#reliability-scenarios): webhook SSRF and
+egress, with the daemon (`tlsrptd serve`) traced by `strace -f -e trace=connect,...`:
 
 - webhook targets 127.0.0.1, [::1], 169.254.169.254, 10.0.0.1, [::ffff:127.0.0.1],
   localhost, the decimal and short forms of 127.0.0.1, and a sink answering

@@ -1,4 +1,5 @@
-"""End to end: the inspection endpoint and web pages on `tlsrptd serve` (issue 6):
+"""End to end: the inspection endpoint and web pages on `tlsrptd serve`
+(README.md#inspection-endpoint):
 GET /api/v1/inspect against a real DNS server (dnsmasq), 400 before any DNS query,
 12 requests a minute per client then 429 with Retry-After, X-Forwarded-For ignored
 unless from a trusted proxy, IPv6 /64 buckets (in a private network namespace), the

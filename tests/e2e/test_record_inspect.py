@@ -288,12 +288,12 @@ class RecordInspect(unittest.TestCase):
         self.assertHas(d["errors"], "must be written %21")
         self.assertEqual(d["rollout"]["stage"], "none")
 
-    def test_cname_is_followed(self):  # notes §6.1 32
+    def test_cname_is_followed(self):  # RFC 8460 §3: a TXT lookup, so a CNAME is followed
         rc, d = self.inspect("cname.test")
         self.assertEqual(rc, 0, d)
         self.assertEqual(d["records"], ["v=TLSRPTv1; rua=https://provider.test/r"])
 
-    def test_record_in_the_wrong_place(self):  # notes §6.1 30
+    def test_record_in_the_wrong_place(self):  # RFC 8460 §3: only _smtp._tls.<domain>
         rc, d = self.inspect("apex.test")
         self.assertEqual(rc, 65)
         self.assertHas(d["errors"], "a TLS-RPT record is published at apex.test itself")
@@ -301,7 +301,7 @@ class RecordInspect(unittest.TestCase):
         self.assertEqual(rc, 65)
         self.assertHas(d["errors"], "_smtp-tlsrpt.draft.test, the name of an early draft")
 
-    def test_no_inheritance_from_the_parent(self):  # notes §6.1 31
+    def test_no_inheritance_from_the_parent(self):  # RFC 8460 §3: no fallback to a parent
         rc, d = self.inspect("sub.parent.test")
         self.assertEqual(rc, 65)
         self.assertHas(d["errors"], "records are not inherited")

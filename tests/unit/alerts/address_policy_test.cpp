@@ -1,4 +1,5 @@
-// SSRF guard of the webhook sink (reliability §2.10, scenario 28's address list).
+// SSRF guard of the webhook sink (docs/guarantees.md#output-side; the targets of
+// reliability scenario 28, docs/guarantees.md#reliability-scenarios).
 #include "alerts/address_policy.hpp"
 
 #include <arpa/inet.h>

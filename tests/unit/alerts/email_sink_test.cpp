@@ -1,6 +1,7 @@
 // The alert mail as composed (the SMTP delivery itself is tested end to end against
 // a real SMTP server in tests/e2e/test_alerts.py): a fixed header set, an encoded
-// Subject, report text only in the body, no header injection (reliability §2.8).
+// Subject, report text only in the body, no header injection
+// (docs/guarantees.md#output-side).
 // Each message is read back with GMime's parser, so what is checked is what a mail
 // reader gets, not only the bytes this file expects.
 #include "alerts/sinks/email_sink.hpp"

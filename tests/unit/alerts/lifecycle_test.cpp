@@ -65,8 +65,9 @@ TEST(Lifecycle, EscalationSkipsTheCooldownOnlyWithAnAuthenticatedReport) {
 }
 
 TEST(Lifecycle, ANewAlertInsideTheCooldownOfItsDomainAndKindIsHeldBack) {
-  // One alert per domain and kind per cooldown (reliability §2.9), even after the
-  // previous one resolved: a forger alternating clean and failing days gains nothing.
+  // One alert per domain and kind per cooldown (docs/guarantees.md#output-side), even
+  // after the previous one resolved: a forger alternating clean and failing days gains
+  // nothing.
   LastNotification last{kNow - 2h, Severity::warning};
   auto d = decide(finding(Severity::warning), false, last, kNow, kCfg);
   EXPECT_EQ(d.action, Action::open);

@@ -1,4 +1,5 @@
-// Normalising policy strings before comparing them (receiver notes §4.1, §4.2) and
+// Normalising policy strings before comparing them
+// (docs/receiver-rules.md#policy-strings-in-alerts) and
 // the RFC 8461 §4.1 MX pattern rule.
 #include "alerts/policy_normalize.hpp"
 

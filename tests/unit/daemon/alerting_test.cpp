@@ -1,7 +1,7 @@
 // The after-commit hook on a real SQLite file with an in-process sink: one alert per
 // condition however many reporters say it, re-delivery adds nothing, reminders only
-// after the cooldown, auto-resolution, forged floods (reliability scenario 27), the
-// hourly cap with its summary, escalation, stale days and lapsed alerts.
+// after the cooldown, auto-resolution, forged floods (docs/guarantees.md#output-side),
+// the hourly cap with its summary, escalation, stale days and lapsed alerts.
 #include "daemon/intake/alerting.hpp"
 
 #include <gtest/gtest.h>

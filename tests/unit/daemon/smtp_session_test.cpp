@@ -701,7 +701,8 @@ TEST(SmtpSession, HugeMessageIsRefusedWithoutBuffering) {
   EXPECT_EQ(f.s.phase(), SmtpSession::Phase::command);
 }
 
-// Reliability scenario 20: the sessions of a listener share one byte budget, so
+// Reliability scenario 20 (docs/guarantees.md#reliability-scenarios): the sessions of a
+// listener share one byte budget, so
 // many concurrent DATA commands cannot buffer max_message_bytes each.
 TEST(SmtpSession, SharedBudgetBoundsWhatAllSessionsBuffer) {
   auto budget = std::make_shared<MessageBudget>(64 * 1024);

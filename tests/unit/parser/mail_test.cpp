@@ -151,7 +151,7 @@ TEST(Mail, SinglePartMessages) {
 }
 
 TEST(Mail, QuotedPrintableJson) {
-  // RFC 8460 receiver notes §6.2 case 34: +json in quoted-printable.
+  // RFC 8460 §5.3: application/tlsrpt+json, here quoted-printable.
   std::string qp;
   for (char c : kReport) qp += c == '=' ? std::string("=3D") : c == ':' ? std::string("=3A") : std::string(1, c);
   std::string folded;
@@ -171,7 +171,7 @@ TEST(Mail, QuotedPrintableJson) {
 }
 
 TEST(Mail, LeniencyLabelsAreCheckedByContent) {
-  // RFC 8460 receiver notes §6.2 case 45: other labels, sniffed.
+  // docs/receiver-rules.md#mail-delivery (part choice): other labels, checked by content.
   for (std::string type : {"application/gzip", "application/x-gzip", "application/octet-stream", "application/json"}) {
     auto r = extract(report_mail({text_part(), gzip_part(type)}));
     ASSERT_TRUE(r) << type << ": " << r.error().text();
@@ -188,7 +188,8 @@ TEST(Mail, LeniencyLabelsAreCheckedByContent) {
 }
 
 TEST(Mail, GzipLabelHoldingJsonAndTheReverseAreNoted) {
-  // quirk(parsedmarc): application/tlsrpt+gzip holding plain JSON (§6.2 case 46, 47).
+  // quirk(parsedmarc): application/tlsrpt+gzip holding plain JSON, and the reverse
+  // (docs/receiver-rules.md#mail-delivery: noted).
   auto r = extract(report_mail({text_part(), part("Content-Type: application/tlsrpt+gzip\r\n", kReport)}));
   ASSERT_TRUE(r) << r.error().text();
   EXPECT_TRUE(r->attachment.starts_with(kReport));
@@ -304,8 +305,8 @@ TEST(Mail, DkimAndAuthenticationResultsHeadersAreKept) {
 // ---- two reports in one mail ----
 
 TEST(Mail, TwoReportPartsTheFirstWinsAndTheOtherIsNoted) {
-  // Decision (receiver notes §6.2 case 51): the first application/tlsrpt part in MIME
-  // order is the report; the others are noted, and the raw mail keeps them.
+  // Decision (docs/receiver-rules.md#mail-delivery): the first application/tlsrpt part
+  // in MIME order is the report; the others are noted, and the raw mail keeps them.
   std::string other = R"({"organization-name":"Other","report-id":"r-2","policies":[]})";
   auto r = extract(report_mail({text_part(), gzip_part(), part("Content-Type: application/tlsrpt+json\r\n", other)}));
   ASSERT_TRUE(r) << r.error().text();
@@ -345,7 +346,8 @@ TEST(Mail, MultipartReportWithoutItsReportPart) {
 }
 
 TEST(Mail, DmarcFeedbackReportIsNotATlsReport) {
-  // RFC 6591 ARF; receiver notes §6.2 case 48.
+  // RFC 6591 ARF: a multipart/report of another report-type is not a TLS report
+  // (docs/receiver-rules.md#mail-delivery).
   std::string m = kTop + multipart("multipart/report; report-type=feedback-report",
                                    {text_part("This is an authentication failure report\r\n"),
                                     part("Content-Type: message/feedback-report\r\n",
@@ -415,7 +417,8 @@ TEST(Mail, UnrelatedJsonAttachmentIsNotAReport) {
 // ---- hostile MIME and the limits ----
 
 TEST(Mail, FilenameIsALabelNeverAPath) {
-  // Receiver notes §6.2 case 52: kept as text (control characters blanked), never opened.
+  // docs/receiver-rules.md#mail-delivery: kept as a label (control characters blanked),
+  // never used as a path.
   for (auto [given, kept] : {std::pair<std::string, std::string>{"../../x", "../../x"},
                              {"/etc/passwd", "/etc/passwd"},
                              {"a\tb.json.gz", "a b.json.gz"}}) {
@@ -527,7 +530,8 @@ TEST(Mail, HugeHeaderBlockIsRefused) {
 }
 
 // GMime would build ~40 bytes of objects per byte of these before our walk could
-// count anything (reliability scenario 24: 7 MiB -> 350-400 MiB), so they are
+// count anything (reliability scenario 24, docs/guarantees.md#reliability-scenarios:
+// 7 MiB -> 350-400 MiB), so they are
 // refused on the raw text first.
 TEST(Mail, MassesOfPartsAreRefusedBeforeGmimeBuildsThem) {
   std::string m = kTop + "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n";

@@ -59,8 +59,8 @@ TEST(ReportParser, ParserIsReusable) {
   }
 }
 
-// ---- what must be refused (issue: "truly broken is rejected with a message that
-// names the field path and the problem") ------------------------------------------
+// ---- what must be refused, each with its reason, JSON path and message
+// (docs/receiver-rules.md#report-format) -------------------------------------------
 
 TEST(ReportParser, NotJson) {
   expect_rejected("hello", RejectReason::not_json, "", "not valid JSON");

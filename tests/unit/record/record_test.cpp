@@ -1,6 +1,6 @@
-// parser/record.cpp: the RFC 8460 §3 grammar (every record-string case of the receiver
-// notes §6.1, each bad one with the reason it must give), the sender's choice among
-// TXT records, and generate -> check round trips.
+// record/record.cpp: the RFC 8460 §3 grammar as docs/receiver-rules.md#record-grammar
+// applies it (valid, borderline and invalid records, each bad one with the reason it
+// must give), the sender's choice among TXT records, and generate -> check round trips.
 #include "record/record.hpp"
 
 #include <gtest/gtest.h>
@@ -22,7 +22,7 @@ std::string dump(const RecordCheck& r) {
   return s;
 }
 
-// ---- valid and borderline records (notes §6.1 V and B) ----------------------------
+// ---- valid and borderline records -------------------------------------------------
 
 struct Good {
   const char* name;
@@ -165,7 +165,7 @@ TEST_P(BadRecord, IsInvalidWithReason) {
   EXPECT_TRUE(has(r.errors, b.reason)) << "want error \"" << b.reason << "\"\n" << dump(r);
   for (const auto& e : r.errors) {
     EXPECT_FALSE(e.empty());
-    EXPECT_NE(e.back(), '.') << e;  // design §5: no trailing period
+    EXPECT_NE(e.back(), '.') << e;  // docs/architecture.md#errors: no trailing period
   }
 }
 
@@ -260,9 +260,9 @@ TEST(RecordCheck, InvalidUriStillListedButNotUsable) {
   EXPECT_TRUE(r.rua[1].usable);
 }
 
-// ---- the sender's choice among TXT records (notes §6.1 7, 12) ----------------------
+// ---- the sender's choice among TXT records (RFC 8460 §3) --------------------------
 
-TEST(RecordSet, NonTlsrptRecordIsDiscarded) {  // case 7
+TEST(RecordSet, NonTlsrptRecordIsDiscarded) {
   auto s = check_record_set({"v=spf1 -all", "v=TLSRPTv1; rua=mailto:a@reports.example.com"});
   EXPECT_TRUE(s.valid);
   ASSERT_EQ(s.tlsrpt_records.size(), 1u);
@@ -271,7 +271,7 @@ TEST(RecordSet, NonTlsrptRecordIsDiscarded) {  // case 7
   EXPECT_EQ(s.check.rua[0].uri, "mailto:a@reports.example.com");
 }
 
-TEST(RecordSet, TwoRecordsMeanNoTlsrpt) {  // case 12
+TEST(RecordSet, TwoRecordsMeanNoTlsrpt) {
   auto s = check_record_set({"v=TLSRPTv1; rua=mailto:a@example.com", "v=TLSRPTv1;rua=https://r.example.com/"});
   EXPECT_FALSE(s.valid);
   EXPECT_EQ(s.tlsrpt_records.size(), 2u);
@@ -302,7 +302,8 @@ TEST(RecordSet, TypoBesideAGoodRecordIsAWarning) {
   EXPECT_TRUE(has(s.warnings, "looks like TLS-RPT"));
 }
 
-TEST(RecordSet, WhitespaceBeforeSemicolonCounts) {  // case 8, decided: kept, warned
+// Decided in docs/receiver-rules.md#record-grammar: kept, with a warning.
+TEST(RecordSet, WhitespaceBeforeSemicolonCounts) {
   EXPECT_TRUE(is_tlsrpt_record("v=TLSRPTv1 ; rua=mailto:a@example.com"));
   EXPECT_TRUE(is_tlsrpt_record("v=TLSRPTv1;"));
   EXPECT_FALSE(is_tlsrpt_record("v=TLSRPTv1"));
@@ -313,7 +314,8 @@ TEST(RecordSet, WhitespaceBeforeSemicolonCounts) {  // case 8, decided: kept, wa
   EXPECT_TRUE(has(s.warnings, "discard the record"));
 }
 
-TEST(RecordSet, SingleInvalidRecordIsInvalid) {  // notes §1.7: treated as "no TLSRPT"
+// RFC 8460 §3 does not say; as RFC 8461 §3.1 says for MTA-STS, it means "no TLSRPT".
+TEST(RecordSet, SingleInvalidRecordIsInvalid) {
   auto s = check_record_set({"v=TLSRPTv1; rua=mailto:a@example.com!10m"});
   EXPECT_FALSE(s.valid);
   EXPECT_TRUE(has(s.errors, "must be written %21"));

@@ -1,6 +1,6 @@
 // storage/store.cpp on real SQLite files: one transaction per batch, dedupe on
 // (organization-name, report-id), conflicts kept and flagged, raw bytes kept, the
-// views of design §6 with their columns.
+// views of docs/architecture.md#storage-contract with their columns.
 #include "storage/store.hpp"
 
 #include <gtest/gtest.h>

@@ -62,8 +62,8 @@ CREATE TABLE failure (
   FOREIGN KEY (report, policy_idx) REFERENCES policy (report, idx) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
 
--- The stable query interface (design §6). Sums use TOTAL(): a sum of many counts
--- near 2^53 must not raise "integer overflow" and break every query.
+-- The stable query interface (docs/architecture.md#storage-contract). Sums use TOTAL(): a sum
+-- of many counts near 2^53 must not raise "integer overflow" and break every query.
 CREATE VIEW reports AS
 SELECT r.id, r.organization_name, r.report_id, r.contact_info, r.start_datetime, r.end_datetime,
        r.day, r.received_at, r.transport, r.source,
@@ -114,8 +114,8 @@ SELECT r.id, r.organization_name, r.report_id, r.contact_info, r.start_datetime,
        r.mail_date, r.mail_filename, r.mail_content_type
 FROM report r;
 )sql",
-    // 3: alerts (issue 5): how each report was authenticated, the alerts with their
-    // lifecycle, the notification log behind the hourly cap, and the `alerts` view.
+    // 3: alerts (docs/architecture.md#5-alerts): how each report was authenticated, the alerts
+    // with their lifecycle, the notification log behind the hourly cap, and the `alerts` view.
     R"sql(
 CREATE TABLE report_auth (
   report        INTEGER PRIMARY KEY REFERENCES report (id) ON DELETE CASCADE,

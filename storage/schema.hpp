@@ -1,6 +1,7 @@
 // The database schema and its migrations, keyed by PRAGMA user_version. Tables are
-// private; the views `reports`, `policy_daily`, `failure_daily` and `alerts` are the stable
-// query interface (design §6) and keep their columns across migrations.
+// private; the views `reports`, `policy_daily`, `failure_daily` and `alerts` are the
+// stable query interface (docs/architecture.md#storage-contract) and keep their columns
+// across migrations.
 #pragma once
 
 #include <expected>

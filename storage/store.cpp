@@ -96,8 +96,9 @@ std::expected<void, StoreError> Store::prepare_statements() {
 std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p, std::int64_t& row_id) {
   row_id = 0;
   const Report& r = p.report->parsed.report;
-  // Design §6: the same (organization-name, report-id) again is the same report when
-  // its canonical content matches; otherwise it is kept as a flagged conflict.
+  // docs/receiver-rules.md#dedupe: the same (organization-name, report-id) again is the
+  // same report when its canonical content matches; otherwise it is kept as a flagged
+  // conflict.
   const Provenance& prov = *p.provenance;
   StoreOutcome outcome = StoreOutcome::stored;
   std::int64_t counted_unauthenticated = 0;  // the counted row of this key, if unauthenticated

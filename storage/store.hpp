@@ -1,7 +1,7 @@
-// Hop [3] of the flow (design §1): the only writer of reports. A batch of ingested
-// reports is stored in ONE transaction (dedupe, rows, raw bytes, COMMIT with
-// synchronous=FULL); a caller acknowledges a report only after store_batch returned
-// its outcome. Not thread-safe: one Store per writer thread.
+// Hop [3] of the flow (docs/architecture.md#the-flow-of-one-report): the only writer of
+// reports. A batch of ingested reports is stored in ONE transaction (dedupe, rows, raw
+// bytes, COMMIT with synchronous=FULL); a caller acknowledges a report only after
+// store_batch returned its outcome. Not thread-safe: one Store per writer thread.
 #pragma once
 
 #include <cstdint>

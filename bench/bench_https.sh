@@ -1,5 +1,6 @@
 #!/bin/bash
-# HTTPS benchmark of `tlsrptd serve` against nginx as the ceiling (issue 3 item 8).
+# HTTPS benchmark of `tlsrptd serve` against nginx as the ceiling
+# (bench/README.md#https-benchmark-tlsrptd-serve-against-nginx).
 # Owns: its temporary directory, the nginx and tlsrptd processes it starts (stopped by
 # the EXIT trap, also on failure or Ctrl-C) and the report cache. Loopback only; never
 # touches a system nginx or any database but its own fresh ones.

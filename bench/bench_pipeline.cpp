@@ -1,8 +1,8 @@
-// The pipeline benchmark (issue 2 item 7): N generated, realistic TLS-RPT reports
-// through each stage of the flow (inflate, parse, store, end-to-end `report import`)
-// beside the bare-library limits measured in the same run (zlib, simdjson
-// On-Demand, SQLite), on one core. Not a test: it never asserts a time and is never
-// registered with ctest; it fails (exit 1) only when a correctness check fails.
+// The pipeline benchmark (bench/README.md#performance): N generated, realistic TLS-RPT
+// reports through each stage of the flow (inflate, parse, store, end-to-end
+// `report import`) beside the bare-library limits measured in the same run (zlib,
+// simdjson On-Demand, SQLite), on one core. Not a test: it never asserts a time and is
+// never registered with ctest; it fails (exit 1) only when a correctness check fails.
 #include <fcntl.h>
 #include <sched.h>
 #include <spawn.h>
@@ -354,8 +354,9 @@ J sts_policy(const Domain& d, bool with_mx_host, bool stalwart_order) {
   return p;
 }
 
-// One report of each sender's shape (see ../shared/corpus/SOURCES.md §2). `policies`
-// grows until the JSON is at least 1 KB; failure-details are dropped past 3 KB.
+// One report of each sender's shape (as in the external interop corpus,
+// TLSRPT_CORPUS_DIR; bench/README.md#performance lists them). `policies` grows until
+// the JSON is at least 1 KB; failure-details are dropped past 3 KB.
 Generated generate_one(Rng& rng, std::size_t index, const Domain& d, std::int64_t day_start,
                        const std::vector<std::string>& stalwart_hosts) {
   static const std::vector<std::string> kCertFailures = {"certificate-expired", "certificate-host-mismatch",

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Mail benchmark of tlsrptd (issue 4, item 7): report mails per second over the
-# built-in SMTP listener with a fresh connection per mail (plain and with STARTTLS)
-# and over LMTP with one connection (TCP and unix socket), durability on, beside the
-# HTTPS new-connection-per-report rate measured in the same run the way
-# bench_https.sh measures it. Loopback only; every server it starts is stopped by the
-# EXIT trap. Not a test: it prints numbers; it fails only when an integrity check fails.
+# Mail benchmark of tlsrptd (bench/README.md#mail-benchmark-smtp-and-lmtp-beside-https):
+# report mails per second over the built-in SMTP listener with a fresh connection per
+# mail (plain and with STARTTLS) and over LMTP with one connection (TCP and unix
+# socket), durability on, beside the HTTPS new-connection-per-report rate measured in
+# the same run the way bench_https.sh measures it. Loopback only; every server it starts
+# is stopped by the EXIT trap. Not a test: it prints numbers; it fails only when an
+# integrity check fails.
 #
 # Usage: bench/bench_smtp.sh            (root or not; about two minutes, plus a few
 #                                        minutes the first time to generate the mails)

@@ -9,7 +9,7 @@ Result lines: "<kind> key=value ..." with kind info or run (one per run, in orde
 """
 import sys
 
-TARGET = 0.8  # issue 4 item 7: SMTP fresh connection >= 0.8 x HTTPS new connection
+TARGET = 0.8  # bench/README.md: SMTP fresh connection >= 0.8 x HTTPS new connection
 
 LABELS = {
     "https": ("HTTPS POST, new TLS connection per report (wrk)", "-"),

@@ -2,16 +2,16 @@
 """Benchmark input for bench_smtp.sh: N unique, realistic TLS-RPT report mails
 (RFC 8460 §5.3), DKIM-signed, in SMTP wire form. Never used by the daemon or tests.
 
-Each mail wraps one report of gen_reports.py (same shapes, same seed, unique
-report-ids) the way its sender mails it (see ../shared/corpus): Google, Microsoft,
-Mail.ru and Stalwart-style headers, `multipart/report; report-type=tlsrpt` with a
-short text part and the gzipped report as a base64 `application/tlsrpt+gzip`
-attachment named `submitter!domain!start!end!001.json.gz`, TLS-Report-Domain and
-TLS-Report-Submitter, unique Message-IDs. Every mail carries a DKIM signature
-(rsa-sha256, relaxed/relaxed, the TLS-Report-* headers signed, no l=) by its sender's
-domain, made with one RSA-2048 key generated here; the key's TXT record is written
-beside the mails, for a DNS server on loopback (bench_smtp.sh runs dnsmasq). With
-`dkim = "off"` the daemon ignores the signature, so every run sends the same bytes.
+Each mail wraps one report of gen_reports.py (same shapes, same seed, unique report-ids)
+the way its sender mails it (see the external interop corpus, TLSRPT_CORPUS_DIR):
+Google, Microsoft, Mail.ru and Stalwart-style headers, `multipart/report;
+report-type=tlsrpt` with a short text part and the gzipped report as a base64
+`application/tlsrpt+gzip` attachment named `submitter!domain!start!end!001.json.gz`,
+TLS-Report-Domain and TLS-Report-Submitter, unique Message-IDs. Every mail carries a
+DKIM signature (rsa-sha256, relaxed/relaxed, the TLS-Report-* headers signed, no l=) by
+its sender's domain, made with one RSA-2048 key generated here; the key's TXT record is
+written beside the mails, for a DNS server on loopback (bench_smtp.sh runs dnsmasq).
+With `dkim = "off"` the daemon ignores the signature, so every run sends the same bytes.
 
 Output in --out:
   mails.bin     records "<length> <envelope sender>\\n<message>": the message with CRLF

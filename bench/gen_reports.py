@@ -2,9 +2,10 @@
 """Benchmark input: N unique, realistic, gzipped TLS-RPT reports (RFC 8460 §4) for
 bench_https.sh, written as one file per wrk thread. Never used by the daemon or tests.
 
-Each report imitates a real sender's shape from ../shared/corpus (Google, Microsoft,
-Stalwart, Mail.ru: field order, id format, policy strings, failure details), gets its
-own report-id (so every POST is a new report, not a duplicate) and is 1-3 KiB of JSON.
+Each report imitates a real sender's shape from the external interop corpus
+(TLSRPT_CORPUS_DIR; Google, Microsoft, Stalwart, Mail.ru: field order, id format, policy
+strings, failure details), gets its own report-id (so every POST is a new report, not a
+duplicate) and is 1-3 KiB of JSON.
 
 Output: <out>/bodies.<k>.bin for k in 0..slices-1, records "<length>\\n<gzip bytes>",
 report i going to slice i % slices; <out>/meta.json describes the set, so a second run

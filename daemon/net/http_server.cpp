@@ -85,6 +85,8 @@ void count_sessions(const std::vector<SessionCount>& counts) {
 
 }  // namespace
 
+using RequestParser = http::request_parser<http::string_body>;
+
 // The coroutine bodies, with access to the server's private parts.
 struct SessionRunner {
   HttpServer& srv;
@@ -114,152 +116,197 @@ struct SessionRunner {
     const auto& opt = srv.options_;
     beast::flat_buffer buffer(opt.max_header_bytes + 16 * 1024);
     for (std::size_t n = 0; n < opt.max_requests_per_connection && (n == 0 || !srv.stopping_); ++n) {
-      http::request_parser<http::string_body> parser;
+      RequestParser parser;
       auto policy = srv.policy();
-      parser.header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
-      parser.body_limit(policy->limits.max_submission_bytes);
-
-      // A graceful stop closes keep-alive connections between requests; a fresh
-      // connection's request (often already sent) is read and answered.
-      conn->idle = n > 0;
-      conn->waiting = true;
-      conn->lowest->expires_after(n == 0 ? opt.header_timeout : opt.idle_timeout);
-      auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kAwait);
-      conn->idle = false;
-      conn->waiting = false;
-      if (ec) {
-        if (ec == beast::error::timeout)
-          metrics().inc("tlsrptd_timeouts_total", {{"listener", opt.name}, {"phase", n == 0 ? "header" : "idle"}});
-        if (ec == http::error::body_limit) {
-          // Beast checks Content-Length against the body limit while parsing the
-          // header: 413 before a byte of the body is read.
-          Error e{RejectReason::too_large, "",
-                  "body is larger than the limit of " + std::to_string(policy->limits.max_submission_bytes) + " bytes"};
-          HttpReply r = reply_for_outcome(Outcome::too_large, &e, *policy);
-          metrics().inc("tlsrptd_http_requests_total", {{"listener", opt.name}, {"code", "413"}});
-          co_await write(stream, r, parser.get().version() ? parser.get().version() : 11, false, false);
-        } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-          HttpReply r = reply_for_outcome(Outcome::bad_request, nullptr, *policy);
-          r.status = 431;
-          r.body = R"({"status":"bad-request","error":"request header fields too large"})";
-          co_await write(stream, r, 11, false, false);
-        } else if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::error::eof &&
-                   ec != asio::error::operation_aborted && ec != asio::ssl::error::stream_truncated &&
-                   ec != asio::error::connection_reset) {
-          HttpReply r = reply_for_outcome(Outcome::bad_request, nullptr, *policy);
-          co_await write(stream, r, 11, false, false);
-        }
-        co_return;
-      }
+      if (!co_await read_header(stream, buffer, parser, n, *policy)) co_return;
       const auto started = std::chrono::steady_clock::now();
       HttpRequestHead head = head_of(parser, peer);
-      const bool head_only = head.method == "HEAD";
-      const Route route = route_for(head.target, *policy);
       // The rest of the request (the body) must arrive within request_timeout, however
       // slowly it trickles: one deadline for the whole read, not a gap timer.
       conn->lowest->expires_after(opt.request_timeout);
-
-      HttpReply reply;
-      bool body_pending = parser.content_length().value_or(0) > 0 || parser.chunked();
-      if (srv.inspect_ && !policy->admin && (head.method == "GET" || head.method == "HEAD") &&
-          InspectService::owns(head.target)) {
-        // The inspection site: DNS work on its own pool, never logged (issue 6).
-        const std::string client = srv.inspect_->client_for(peer, parser.get()["X-Forwarded-For"]);
-        auto home = co_await asio::this_coro::executor;
-        co_await asio::post(srv.inspect_->pool(), asio::use_awaitable);
-        record::SiteReply site = srv.inspect_->handle(head.method, head.target, client);
-        co_await asio::post(home, asio::use_awaitable);
-        reply.status = site.status;
-        reply.content_type = site.content_type;
-        reply.body = std::move(site.body);
-        reply.headers = std::move(site.headers);
-        if (body_pending) reply.close = true;
-      } else if (auto early = check_head(head, *policy)) {
-        reply = std::move(*early);
-        if (body_pending) reply.close = true;  // the unread body makes the stream unusable
-      } else if (route == Route::healthz) {
-        bool ok = co_await async_probe(srv.writer_, asio::use_awaitable);
-        reply.status = ok ? 200 : 503;
-        reply.outcome = ok ? Outcome::stored : Outcome::storage_unavailable;
-        reply.body = ok ? R"({"status":"ok"})" : R"({"status":"storage-unavailable"})";
-        if (!ok) reply.headers.emplace_back("Retry-After", std::to_string(policy->retry_after.count()));
-        if (body_pending) reply.close = true;
-      } else if (route == Route::metrics) {
-        reply.status = 200;
-        reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
-        reply.body = metrics().render();
-        if (body_pending) reply.close = true;
-      } else {
-        // A report. Reserve its bytes in the shared budget before reading the body.
-        const std::size_t reserve = parser.content_length() ? static_cast<std::size_t>(*parser.content_length())
-                                                            : policy->limits.max_submission_bytes;
-        if (!srv.reserve_body(key, reserve)) {
-          reply = reply_for_outcome(Outcome::overloaded, nullptr, *policy);
-          reply.close = true;
-        } else {
-          struct Release {
-            HttpServer& s;
-            const std::string& key;
-            std::size_t n;
-            ~Release() { s.release_body(key, n); }
-          } release{srv, key, reserve};
-          if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
-            http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
-            auto [wec, wn] = co_await http::async_write(stream, cont, kAwait);
-            if (wec) co_return;
-          }
-          auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kAwait);
-          if (bec == http::error::body_limit) {
-            Error e{RejectReason::too_large, "",
-                    "body is larger than the limit of " + std::to_string(policy->limits.max_submission_bytes) + " bytes"};
-            reply = reply_for_outcome(Outcome::too_large, &e, *policy);
-            reply.close = true;
-          } else if (bec) {
-            if (bec == beast::error::timeout)
-              metrics().inc("tlsrptd_timeouts_total", {{"listener", opt.name}, {"phase", "body"}});
-            co_return;  // a broken or stalled body: nothing stored, nothing to answer
-          } else {
-            auto accepted = accept_body(head, std::move(parser.get().body()), ingestor_for(policy), *policy);
-            if (!accepted) {
-              reply = std::move(accepted.error());
-              count_report(opt.name, reply.outcome, to_token(reply.outcome));
-              log_info(opt.name + ": " + peer + ": rejected (" + std::to_string(reply.status) + " " +
-                       std::string(to_token(reply.outcome)) + "): " + escape_line(reply.detail, 300));
-            } else {
-              Provenance prov;
-              prov.transport = Transport::https;
-              prov.source = peer;
-              prov.authenticated = false;  // RFC 8460 §7: anyone can POST
-              prov.auth_method = "https";
-              prov.media_type = media_type(head.content_type);
-              prov.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-              const std::string rid = accepted->report.parsed.report.report_id;
-              auto sessions = session_counts(accepted->report.parsed.report);
-              // Only its hash is stored: don't keep the canonical text queued.
-              std::string().swap(accepted->report.canonical_json);
-              StoreResult result = co_await async_store(srv.writer_, std::move(accepted->report), std::move(prov),
-                                                        std::move(accepted->raw), std::string(), asio::use_awaitable);
-              reply = reply_for_outcome(result.outcome, nullptr, *policy);
-              count_report(opt.name, result.outcome, to_token(result.outcome));
-              if (result.outcome == Outcome::stored) count_sessions(sessions);
-              if (reply.status >= 200 && reply.status < 300)
-                log_debug(opt.name + ": " + peer + ": " + std::string(to_token(result.outcome)) + " report " + escape_line(rid, 200));
-              else
-                log_warning(opt.name + ": " + peer + ": not stored (" + std::string(to_token(result.outcome)) +
-                            "): " + escape_line(result.detail, 300));
-            }
-          }
-        }
-      }
-
-      const bool keep_alive = parser.get().keep_alive() && !reply.close && !srv.stopping_ &&
+      std::optional<HttpReply> reply = co_await answer(stream, buffer, parser, head, policy);
+      if (!reply) co_return;  // a broken or stalled body: nothing stored, nothing to answer
+      const bool keep_alive = parser.get().keep_alive() && !reply->close && !srv.stopping_ &&
                               n + 1 < opt.max_requests_per_connection;
-      co_await write(stream, reply, head.version, keep_alive, head_only);
-      metrics().inc("tlsrptd_http_requests_total", {{"listener", opt.name}, {"code", std::to_string(reply.status)}});
+      co_await write(stream, *reply, head.version, keep_alive, head.method == "HEAD");
+      metrics().inc("tlsrptd_http_requests_total", {{"listener", opt.name}, {"code", std::to_string(reply->status)}});
       metrics().observe("tlsrptd_http_request_duration_seconds", {{"listener", opt.name}},
                         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       if (!keep_alive) break;
     }
+  }
+
+  // Waits for request n's header (header_timeout for the first, idle_timeout between
+  // requests). False when the connection ends here, after any answer the failure
+  // deserves.
+  template <class Stream>
+  asio::awaitable<bool> read_header(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser, std::size_t n,
+                                    const HttpPolicy& policy) {
+    const auto& opt = srv.options_;
+    parser.header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
+    parser.body_limit(policy.limits.max_submission_bytes);
+    // A graceful stop closes keep-alive connections between requests; a fresh
+    // connection's request (often already sent) is read and answered.
+    conn->idle = n > 0;
+    conn->waiting = true;
+    conn->lowest->expires_after(n == 0 ? opt.header_timeout : opt.idle_timeout);
+    auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kAwait);
+    conn->idle = false;
+    conn->waiting = false;
+    if (!ec) co_return true;
+    if (ec == beast::error::timeout)
+      metrics().inc("tlsrptd_timeouts_total", {{"listener", opt.name}, {"phase", n == 0 ? "header" : "idle"}});
+    if (ec == http::error::body_limit) {
+      // Beast checks Content-Length against the body limit while parsing the header:
+      // 413 before a byte of the body is read.
+      Error e = too_large(policy);
+      HttpReply r = reply_for_outcome(Outcome::too_large, &e, policy);
+      metrics().inc("tlsrptd_http_requests_total", {{"listener", opt.name}, {"code", "413"}});
+      co_await write(stream, r, parser.get().version() ? parser.get().version() : 11, false, false);
+    } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      HttpReply r = reply_for_outcome(Outcome::bad_request, nullptr, policy);
+      r.status = 431;
+      r.body = R"({"status":"bad-request","error":"request header fields too large"})";
+      co_await write(stream, r, 11, false, false);
+    } else if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::error::eof &&
+               ec != asio::error::operation_aborted && ec != asio::ssl::error::stream_truncated &&
+               ec != asio::error::connection_reset) {
+      HttpReply r = reply_for_outcome(Outcome::bad_request, nullptr, policy);
+      co_await write(stream, r, 11, false, false);
+    }
+    co_return false;
+  }
+
+  static Error too_large(const HttpPolicy& policy) {
+    return Error{RejectReason::too_large, "",
+                 "body is larger than the limit of " + std::to_string(policy.limits.max_submission_bytes) + " bytes"};
+  }
+
+  // The reply to a request whose header has been read, by route; nullopt when the
+  // connection is to be closed without one.
+  template <class Stream>
+  asio::awaitable<std::optional<HttpReply>> answer(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
+                                                   const HttpRequestHead& head,
+                                                   const std::shared_ptr<const HttpPolicy>& policy) {
+    const Route route = route_for(head.target, *policy);
+    HttpReply reply;
+    if (srv.inspect_ && !policy->admin && (head.method == "GET" || head.method == "HEAD") &&
+        InspectService::owns(head.target)) {
+      reply = co_await answer_inspection(head, parser.get()["X-Forwarded-For"]);
+    } else if (auto early = check_head(head, *policy)) {
+      reply = std::move(*early);
+    } else if (route == Route::healthz) {
+      reply = co_await answer_healthz(*policy);
+    } else if (route == Route::metrics) {
+      reply.status = 200;
+      reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      reply.body = metrics().render();
+    } else {
+      co_return co_await receive_report(stream, buffer, parser, head, policy);
+    }
+    // A body these routes do not read makes the stream unusable.
+    if (parser.content_length().value_or(0) > 0 || parser.chunked()) reply.close = true;
+    co_return reply;
+  }
+
+  // The inspection site: DNS work on its own pool, never logged (README.md#inspection-endpoint).
+  asio::awaitable<HttpReply> answer_inspection(const HttpRequestHead& head, std::string_view forwarded_for) {
+    const std::string client = srv.inspect_->client_for(peer, forwarded_for);
+    auto home = co_await asio::this_coro::executor;
+    co_await asio::post(srv.inspect_->pool(), asio::use_awaitable);
+    record::SiteReply site = srv.inspect_->handle(head.method, head.target, client);
+    co_await asio::post(home, asio::use_awaitable);
+    HttpReply reply;
+    reply.status = site.status;
+    reply.content_type = site.content_type;
+    reply.body = std::move(site.body);
+    reply.headers = std::move(site.headers);
+    co_return reply;
+  }
+
+  asio::awaitable<HttpReply> answer_healthz(const HttpPolicy& policy) {
+    const bool ok = co_await async_probe(srv.writer_, asio::use_awaitable);
+    HttpReply reply;
+    reply.status = ok ? 200 : 503;
+    reply.outcome = ok ? Outcome::stored : Outcome::storage_unavailable;
+    reply.body = ok ? R"({"status":"ok"})" : R"({"status":"storage-unavailable"})";
+    if (!ok) reply.headers.emplace_back("Retry-After", std::to_string(policy.retry_after.count()));
+    co_return reply;
+  }
+
+  // A report: its bytes reserved in the shared budget before the body is read, then
+  // checked and stored. nullopt when the body broke off or stalled.
+  template <class Stream>
+  asio::awaitable<std::optional<HttpReply>> receive_report(Stream& stream, beast::flat_buffer& buffer,
+                                                           RequestParser& parser, const HttpRequestHead& head,
+                                                           const std::shared_ptr<const HttpPolicy>& policy) {
+    const std::size_t reserve = parser.content_length() ? static_cast<std::size_t>(*parser.content_length())
+                                                        : policy->limits.max_submission_bytes;
+    if (!srv.reserve_body(key, reserve)) {
+      HttpReply reply = reply_for_outcome(Outcome::overloaded, nullptr, *policy);
+      reply.close = true;
+      co_return reply;
+    }
+    struct Release {
+      HttpServer& s;
+      const std::string& key;
+      std::size_t n;
+      ~Release() { s.release_body(key, n); }
+    } release{srv, key, reserve};
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+      auto [wec, wn] = co_await http::async_write(stream, cont, kAwait);
+      if (wec) co_return std::nullopt;
+    }
+    auto [ec, bytes] = co_await http::async_read(stream, buffer, parser, kAwait);
+    if (ec == http::error::body_limit) {
+      Error e = too_large(*policy);
+      HttpReply reply = reply_for_outcome(Outcome::too_large, &e, *policy);
+      reply.close = true;
+      co_return reply;
+    }
+    if (ec) {
+      if (ec == beast::error::timeout)
+        metrics().inc("tlsrptd_timeouts_total", {{"listener", srv.options_.name}, {"phase", "body"}});
+      co_return std::nullopt;
+    }
+    co_return co_await store_report(head, std::move(parser.get().body()), policy);
+  }
+
+  // Checks the body (media type, gzip, the report) and stores it; the reply says
+  // what became of it, and only a committed report gets a 2xx.
+  asio::awaitable<HttpReply> store_report(const HttpRequestHead& head, std::string body,
+                                          const std::shared_ptr<const HttpPolicy>& policy) {
+    const std::string& name = srv.options_.name;
+    auto accepted = accept_body(head, std::move(body), ingestor_for(policy), *policy);
+    if (!accepted) {
+      HttpReply reply = std::move(accepted.error());
+      count_report(name, reply.outcome, to_token(reply.outcome));
+      log_info(name + ": " + peer + ": rejected (" + std::to_string(reply.status) + " " +
+               std::string(to_token(reply.outcome)) + "): " + escape_line(reply.detail, 300));
+      co_return reply;
+    }
+    Provenance prov;
+    prov.transport = Transport::https;
+    prov.source = peer;
+    prov.authenticated = false;  // RFC 8460 §7: anyone can POST
+    prov.auth_method = "https";
+    prov.media_type = media_type(head.content_type);
+    prov.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    const std::string rid = accepted->report.parsed.report.report_id;
+    auto sessions = session_counts(accepted->report.parsed.report);
+    std::string().swap(accepted->report.canonical_json);  // only its hash is stored: don't keep the text queued
+    StoreResult result = co_await async_store(srv.writer_, std::move(accepted->report), std::move(prov),
+                                              std::move(accepted->raw), std::string(), asio::use_awaitable);
+    HttpReply reply = reply_for_outcome(result.outcome, nullptr, *policy);
+    count_report(name, result.outcome, to_token(result.outcome));
+    if (result.outcome == Outcome::stored) count_sessions(sessions);
+    if (reply.status >= 200 && reply.status < 300)
+      log_debug(name + ": " + peer + ": " + std::string(to_token(result.outcome)) + " report " + escape_line(rid, 200));
+    else
+      log_warning(name + ": " + peer + ": not stored (" + std::string(to_token(result.outcome)) +
+                  "): " + escape_line(result.detail, 300));
+    co_return reply;
   }
 
   asio::awaitable<void> run_tls(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx) {
@@ -382,7 +429,8 @@ void HttpServer::accept_loop(std::size_t index) {
           // Full: make room by closing the oldest connection that has not sent a
           // request (nginx reuses idle keep-alive connections the same way), so a
           // flood of silent sockets cannot lock senders out until its deadlines
-          // pass (reliability scenario 17). Connections being evicted do not count.
+          // pass (scenario 17 in docs/guarantees.md#reliability-scenarios).
+          // Connections being evicted do not count.
           if (self->open_.load() - std::min(self->open_.load(), self->evicting_.load()) >=
                   self->options_.max_connections &&
               !self->evict_idle()) {

@@ -40,7 +40,8 @@ struct HttpServerOptions {
   std::size_t max_body_bytes_in_flight = 64 * 1024 * 1024;
   // The share of that budget one client (IPv4 address or IPv6 /64) may hold; one
   // request is always let in. Without it, one address with its 32 connections
-  // declaring 2 MiB bodies holds the whole budget (reliability scenario 15).
+  // declaring 2 MiB bodies holds the whole budget (scenario 15 in
+  // docs/guarantees.md#reliability-scenarios).
   std::size_t max_body_bytes_per_client = 8 * 1024 * 1024;
 };
 

@@ -208,138 +208,185 @@ std::vector<std::string> Importer::expand(const std::vector<std::string>& paths,
   return files;
 }
 
-ImportSummary Importer::run(const std::vector<std::string>& files,
-                            const std::function<void(const ImportResult&)>& on_result,
-                            const std::function<void(std::size_t, std::size_t)>& on_progress) {
-  ImportSummary sum;
+namespace {
+
+// One import: files in, outcomes out, in batches of at most batch_size reports or
+// kMaxBatchBytes of raw bytes, each committed in one transaction.
+class ImportRun {
+ public:
+  ImportRun(storage::Store& store, Ingestor& ingestor, std::size_t batch_size,
+            const std::function<void(std::span<const std::int64_t>)>& after_commit,
+            const std::function<void(const ImportResult&)>& on_result)
+      : store_(store),
+        ingestor_(ingestor),
+        batch_size_(batch_size),
+        after_commit_(after_commit),
+        on_result_(on_result) {
+    batch_.reserve(batch_size_);
+  }
+
+  // A regular file, or each message of an mbox; false once a database error stopped the import.
+  bool import(const std::string& path);
+  ImportSummary finish() {
+    if (!batch_.empty()) flush();
+    return sum_;
+  }
+
+ private:
   struct Item {
     ImportResult result;
     std::string bytes;
     std::optional<Ingested> ingested;
     Provenance provenance;
   };
-  std::vector<Item> batch;
-  batch.reserve(batch_size_);
-  bool stopped = false;
 
-  auto count = [&](const ImportResult& r) {
-    ++sum.files;
-    switch (r.kind) {
-      case ImportResult::Kind::stored: ++sum.stored; break;
-      case ImportResult::Kind::duplicate: ++sum.duplicate; break;
-      case ImportResult::Kind::conflict: ++sum.conflict; break;
-      case ImportResult::Kind::rejected: ++sum.rejected; break;
-      case ImportResult::Kind::failed: ++sum.failed; break;
-    }
-    on_result(r);
-  };
+  void import_mbox(const std::string& path, const std::string& source);
+  void add(std::string label, const std::string& source, std::string bytes, std::string error);
+  void flush();
+  using Outcomes = std::expected<std::vector<storage::StoreOutcome>, storage::StoreError>;
+  void settle(Item& item, const Outcomes& outcomes, std::size_t k);
+  void count(const ImportResult& r);
 
-  auto flush = [&] {
-    std::vector<storage::PendingReport> pending;
-    for (auto& item : batch)
-      if (item.ingested) pending.push_back({&*item.ingested, &item.provenance, item.bytes});
-    std::vector<std::int64_t> row_ids;
-    auto outcomes = store_.store_batch(pending, &row_ids);
-    std::size_t k = 0;
-    for (auto& item : batch) {
-      if (item.ingested) {
-        if (!outcomes) {
-          item.result.kind = ImportResult::Kind::failed;
-          item.result.reason = "not stored: database error: " + outcomes.error().message;
-          stopped = true;
-        } else {
-          switch ((*outcomes)[k]) {
-            case storage::StoreOutcome::stored: item.result.kind = ImportResult::Kind::stored; break;
-            case storage::StoreOutcome::duplicate: item.result.kind = ImportResult::Kind::duplicate; break;
-            case storage::StoreOutcome::conflict: item.result.kind = ImportResult::Kind::conflict; break;
-            case storage::StoreOutcome::held: item.result.kind = ImportResult::Kind::stored; break;  // import holds nothing
-          }
-        }
-        ++k;
-      }
-      count(item.result);
-    }
-    batch.clear();
-    if (outcomes && after_commit_) {
-      std::vector<std::int64_t> stored;
-      for (std::size_t i = 0; i < outcomes->size(); ++i)
-        if ((*outcomes)[i] == storage::StoreOutcome::stored) stored.push_back(row_ids[i]);
-      if (!stored.empty()) after_commit_(stored);
-    }
-  };
+  storage::Store& store_;
+  Ingestor& ingestor_;
+  const std::size_t batch_size_;
+  const std::function<void(std::span<const std::int64_t>)>& after_commit_;
+  const std::function<void(const ImportResult&)>& on_result_;
+  ImportSummary sum_;
+  std::vector<Item> batch_;
+  std::size_t batch_bytes_ = 0;
+  bool stopped_ = false;
+};
 
-  std::size_t batch_bytes = 0;
-  auto add = [&](std::string label, const std::string& source, std::string bytes, std::string error) {
-    Item item;
-    item.result.path = std::move(label);
-    if (!error.empty()) {
+bool ImportRun::import(const std::string& path) {
+  const std::string source = fs::absolute(path).lexically_normal().string();
+  if (is_mbox(path)) {
+    import_mbox(path, source);
+  } else {
+    const Limits& l = ingestor_.limits();
+    auto bytes = read_regular_file(path, std::max(l.max_submission_bytes, l.max_mail_bytes), Symlinks::follow);
+    if (!bytes) add(path, source, {}, bytes.error());
+    else add(path, source, std::move(*bytes), {});
+  }
+  return !stopped_;
+}
+
+// RFC 4155 mbox: one outcome per message, "PATH#N" (1-based).
+void ImportRun::import_mbox(const std::string& path, const std::string& source) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return add(path, source, {}, std::strerror(errno));
+  const std::size_t max_mail = ingestor_.limits().max_mail_bytes;
+  MboxReader reader(fd, max_mail);
+  std::size_t n = 0;
+  while (!stopped_) {
+    auto msg = reader.next();
+    if (!msg) break;
+    ++n;
+    std::string error =
+        msg->too_large ? "message is larger than " + std::to_string(max_mail) + " bytes" : std::string();
+    add(path + "#" + std::to_string(n), source + "#" + std::to_string(n), std::move(msg->bytes), std::move(error));
+  }
+  if (!reader.error().empty()) add(path + "#" + std::to_string(n + 1), source, {}, "read error: " + reader.error());
+  ::close(fd);
+}
+
+// Checks one file's bytes (or records why there are none) and queues the outcome.
+void ImportRun::add(std::string label, const std::string& source, std::string bytes, std::string error) {
+  Item item;
+  item.result.path = std::move(label);
+  if (!error.empty()) {
+    item.result.kind = ImportResult::Kind::rejected;
+    item.result.reason = std::move(error);
+  } else {
+    item.bytes = std::move(bytes);
+    auto ing = ingestor_.ingest(item.bytes);
+    if (!ing) {
       item.result.kind = ImportResult::Kind::rejected;
-      item.result.reason = std::move(error);
+      item.result.reason = ing.error().text();
+      std::string().swap(item.bytes);
     } else {
-      item.bytes = std::move(bytes);
-      auto ing = ingestor_.ingest(item.bytes);
-      if (!ing) {
-        item.result.kind = ImportResult::Kind::rejected;
-        item.result.reason = ing.error().text();
-        std::string().swap(item.bytes);
-      } else {
-        item.result.note_list = ing->parsed.notes;
-        item.provenance.transport = Transport::import;
-        item.provenance.source = source;
-        // The admin vouches for what they import (no DKIM check on files).
-        item.provenance.authenticated = true;
-        item.provenance.auth_method = "import";
-        if (ing->mail) item.provenance.media_type = "message/rfc822";
-        item.provenance.received_at =
-            std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-        item.ingested = std::move(*ing);
-      }
+      item.result.note_list = ing->parsed.notes;
+      item.provenance.transport = Transport::import;
+      item.provenance.source = source;
+      // The admin vouches for what they import (no DKIM check on files).
+      item.provenance.authenticated = true;
+      item.provenance.auth_method = "import";
+      if (ing->mail) item.provenance.media_type = "message/rfc822";
+      item.provenance.received_at =
+          std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+      item.ingested = std::move(*ing);
     }
-    batch_bytes += item.bytes.size();
-    batch.push_back(std::move(item));
-    // Raw bytes wait in memory until their batch commits: bound them too.
-    if (batch.size() >= batch_size_ || batch_bytes >= kMaxBatchBytes) {
-      flush();
-      batch_bytes = 0;
-    }
-  };
+  }
+  batch_bytes_ += item.bytes.size();
+  batch_.push_back(std::move(item));
+  // Raw bytes wait in memory until their batch commits: bound them too.
+  if (batch_.size() >= batch_size_ || batch_bytes_ >= kMaxBatchBytes) flush();
+}
 
-  const std::size_t max_file = std::max(ingestor_.limits().max_submission_bytes, ingestor_.limits().max_mail_bytes);
+// Commits the batch's reports in one transaction, then reports every outcome and
+// hands the stored rows to the alert hook.
+void ImportRun::flush() {
+  std::vector<storage::PendingReport> pending;
+  for (auto& item : batch_)
+    if (item.ingested) pending.push_back({&*item.ingested, &item.provenance, item.bytes});
+  std::vector<std::int64_t> row_ids;
+  auto outcomes = store_.store_batch(pending, &row_ids);
+  std::size_t k = 0;
+  for (auto& item : batch_) {
+    if (item.ingested) settle(item, outcomes, k++);
+    count(item.result);
+  }
+  batch_.clear();
+  batch_bytes_ = 0;
+  if (outcomes && after_commit_) {
+    std::vector<std::int64_t> stored;
+    for (std::size_t i = 0; i < outcomes->size(); ++i)
+      if ((*outcomes)[i] == storage::StoreOutcome::stored) stored.push_back(row_ids[i]);
+    if (!stored.empty()) after_commit_(stored);
+  }
+}
+
+// The outcome of the batch's k-th report; a database error stops the import.
+void ImportRun::settle(Item& item, const Outcomes& outcomes, std::size_t k) {
+  if (!outcomes) {
+    item.result.kind = ImportResult::Kind::failed;
+    item.result.reason = "not stored: database error: " + outcomes.error().message;
+    stopped_ = true;
+    return;
+  }
+  switch ((*outcomes)[k]) {
+    case storage::StoreOutcome::stored: item.result.kind = ImportResult::Kind::stored; break;
+    case storage::StoreOutcome::duplicate: item.result.kind = ImportResult::Kind::duplicate; break;
+    case storage::StoreOutcome::conflict: item.result.kind = ImportResult::Kind::conflict; break;
+    case storage::StoreOutcome::held: item.result.kind = ImportResult::Kind::stored; break;  // import holds nothing
+  }
+}
+
+void ImportRun::count(const ImportResult& r) {
+  ++sum_.files;
+  switch (r.kind) {
+    case ImportResult::Kind::stored: ++sum_.stored; break;
+    case ImportResult::Kind::duplicate: ++sum_.duplicate; break;
+    case ImportResult::Kind::conflict: ++sum_.conflict; break;
+    case ImportResult::Kind::rejected: ++sum_.rejected; break;
+    case ImportResult::Kind::failed: ++sum_.failed; break;
+  }
+  on_result_(r);
+}
+
+}  // namespace
+
+ImportSummary Importer::run(const std::vector<std::string>& files,
+                            const std::function<void(const ImportResult&)>& on_result,
+                            const std::function<void(std::size_t, std::size_t)>& on_progress) {
+  ImportRun import(store_, ingestor_, batch_size_, after_commit_, on_result);
   std::size_t done = 0;
   for (const auto& path : files) {
-    if (stopped) break;
-    const std::string source = fs::absolute(path).lexically_normal().string();
-    if (is_mbox(path)) {
-      // RFC 4155 mbox: one outcome per message, "PATH#N" (1-based).
-      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-      if (fd < 0) {
-        add(path, source, {}, std::strerror(errno));
-      } else {
-        MboxReader reader(fd, ingestor_.limits().max_mail_bytes);
-        std::size_t n = 0;
-        while (!stopped) {
-          auto msg = reader.next();
-          if (!msg) break;
-          ++n;
-          std::string label = path + "#" + std::to_string(n);
-          std::string error = msg->too_large ? "message is larger than " +
-                                                   std::to_string(ingestor_.limits().max_mail_bytes) + " bytes"
-                                             : std::string();
-          add(label, source + "#" + std::to_string(n), std::move(msg->bytes), std::move(error));
-        }
-        if (!reader.error().empty()) add(path + "#" + std::to_string(n + 1), source, {}, "read error: " + reader.error());
-        ::close(fd);
-      }
-    } else {
-      auto bytes = read_regular_file(path, max_file, Symlinks::follow);
-      if (!bytes) add(path, source, {}, bytes.error());
-      else add(path, source, std::move(*bytes), {});
-    }
-    ++done;
-    if (on_progress) on_progress(done, files.size());
+    const bool go_on = import.import(path);
+    if (on_progress) on_progress(++done, files.size());
+    if (!go_on) break;
   }
-  if (!batch.empty()) flush();
-  return sum;
+  return import.finish();
 }
 
 }  // namespace tlsrpt::daemon

@@ -55,7 +55,7 @@ class Importer {
                     const std::function<void(std::size_t done, std::size_t total)>& on_progress = {});
 
   // Called after each committed batch with the row ids of the reports it stored (the
-  // alert hook, design §1 hop [5]).
+  // alert hook, docs/architecture.md#5-alerts).
   void set_after_commit(std::function<void(std::span<const std::int64_t> stored)> f) { after_commit_ = std::move(f); }
 
  private:

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "alerts/detectors.hpp"
 #include "alerts/lifecycle.hpp"
@@ -136,134 +137,208 @@ Alerting::Result Alerting::after_commit(storage::Db& db, std::span<const std::in
                       std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()));
 }
 
+namespace {
+
+using Status = std::expected<void, std::string>;
+
+template <class T>
+std::unexpected<std::string> failed(const std::expected<T, storage::StoreError>& r) {
+  return std::unexpected(r.error().message);
+}
+
+// One evaluation inside the alert store's transaction: the (domain, day) pairs a
+// batch touched, run through the detectors and the lifecycle rules, with the hourly
+// cap. Collects what to send; nothing is sent before the transaction commits.
+class AlertPass {
+ public:
+  AlertPass(storage::AlertStore& st, const AlertsConfig& cfg, sys_seconds now)
+      : st_(st), cfg_(cfg), now_(now), now_text_(format_rfc3339(now)) {}
+
+  Status start();
+  Status evaluate(const std::string& domain, const std::string& day);
+  Status finish();
+
+  Alerting::Result res;
+  std::vector<alerts::Alert> to_send;
+
+ private:
+  Status apply(const alerts::Finding& f, const std::string& domain, const std::string& day);
+  std::expected<std::optional<alerts::LastNotification>, std::string> last_notified(const std::string& domain,
+                                                                                     const std::string& kind);
+  Status resolve_cleared(const std::string& domain, const std::string& day, const alerts::Evaluation& ev,
+                         const std::set<std::string>& present);
+
+  storage::AlertStore& st_;
+  const AlertsConfig& cfg_;
+  const sys_seconds now_;
+  const std::string now_text_;
+  std::optional<alerts::HourlyCap> cap_;
+  std::int64_t pending_ = 0;                // notices the cap held back, not yet summarised
+  std::optional<std::string> last_summary_;  // when the last "N more suppressed" notice went out
+  std::string latest_day_;
+};
+
+// The cap's state: notifications of the last hour, and what it held back.
+Status AlertPass::start() {
+  auto sent = st_.notifications_since(format_rfc3339(now_ - std::chrono::hours(1)));
+  if (!sent) return failed(sent);
+  cap_.emplace(cfg_.max_per_hour, *sent);
+  auto throttle = st_.throttle();
+  if (!throttle) return failed(throttle);
+  std::tie(pending_, last_summary_) = *throttle;
+  return {};
+}
+
+// The detectors over one domain's day against its baseline days, each finding
+// applied, then the open alerts the day shows cleared resolved.
+Status AlertPass::evaluate(const std::string& domain, const std::string& day) {
+  auto d = parse_date(day);
+  if (!d) return {};
+  const std::string since =
+      format_date(std::chrono::time_point_cast<std::chrono::seconds>(*d - std::chrono::days(cfg_.baseline_days)));
+  auto rows = st_.observations(domain, since, day, cfg_.trust_unauthenticated);
+  if (!rows) return failed(rows);
+  const alerts::DetectorConfig dcfg{cfg_.failure_ratio, cfg_.min_sessions, cfg_.trust_unauthenticated};
+  alerts::Evaluation ev = alerts::evaluate(to_input(domain, day, std::move(*rows)), dcfg);
+  ++res.evaluated;
+  latest_day_ = std::max(latest_day_, day);
+  std::set<std::string> present;
+  for (const auto& f : ev.findings) {
+    present.insert(f.alert.kind);
+    if (auto r = apply(f, domain, day); !r) return r;
+  }
+  return resolve_cleared(domain, day, ev, present);
+}
+
+// One finding: an open alert that lapsed is resolved first; then the lifecycle
+// decides whether it opens, stays open, notifies, or is held back.
+Status AlertPass::apply(const alerts::Finding& f, const std::string& domain, const std::string& day) {
+  auto open = st_.find_open(domain, f.alert.kind);
+  if (!open) return failed(open);
+  if (*open && alerts::lapsed((**open).last_day, day, cfg_.baseline_days)) {
+    if (auto r = st_.resolve((**open).id, std::nullopt, now_text_); !r) return failed(r);
+    ++res.resolved;
+    open->reset();
+  }
+  auto last = last_notified(domain, f.alert.kind);
+  if (!last) return std::unexpected(last.error());
+  const alerts::Decision dec =
+      alerts::decide(f, open->has_value(), *last, now_, alerts::LifecycleConfig{cfg_.cooldown, cfg_.stale_after});
+  if (dec.action == alerts::Action::ignore) return {};
+
+  const storage::AlertFields fields = to_fields(f.alert);
+  std::int64_t id = 0;
+  if (*open) {
+    id = (**open).id;
+    if (auto r = st_.seen_again(id, fields, now_text_); !r) return failed(r);
+  } else {
+    auto inserted = st_.open_alert(fields, now_text_);
+    if (!inserted) return failed(inserted);
+    id = *inserted;
+    ++res.opened;
+  }
+  const bool cap_held = dec.notify && !cap_->take();
+  if (dec.notify && !cap_held) {
+    if (auto r = st_.mark_notified(id, fields.severity, now_text_); !r) return failed(r);
+    if (auto r = st_.log_notification(id, now_text_); !r) return failed(r);
+    alerts::Alert a = f.alert;
+    a.id = id;
+    a.notification = dec.notification;
+    to_send.push_back(std::move(a));
+    ++res.notified;
+  } else if (cap_held || (dec.held_back == "cooldown" && !*open)) {
+    // Counted when the cap held it, or when a new alert was held by the cooldown
+    // of its domain and kind; a still-open alert waiting for its reminder is not news.
+    if (auto r = st_.mark_suppressed(id); !r) return failed(r);
+    if (cap_held) ++pending_;
+    ++res.held_back;
+  }
+  return {};
+}
+
+std::expected<std::optional<alerts::LastNotification>, std::string> AlertPass::last_notified(
+    const std::string& domain, const std::string& kind) {
+  auto row = st_.last_notification(domain, kind);
+  if (!row) return failed(row);
+  if (!*row) return std::nullopt;
+  auto at = parse_rfc3339((*row)->first);
+  if (!at) return std::nullopt;
+  auto sev = alerts::severity_from_token((*row)->second);
+  return alerts::LastNotification{at->time, sev.value_or(alerts::Severity::critical)};
+}
+
+Status AlertPass::resolve_cleared(const std::string& domain, const std::string& day, const alerts::Evaluation& ev,
+                                  const std::set<std::string>& present) {
+  auto open_alerts = st_.open_for_domain(domain);
+  if (!open_alerts) return failed(open_alerts);
+  for (const auto& a : *open_alerts) {
+    if (present.contains(a.kind) || !alerts::resolves(a.kind, a.last_day, day, ev.clean_kinds)) continue;
+    if (auto r = st_.resolve(a.id, std::optional<std::string>(day), now_text_); !r) return failed(r);
+    ++res.resolved;
+  }
+  return {};
+}
+
+// The cap's "N more suppressed" notice (at most one per hour, outside the cap), the
+// cap's state saved, and notification times older than a day pruned.
+Status AlertPass::finish() {
+  bool summary_due = pending_ > 0;
+  if (summary_due && last_summary_)
+    if (auto at = parse_rfc3339(*last_summary_); at && now_ - at->time < std::chrono::hours(1)) summary_due = false;
+  if (summary_due) {
+    to_send.push_back(alerts::suppressed_notice(static_cast<std::uint64_t>(pending_), cfg_.max_per_hour, latest_day_));
+    pending_ = 0;
+    last_summary_ = now_text_;
+  }
+  if (auto r = st_.set_throttle(pending_, last_summary_); !r) return failed(r);
+  if (auto r = st_.prune_notifications(format_rfc3339(now_ - std::chrono::hours(24))); !r) return failed(r);
+  return {};
+}
+
+// The whole evaluation of one batch in one transaction: a crash leaves either all
+// of it or none.
+Status evaluate_batch(storage::AlertStore& st, AlertPass& pass, const AlertsConfig& cfg,
+                      std::span<const std::int64_t> report_ids, bool authenticated) {
+  if (auto r = st.begin(); !r) return failed(r);
+  if (auto r = st.record_authentication(report_ids, authenticated); !r) return failed(r);
+  // Reports that cannot count (unauthenticated, not trusted) change no observation:
+  // evaluating would only repeat the last evaluation's answer. Skipping it keeps a
+  // flood of unsigned reports from costing a detector run per batch.
+  if (authenticated || cfg.trust_unauthenticated) {
+    auto pairs = st.affected(report_ids);
+    if (!pairs) return failed(pairs);
+    if (auto r = pass.start(); !r) return r;
+    for (const auto& [domain, day] : *pairs)
+      if (auto r = pass.evaluate(domain, day); !r) return r;
+    if (auto r = pass.finish(); !r) return r;
+  }
+  if (auto r = st.commit(); !r) return failed(r);
+  return {};
+}
+
+}  // namespace
+
 Alerting::Result Alerting::after_commit(storage::Db& db, std::span<const std::int64_t> report_ids, bool authenticated,
                                         sys_seconds now) {
-  Result res;
-  if (report_ids.empty()) return res;
+  if (report_ids.empty()) return Result{};
   storage::AlertStore st(db);
-  std::vector<alerts::Alert> to_send;
-  auto fail = [&](const std::string& what) {
+  AlertPass pass(st, cfg_, now);
+  Status done;
+  try {
+    done = evaluate_batch(st, pass, cfg_, report_ids, authenticated);
+  } catch (const std::exception& e) {
+    done = std::unexpected(std::string("internal error: ") + e.what());
+  }
+  if (!done) {
     st.rollback();
-    if (log_) log_("alerts: " + what + " (the reports stay stored; no alert was raised for them)");
-    res = Result{};
+    if (log_) log_("alerts: " + done.error() + " (the reports stay stored; no alert was raised for them)");
+    Result res;
     res.ok = false;
     return res;
-  };
-  // One transaction: a crash leaves either the whole evaluation or none of it.
-  try {
-    if (auto r = st.begin(); !r) return fail(r.error().message);
-    if (auto r = st.record_authentication(report_ids, authenticated); !r) return fail(r.error().message);
-    // Reports that cannot count (unauthenticated, not trusted) change no observation:
-    // evaluating would only repeat the last evaluation's answer. Skipping it keeps a
-    // flood of unsigned reports from costing a detector run per batch.
-    if (!authenticated && !cfg_.trust_unauthenticated) {
-      if (auto r = st.commit(); !r) return fail(r.error().message);
-      return res;
-    }
-    auto pairs = st.affected(report_ids);
-    if (!pairs) return fail(pairs.error().message);
-
-    const std::string now_text = format_rfc3339(now);
-    auto sent = st.notifications_since(format_rfc3339(now - std::chrono::hours(1)));
-    if (!sent) return fail(sent.error().message);
-    alerts::HourlyCap cap(cfg_.max_per_hour, *sent);
-    auto throttle = st.throttle();
-    if (!throttle) return fail(throttle.error().message);
-    auto [pending, last_summary] = *throttle;
-
-    const alerts::DetectorConfig dcfg{cfg_.failure_ratio, cfg_.min_sessions, cfg_.trust_unauthenticated};
-    const alerts::LifecycleConfig lcfg{cfg_.cooldown, cfg_.stale_after};
-    std::string latest_day;
-
-    for (const auto& [domain, day] : *pairs) {
-      auto d = parse_date(day);
-      if (!d) continue;
-      const std::string since = format_date(std::chrono::time_point_cast<std::chrono::seconds>(
-          *d - std::chrono::days(cfg_.baseline_days)));
-      auto rows = st.observations(domain, since, day, cfg_.trust_unauthenticated);
-      if (!rows) return fail(rows.error().message);
-      alerts::Evaluation ev = alerts::evaluate(to_input(domain, day, std::move(*rows)), dcfg);
-      ++res.evaluated;
-      latest_day = std::max(latest_day, day);
-
-      std::set<std::string> present;
-      for (auto& f : ev.findings) {
-        present.insert(f.alert.kind);
-        auto open = st.find_open(domain, f.alert.kind);
-        if (!open) return fail(open.error().message);
-        if (*open && alerts::lapsed((**open).last_day, day, cfg_.baseline_days)) {
-          if (auto r = st.resolve((**open).id, std::nullopt, now_text); !r) return fail(r.error().message);
-          ++res.resolved;
-          open->reset();
-        }
-        auto last_row = st.last_notification(domain, f.alert.kind);
-        if (!last_row) return fail(last_row.error().message);
-        std::optional<alerts::LastNotification> last;
-        if (*last_row) {
-          auto at = parse_rfc3339((*last_row)->first);
-          auto sev = alerts::severity_from_token((*last_row)->second);
-          if (at) last = alerts::LastNotification{at->time, sev.value_or(alerts::Severity::critical)};
-        }
-        alerts::Decision dec = alerts::decide(f, open->has_value(), last, now, lcfg);
-        if (dec.action == alerts::Action::ignore) continue;
-
-        const storage::AlertFields fields = to_fields(f.alert);
-        std::int64_t id = 0;
-        if (*open) {
-          id = (**open).id;
-          if (auto r = st.seen_again(id, fields, now_text); !r) return fail(r.error().message);
-        } else {
-          auto inserted = st.open_alert(fields, now_text);
-          if (!inserted) return fail(inserted.error().message);
-          id = *inserted;
-          ++res.opened;
-        }
-        const bool cap_held = dec.notify && !cap.take();
-        if (dec.notify && !cap_held) {
-          if (auto r = st.mark_notified(id, fields.severity, now_text); !r) return fail(r.error().message);
-          if (auto r = st.log_notification(id, now_text); !r) return fail(r.error().message);
-          alerts::Alert a = f.alert;
-          a.id = id;
-          a.notification = dec.notification;
-          to_send.push_back(std::move(a));
-          ++res.notified;
-        } else if (cap_held || (dec.held_back == "cooldown" && !*open)) {
-          // Counted when the cap held it, or when a new alert was held by the cooldown
-          // of its domain and kind; a still-open alert waiting for its reminder is not news.
-          if (auto r = st.mark_suppressed(id); !r) return fail(r.error().message);
-          if (cap_held) ++pending;
-          ++res.held_back;
-        }
-      }
-
-      auto open_alerts = st.open_for_domain(domain);
-      if (!open_alerts) return fail(open_alerts.error().message);
-      for (const auto& a : *open_alerts) {
-        if (present.contains(a.kind) || !alerts::resolves(a.kind, a.last_day, day, ev.clean_kinds)) continue;
-        if (auto r = st.resolve(a.id, std::optional<std::string>(day), now_text); !r) return fail(r.error().message);
-        ++res.resolved;
-      }
-    }
-
-    // The cap's "N more suppressed" notice: at most one per hour, outside the cap.
-    bool summary_due = pending > 0;
-    if (summary_due && last_summary)
-      if (auto at = parse_rfc3339(*last_summary); at && now - at->time < std::chrono::hours(1)) summary_due = false;
-    if (summary_due) {
-      to_send.push_back(alerts::suppressed_notice(static_cast<std::uint64_t>(pending), cfg_.max_per_hour, latest_day));
-      pending = 0;
-      last_summary = now_text;
-    }
-    if (auto r = st.set_throttle(pending, last_summary); !r) return fail(r.error().message);
-    if (auto r = st.prune_notifications(format_rfc3339(now - std::chrono::hours(24))); !r)
-      return fail(r.error().message);
-    if (auto r = st.commit(); !r) return fail(r.error().message);
-  } catch (const std::exception& e) {
-    return fail(std::string("internal error: ") + e.what());
   }
   // Sent only after the state that says "sent" is committed.
-  for (const auto& a : to_send) dispatcher_.dispatch(a);
-  return res;
+  for (const auto& a : pass.to_send) dispatcher_.dispatch(a);
+  return pass.res;
 }
 
 }  // namespace tlsrpt::daemon

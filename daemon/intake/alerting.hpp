@@ -1,4 +1,4 @@
-// Hop [5] of the flow (design §1): after a batch of reports is committed, run the
+// Step 5 of the flow (docs/architecture.md#5-alerts): after a batch of reports is committed, run the
 // drift detectors for every policy domain and day the batch touched, update the
 // alerts' lifecycle in the database, and hand what must be sent to the dispatcher,
 // which delivers on its own threads. Never throws and never fails ingestion: errors

@@ -1,4 +1,4 @@
-// Which addresses an alert webhook may connect to (reliability notes §2.10, SSRF):
+// Which addresses an alert webhook may connect to (SSRF, docs/guarantees.md#output-side):
 // loopback, private, link-local/metadata, CGNAT, multicast, documentation and other
 // special-purpose ranges are refused unless the admin allows private targets. Pure:
 // classifies an address, never resolves or connects.

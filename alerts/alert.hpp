@@ -1,4 +1,4 @@
-// An alert: what the drift detectors raise after a report is stored (design §1,
+// An alert: what the drift detectors raise after a report is stored (docs/architecture.md#5-alerts,
 // hop [5]), and what every sink delivers. Plain values and their JSON form only:
 // no I/O, no SQL, no clock. Report-derived strings in here are attacker controlled;
 // each sink escapes them for its own output.
@@ -19,7 +19,7 @@ enum class Severity { info, warning, critical };
 std::string_view to_token(Severity s);
 std::optional<Severity> severity_from_token(std::string_view token);
 
-// The `kind` strings are part of the interface (issue 5): sinks, the `alerts` view
+// The `kind` strings are part of the interface (README.md#alerts): sinks, the `alerts` view
 // and admins' filters match on them.
 inline constexpr std::string_view kMxChange = "mx-change";
 inline constexpr std::string_view kCertificateChange = "certificate-change";

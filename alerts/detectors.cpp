@@ -208,7 +208,7 @@ Finding make(const Context& c, std::string_view kind, Severity sev, std::string 
 // ---- conditions (functions of one day, so the reference day can be asked too) ----
 
 // RFC 8461 §4.1: a failed session at an MX that none of the applied policy's mx
-// patterns match (receiver notes §4.1 "MX set drift").
+// patterns match (docs/receiver-rules.md#policy-strings-in-alerts).
 bool uncovered(const Obs& o, const FailureObservation& f) {
   if (!o.is(kSts) || o.sts.mx.empty() || o.sts.mode == "none" || !f.receiving_mx_hostname) return false;
   std::string h = normalize_mx_name(*f.receiving_mx_hostname);
@@ -325,7 +325,7 @@ void mx_change(Context& c, Evaluation& out) {
   if (!c.today.has(kSts)) return;
   auto has_mx = [](const Obs& o) { return o.is(kSts) && !o.sts.mx.empty(); };
 
-  // RFC 8460 §4.5 + receiver notes §4.1: compare the normalised mx sets senders applied.
+  // RFC 8460 §4.5 and docs/receiver-rules.md#policy-strings-in-alerts: compare the normalised mx sets senders applied.
   std::set<std::vector<std::string>> base_sets;
   for (const auto& d : c.history)
     for (const auto& o : d.obs)

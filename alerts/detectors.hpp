@@ -1,4 +1,4 @@
-// The drift detectors (issue 5): one policy domain's day against its baseline ->
+// The drift detectors (README.md#alerts): one policy domain's day against its baseline ->
 // the conditions present that day, as alerts with plain-language text and evidence,
 // plus which kinds the day shows as clean (so open alerts can be resolved). Pure
 // functions: no storage, no clock, no configuration files.

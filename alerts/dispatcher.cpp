@@ -66,7 +66,7 @@ void Dispatcher::run(Worker& w, std::stop_token stop) {
       try {
         r = w.sink->deliver(a, stop);
       } catch (const std::exception& e) {
-        // No exception crosses the thread boundary (design §5).
+        // No exception crosses the thread boundary (docs/architecture.md#errors).
         r = std::unexpected(DeliveryError{std::string("internal error: ") + e.what(), false});
       } catch (...) {
         r = std::unexpected(DeliveryError{"internal error", false});

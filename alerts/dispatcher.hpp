@@ -1,6 +1,6 @@
 // Hands each alert to every sink on the sink's own worker thread, through a bounded
 // queue, with retries and backoff. dispatch() never blocks and one slow or failing
-// sink never holds up another (issue 5: "never blocks ingestion or other sinks").
+// sink never holds up another (alerts never block ingestion or other sinks: docs/architecture.md#5-alerts).
 // Failures are logged through the given function, which must be thread-safe.
 #pragma once
 

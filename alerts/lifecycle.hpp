@@ -1,5 +1,5 @@
 // When an alert opens, is re-sent, escalates or resolves, and how many may be sent
-// per hour (issue 5 "Lifecycle", reliability notes §2.9): pure rules over the stored
+// per hour (README.md#alerts, docs/guarantees.md#output-side): pure rules over the stored
 // state the daemon passes in. The state itself lives in storage/alert_store.
 #pragma once
 

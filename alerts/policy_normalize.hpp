@@ -1,5 +1,5 @@
 // Policy strings brought to one comparable form before the detectors compare them
-// (receiver notes §4.1, §4.2: reporters reorder, re-case and re-space the same
+// (docs/receiver-rules.md#policy-strings-in-alerts: reporters reorder, re-case and re-space the same
 // policy). Pure string functions; nothing here looks anything up.
 #pragma once
 

@@ -1,6 +1,6 @@
 // The configuration: ONE parameter table (name, type, default, doc) from which the
 // TOML loader, `config defaults`, the example config and the README section are all
-// produced (design §8). Only daemon/ reads configuration files.
+// produced (docs/architecture.md#conventions). Only daemon/ reads configuration files.
 #pragma once
 
 #include <chrono>
@@ -65,7 +65,7 @@ struct SmtpConfig {
   std::size_t max_connections = 0, max_connections_per_client = 0;
 };
 
-// [inspect]: the record inspection site and API on the HTTPS listener (issue 6).
+// [inspect]: the record inspection site and API on the HTTPS listener (README.md#inspection-endpoint).
 struct InspectConfig {
   bool enabled = false;
   std::vector<std::string> trusted_proxies;
@@ -78,7 +78,7 @@ struct MaildirConfig {
   Millis rescan_interval{};
 };
 
-// One [[alerts.sink]] table (issue 5). Which keys apply depends on `type`.
+// One [[alerts.sink]] table (README.md#alerts). Which keys apply depends on `type`.
 struct AlertSinkConfig {
   std::string type = "log";         // log | file | email | webhook
   std::string path;                 // file: JSON Lines file

@@ -1,4 +1,4 @@
-// Why an input was refused: a value, never an exception (design §5). Every
+// Why an input was refused: a value, never an exception (docs/architecture.md#errors). Every
 // rejection names its reason (a stable token for metrics and replies), the path of
 // the field at fault, and a lower-case message without a trailing period.
 #pragma once

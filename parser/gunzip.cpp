@@ -1,5 +1,5 @@
 // zlib inflate with windowBits 16+MAX_WBITS (gzip only, CRC32 and ISIZE checked by
-// zlib). The output cap is checked after every inflate() call (design §7).
+// zlib). The output cap is checked after every inflate() call (docs/guarantees.md#limits-and-deadlines).
 #include "parser/gunzip.hpp"
 
 #include <zlib.h>

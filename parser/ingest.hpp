@@ -1,4 +1,4 @@
-// Hop [2] of the flow (design §1): submitted bytes -> a validated, normalised
+// Step 2 of the flow (docs/architecture.md#2-intake): submitted bytes -> a validated, normalised
 // report ready to store. Every channel (HTTPS, SMTP/LMTP, Maildir, import) calls
 // this one function; it detects the format by content, never by name or label.
 #pragma once
@@ -18,7 +18,7 @@
 
 namespace tlsrpt {
 
-// How a submission reached us; stored with the report (design §6 `transport`).
+// How a submission reached us; stored with the report (`transport`, docs/architecture.md#storage-contract).
 enum class Transport { https, smtp, lmtp, maildir, import };
 std::string_view to_token(Transport t);
 

@@ -1,4 +1,4 @@
-// Every size limit on untrusted report input, by name, in one place (design §7).
+// Every size limit on untrusted report input, by name, in one place (docs/guarantees.md#limits-and-deadlines).
 // The defaults are sized for real reports (1-30 KB) with room to spare; the config
 // may change them, nothing else does.
 #pragma once
@@ -35,7 +35,7 @@ struct Limits {
 
   // Mail (RFC 8460 §5.3). The decoded report part is a submission like any other
   // and is bounded by max_submission_bytes.
-  std::size_t max_mail_bytes = 10 * kMiB;          // the whole message (design §7)
+  std::size_t max_mail_bytes = 10 * kMiB;          // the whole message (docs/guarantees.md#limits-and-deadlines)
   std::size_t max_mail_header_bytes = 256 * kKiB;  // top-level header block (real: 0.5-14 KiB)
   std::size_t max_mime_parts = 100;                // every part of the MIME tree (real: 3)
   std::size_t max_mime_depth = 10;                 // multipart nesting (real: 1)

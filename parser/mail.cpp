@@ -191,8 +191,9 @@ std::size_t header_block_end(std::string_view m) {
 
 // GMime builds an object for every part, header and parameter before the tree can
 // be walked, at ~40 times their size: 7 MiB of empty parts or of part headers cost
-// it 350-400 MiB and seconds of CPU (reliability scenario 24). So the part and
-// header limits are first checked on the raw text, in one pass:
+// it 350-400 MiB and seconds of CPU (scenario 24 in
+// docs/guarantees.md#reliability-scenarios). So the part and header limits are first
+// checked on the raw text, in one pass:
 //  - a part starts at a line beginning "--" (a delimiter; a base64 line never does),
 //    so more than kDelimitersPerPart * max_mime_parts such lines cannot be a mail
 //    within the part limit (each part has its delimiter, each multipart one more to

@@ -161,7 +161,7 @@ class Walker {
     }
     return Got::value;
   }
-  // Identifiers: bounded, no NUL (reliability scenarios §2.3).
+  // Identifiers: bounded, no NUL (docs/guarantees.md#hostile-input).
   Got get_identifier(od::value& v, const Path& p, std::string& out, bool allow_null) {
     std::string_view s;
     Got g = get_string(v, p, s, allow_null);

@@ -53,7 +53,7 @@ struct RecordCheckOptions {
 };
 
 // Checks one record string against the RFC 8460 §3 ABNF. Decisions where the RFC is
-// ambiguous (receiver notes §1.8, §7):
+// ambiguous (docs/receiver-rules.md#record-grammar):
 //  - WSP between "v=TLSRPTv1" and the first ";" is ABNF-valid but fails the literal
 //    "begins with v=TLSRPTv1;" rule senders apply: valid, with a warning.
 //  - repeated rua= fields: valid, their URIs are merged (union), with a warning.

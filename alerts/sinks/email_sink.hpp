@@ -3,7 +3,7 @@
 // is built and serialised by GMime. Reports are attacker controlled (RFC 8460 §7), so
 // no report text ever reaches a header raw: a fixed header set, the Subject RFC
 // 2047-encoded after control characters are removed, report fields only in the
-// quoted-printable body (reliability §2.8).
+// quoted-printable body (docs/guarantees.md#output-side).
 #pragma once
 
 #include <chrono>

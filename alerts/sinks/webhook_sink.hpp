@@ -1,6 +1,6 @@
 // type = "webhook": an HTTPS POST per alert, either the alert's JSON or a
 // Slack/Mattermost-compatible {"text": ...}. Deadlines on connect and transfer, no
-// redirects followed, https only, and (reliability §2.10, SSRF) every address curl is
+// redirects followed, https only, and (SSRF, docs/guarantees.md#output-side) every address curl is
 // about to connect to is checked at connect time: private, loopback, link-local and
 // other special-purpose targets are refused unless allow_private is set. Because the
 // check runs on the socket address itself, DNS rebinding between check and connect

@@ -1,4 +1,4 @@
-// The Maildir drop (issue 4): watches each Maildir's new/ (inotify, plus a periodic
+// The Maildir drop (README.md#mailed-reports-rfc-8460-53): watches each Maildir's new/ (inotify, plus a periodic
 // rescan for what inotify missed and for retries), runs every message through the
 // mail intake and the store writer, and moves it to cur/ only after its report is
 // committed (or held); a message without a usable report goes to the .rejected

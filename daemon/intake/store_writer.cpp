@@ -137,7 +137,7 @@ void StoreWriter::commit(std::vector<Item>& batch) {
       if ((*outcomes)[i] == storage::StoreOutcome::stored && row_ids[i] > 0)
         (reports[i].provenance.authenticated ? authenticated : unauthenticated).push_back(row_ids[i]);
     finish(reports, &*outcomes, {});
-    // After the replies: alerting never delays an acknowledgement (design §1).
+    // After the replies: alerting never delays an acknowledgement (docs/architecture.md#5-alerts).
     if (after_commit_) {
       if (!authenticated.empty()) after_commit_(store_->db(), authenticated, true);
       if (!unauthenticated.empty()) after_commit_(store_->db(), unauthenticated, false);

@@ -1,4 +1,4 @@
-// The single store writer (design §1 hop [3]): one thread owns the SQLite store and
+// The single store writer (docs/architecture.md#3-store): one thread owns the SQLite store and
 // commits what every connection submitted in ONE transaction per round (group
 // commit, synchronous=FULL). Each submitter's completion runs only after the commit
 // that holds its report, or with storage_unavailable when that commit failed — so no
@@ -54,7 +54,7 @@ class StoreWriter {
   void stop();
 
   // Runs on the writer thread after each commit, once per authentication state,
-  // with the row ids of the reports that commit stored (the alert hook, design §1
+  // with the row ids of the reports that commit stored (the alert hook, docs/architecture.md#5-alerts
   // hop [5]). Set before start().
   using AfterCommit = std::function<void(storage::Db& db, std::span<const std::int64_t> stored, bool authenticated)>;
   void set_after_commit(AfterCommit f) { after_commit_ = std::move(f); }

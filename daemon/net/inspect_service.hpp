@@ -1,4 +1,4 @@
-// The inspection endpoint behind the HTTPS listener (issue 6): rate limit (12 a
+// The inspection endpoint behind the HTTPS listener (README.md#inspection-endpoint): rate limit (12 a
 // minute per IPv4 address or IPv6 /64, X-Forwarded-For only from trusted proxies),
 // a cap on inspections in flight, and the DNS work on its own small thread pool.
 // It never logs the queried domain or the result.

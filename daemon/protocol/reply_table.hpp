@@ -1,4 +1,4 @@
-// ONE table from an ingestion outcome to what each transport answers (design §1):
+// ONE table from an ingestion outcome to what each transport answers (docs/receiver-rules.md#reply-table):
 // HTTP status, SMTP reply code and enhanced status code, and the text. Transports
 // never invent replies for outcomes; Postfix keeps its status map the same way.
 #pragma once

@@ -5,8 +5,9 @@
 namespace tlsrpt::daemon {
 
 std::optional<Error> check_received(const Report& report, std::chrono::sys_seconds received_at) {
-  // Reliability scenario 12: a report dated years ahead is not a report of a day
-  // that ended; counting it would put sessions on days that have not happened.
+  // A report dated years ahead is not a report of a day that ended; counting it
+  // would put sessions on days that have not happened (scenario 12 in
+  // docs/guarantees.md#reliability-scenarios).
   if (report.date_range.start > received_at + kMaxReportAhead)
     return Error{RejectReason::invalid_value, "date-range",
                  "start-datetime " + format_rfc3339(report.date_range.start) + " is more than " +

@@ -1,5 +1,5 @@
 // SMTP/LMTP reply values and the ONE table from a mailed report's storage outcome
-// to the reply after DATA (design §1 hop [4]). Pure values: no I/O, no clock.
+// to the reply after DATA (docs/architecture.md#4-reply). Pure values: no I/O, no clock.
 // Reply text is sanitised here, so no client- or report-derived text can inject
 // CR/LF (a second reply) into the reply stream.
 #pragma once

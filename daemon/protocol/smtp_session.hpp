@@ -25,8 +25,8 @@ using SmtpTime = SmtpClock::time_point;
 
 // Message bytes that all sessions sharing it may hold at once: DATA being received
 // and messages being stored. Without it, 256 sessions each filling a 10 MiB DATA
-// hold 2.5 GiB (reliability scenario 20). Thread-safe; the one shared object of
-// the engine, and it only counts.
+// hold 2.5 GiB (scenario 20 in docs/guarantees.md#reliability-scenarios).
+// Thread-safe; the one shared object of the engine, and it only counts.
 class MessageBudget {
  public:
   explicit MessageBudget(std::size_t limit) : limit_(limit) {}
@@ -47,7 +47,7 @@ class MessageBudget {
   std::atomic<std::size_t> used_{0};
 };
 
-// Every limit by name; defaults follow Postfix (reliability-scenarios.md §2.6)
+// Every limit by name; defaults follow Postfix (docs/guarantees.md#limits-and-deadlines)
 // unless the comment says otherwise. A counter limit of 0 turns that check off.
 struct SmtpOptions {
   std::string hostname = "localhost";  // in the greeting, the EHLO reply and 421s
@@ -88,7 +88,7 @@ struct SmtpOptions {
   // whole command line must arrive in that time (a trickle does not extend it).
   std::chrono::milliseconds command_timeout{std::chrono::seconds(300)};
   // DATA must average data_min_rate bytes/s once data_rate_grace has passed
-  // (reliability-scenarios.md §2.4); 0 turns the rule off. command_timeout also
+  // (docs/guarantees.md#limits-and-deadlines); 0 turns the rule off. command_timeout also
   // bounds every silence inside DATA.
   std::chrono::milliseconds data_rate_grace{std::chrono::seconds(10)};
   std::size_t data_min_rate = 1024;

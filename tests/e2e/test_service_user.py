@@ -8,7 +8,7 @@ import os
 import pwd
 import unittest
 
-from support import CORPUS, SERVICE_USER, Daemon, TempDirTest, curl, main, sql, tlsrptd
+from support import QUIRKS, SERVICE_USER, Daemon, TempDirTest, curl, main, sql, tlsrptd
 
 
 def owner(path):
@@ -49,7 +49,7 @@ class RootMadeDatabase(TempDirTest):
         self.d.start()
         self.assertIn(f"handed {self.d.db} (made by root) to the service user {SERVICE_USER}", self.d.read_log())
         self.assertEqual(owner(self.d.db), self.uid)
-        with open(os.path.join(CORPUS, "mox-4.json"), "rb") as f:
+        with open(os.path.join(QUIRKS, "stalwart-mx-host-with-mx-prefix.json"), "rb") as f:
             body = f.read()
         status, _, resp = curl(self.d.url(), body, "application/tlsrpt+json")
         self.assertEqual(status, 200, resp)

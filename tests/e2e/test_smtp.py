@@ -2,7 +2,14 @@
 swaks over SMTP (plain and STARTTLS) and LMTP (TCP and a unix socket), Python smtplib
 and raw sockets for pipelining and abuse, a Maildir drop, and DKIM with keys served
 by dnsmasq. The counts are checked against `report import` of the same files, which
-the import tests check against independently written expectations."""
+the import tests check against independently written expectations.
+
+The mails are this repository's own (tests/corpus, support.QUIRKS). Extra run
+(InteropMailChannels, `--interop`, ctest e2e.test_smtp.interop): every mail of the
+external interop corpus (TLSRPT_CORPUS_DIR, not part of this repository) over SMTP
+then LMTP; skipped, saying so, where it is not set or absent."""
+import email
+import gzip
 import json
 import os
 import shutil
@@ -12,10 +19,13 @@ import subprocess
 import sys
 import time
 
-from support import CORPUS, SOURCE, Daemon, Dnsmasq, TempDirTest, curl, main, sql, tlsrptd
+from support import CORPUS, QUIRKS, SOURCE, Daemon, Dnsmasq, TempDirTest, curl, main, sql, tlsrptd
 
 DKIM_TOOL = os.path.join(SOURCE, "tests", "tools", "dkim_tool.py")
-EMLS = sorted(f for f in os.listdir(CORPUS) if f.endswith(".eml"))
+
+
+def emls(folder):
+    return sorted(f for f in os.listdir(folder) if f.endswith(".eml"))
 
 
 def swaks(*args, data=None, timeout=60):
@@ -26,9 +36,28 @@ def swaks(*args, data=None, timeout=60):
     return p.returncode, p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
 
 
-def corpus(name):
-    with open(os.path.join(CORPUS, name), "rb") as f:
+def read(folder, name):
+    with open(os.path.join(folder, name), "rb") as f:
         return f.read()
+
+
+def quirk(name):
+    """A file of tests/corpus (support.QUIRKS), this repository's own reports and mails."""
+    return read(QUIRKS, name)
+
+
+def report_key(data):
+    """(organization-name, report-id) of a report file's bytes (.json or .json.gz) or of a
+    report mail's application/tlsrpt* part: what dedupe goes by."""
+    if data.lstrip()[:1] not in (b"{", b"\x1f"):
+        parts = [p for p in email.message_from_bytes(data).walk()
+                 if p.get_content_type().startswith("application/tlsrpt")]
+        assert len(parts) == 1, len(parts)
+        data = parts[0].get_payload(decode=True)
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    d = json.loads(data.decode("utf-8-sig"))
+    return d["organization-name"], d["report-id"]
 
 
 def policy_daily(db, service=True):
@@ -47,7 +76,7 @@ def recv_until(sock, needle, timeout=10):
     return data
 
 
-class MailChannels(TempDirTest):
+class MailChannelsTest(TempDirTest):
     """dkim = "off": the transport alone (DKIM has its own tests below)."""
 
     def setUp(self):
@@ -73,23 +102,25 @@ class MailChannels(TempDirTest):
         self.assertEqual(self.d.stop(), 0, self.d.read_log())
         super().tearDown()
 
-    def expected_daily(self, files):
+    def expected_daily(self, files, folder=QUIRKS):
         db = self.path("oracle.sqlite")
-        tlsrptd("report", "import", "--db", db, *[os.path.join(CORPUS, f) for f in files])
+        tlsrptd("report", "import", "--db", db, *[os.path.join(folder, f) for f in files])
         return policy_daily(db, service=False)
 
-    def test_every_corpus_mail_over_smtp_then_lmtp_counted_once(self):
-        for name in EMLS:
+    def every_mail_over_smtp_then_lmtp_counted_once(self, folder):
+        names = emls(folder)
+        self.assertGreaterEqual(len(names), 5)
+        for name in names:
             rc, out = swaks("--server", f"127.0.0.1:{self.smtp_port}", "--to", "tlsrpt@example.com",
-                            "--from", "reports@sender.example", data=corpus(name))
+                            "--from", "reports@sender.example", data=read(folder, name))
             self.assertEqual(rc, 0, (name, out))
             self.assertIn("250 2.0.0 report", out, name)
         daily = policy_daily(self.d.db)
-        self.assertEqual(daily, self.expected_daily(EMLS))
+        self.assertEqual(daily, self.expected_daily(names, folder))
         # The same mails again over LMTP (TCP): duplicates, one reply per recipient.
-        for name in EMLS[:5]:
+        for name in names[:5]:
             rc, out = swaks("--protocol", "LMTP", "--server", f"127.0.0.1:{self.lmtp_port}",
-                            "--to", "tlsrpt@example.com,tls-reports@example.org", data=corpus(name))
+                            "--to", "tlsrpt@example.com,tls-reports@example.org", data=read(folder, name))
             self.assertEqual(rc, 0, out)
             self.assertIn("250 2.0.0 <tlsrpt@example.com> report already stored", out)
             self.assertIn("250 2.0.0 <tls-reports@example.org> report already stored", out)
@@ -98,12 +129,18 @@ class MailChannels(TempDirTest):
         self.assertEqual(rows, [{"transport": "smtp", "n": sql(self.d.db, "SELECT count(*) AS n FROM reports",
                                                                   service=True)[0]["n"]}])
 
+
+class MailChannels(MailChannelsTest):
+    def test_every_quirk_mail_over_smtp_then_lmtp_counted_once(self):
+        self.every_mail_over_smtp_then_lmtp_counted_once(QUIRKS)
+
     def test_starttls_and_lmtp_unix_socket(self):
+        # Two mails from Microsoft (TLS-Report-Submitter: microsoft.com), two reports.
         rc, out = swaks("--server", f"127.0.0.1:{self.smtp_port}", "--tls", "--to", "tlsrpt@example.com",
-                        data=corpus("tlsrpt-rs-5.eml"))
+                        data=quirk("microsoft-html-first-part.eml"))
         self.assertEqual(rc, 0, out)
         rc, out = swaks("--protocol", "LMTP", "--socket", self.sock, "--to", "tlsrpt@example.com",
-                        data=corpus("mox-2.eml"))
+                        data=quirk("microsoft-filename-only-in-disposition.eml"))
         self.assertEqual(rc, 0, out)
         self.assertIn("250 2.0.0 <tlsrpt@example.com> report stored", out)
         rows = sql(self.d.db, "SELECT transport, tls_report_submitter FROM reports ORDER BY id", service=True)
@@ -116,11 +153,12 @@ class MailChannels(TempDirTest):
             self.assertEqual(code, 250)
             self.assertIn(b"PIPELINING", caps)
             self.assertIn(b"STARTTLS", caps)
-            refused = s.sendmail("reports@google.com", ["tlsrpt@example.com"], corpus("mox-1.eml"))
+            google = quirk("google-multipart-gzip-base64.eml")  # a report mail from Google
+            refused = s.sendmail("reports@google.com", ["tlsrpt@example.com"], google)
             self.assertEqual(refused, {})
             # Not one of our recipients: never relayed.
             with self.assertRaises(smtplib.SMTPRecipientsRefused):
-                s.sendmail("a@b.example", ["someone@elsewhere.example"], corpus("mox-1.eml"))
+                s.sendmail("a@b.example", ["someone@elsewhere.example"], google)
         # RFC 2920: MAIL, RCPT and DATA in one write; the body after the 354.
         with socket.create_connection(("127.0.0.1", self.smtp_port)) as c:
             recv_until(c, b"220 ")
@@ -130,7 +168,8 @@ class MailChannels(TempDirTest):
             got = recv_until(c, b"354 ")
             self.assertIn(b"250 2.1.0", got)
             self.assertIn(b"250 2.1.5", got)
-            body = corpus("deltachat-1.eml").replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            # Another report (Google's, bare LF line ends in the file: sent as CRLF).
+            body = quirk("mail-auth-bare-tlsrpt-plain-json.eml").replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
             c.sendall(body.replace(b"\r\n.", b"\r\n..") + b"\r\n.\r\nQUIT\r\n")
             got = recv_until(c, b"221 ")
             self.assertIn(b"250 2.0.0 report stored", got)
@@ -149,18 +188,23 @@ class MailChannels(TempDirTest):
         self.assertEqual(sql(self.d.db, "SELECT count(*) AS n FROM reports", service=True)[0]["n"], 0)
 
     def test_dedupe_across_https_smtp_lmtp_and_maildir(self):
-        # mail-tls-rpt-1.eml carries mail-tls-rpt-2.json; tlsrpt-rs-3.eml carries tlsrpt-rs-4.json.
-        status, _, body = curl(self.d.url(), corpus("mail-tls-rpt-2.json"), "application/tlsrpt+json")
+        # google-headers-trimmed.eml carries google-policy-string-trailing-cr.json's report;
+        # mailru-no-closing-boundary.eml carries mailru-failure-sum-mismatch.json's.
+        self.assertEqual(report_key(quirk("google-headers-trimmed.eml")),
+                         report_key(quirk("google-policy-string-trailing-cr.json")))
+        self.assertEqual(report_key(quirk("mailru-no-closing-boundary.eml")),
+                         report_key(quirk("mailru-failure-sum-mismatch.json")))
+        status, _, body = curl(self.d.url(), quirk("google-policy-string-trailing-cr.json"), "application/tlsrpt+json")
         self.assertEqual(status, 200)
         rc, out = swaks("--server", f"127.0.0.1:{self.smtp_port}", "--to", "tlsrpt@example.com",
-                        data=corpus("mail-tls-rpt-1.eml"))
+                        data=quirk("google-headers-trimmed.eml"))
         self.assertIn("250 2.0.0 report already stored", out)
         rc, out = swaks("--protocol", "LMTP", "--socket", self.sock, "--to", "tlsrpt@example.com",
-                        data=corpus("tlsrpt-rs-3.eml"))
+                        data=quirk("mailru-no-closing-boundary.eml"))
         self.assertIn("report stored", out)
-        self.drop("tlsrpt-rs-3.eml")
+        self.drop("mailru-no-closing-boundary.eml")
         self.wait_moved(1)
-        status, _, body = curl(self.d.url(), corpus("tlsrpt-rs-4.json"), "application/tlsrpt+json")
+        status, _, body = curl(self.d.url(), quirk("mailru-failure-sum-mismatch.json"), "application/tlsrpt+json")
         self.assertEqual((status, b"duplicate" in body), (200, True))
         self.assertEqual(sql(self.d.db, "SELECT count(*) AS n FROM reports", service=True)[0]["n"], 2)
 
@@ -168,7 +212,7 @@ class MailChannels(TempDirTest):
         """Delivers like an MTA: write in tmp/, then rename into new/."""
         tmp = os.path.join(self.maildir, "tmp", f"{time.time_ns()}.{name}")
         with open(tmp, "wb") as f:
-            f.write(corpus(name) if data is None else data)
+            f.write(quirk(name) if data is None else data)
         if os.geteuid() == 0:
             shutil.chown(tmp, "tlsrptd")
         os.rename(tmp, os.path.join(self.maildir, "new", os.path.basename(tmp)))
@@ -183,7 +227,9 @@ class MailChannels(TempDirTest):
         self.fail(f"maildir: {os.listdir(os.path.join(self.maildir, 'new'))} still in new/: {self.d.read_log()}")
 
     def test_maildir_drop(self):
-        for name in EMLS[:6]:
+        first = emls(QUIRKS)[:6]
+        self.assertEqual(len(first), 6)
+        for name in first:
             self.drop(name)
         self.drop("plain", data=b"From: a@b.example\r\nSubject: hello\r\n\r\nno report here\r\n")
         self.wait_moved(6)
@@ -191,7 +237,7 @@ class MailChannels(TempDirTest):
         cur = sorted(os.listdir(os.path.join(self.maildir, "cur")))
         self.assertEqual(len(cur), 6)
         self.assertTrue(all(n.endswith(":2,S") for n in cur))
-        self.assertEqual(policy_daily(self.d.db), self.expected_daily(EMLS[:6]))
+        self.assertEqual(policy_daily(self.d.db), self.expected_daily(first))
         self.assertIn("maildir", self.d.read_log())
 
     def test_abuse(self):
@@ -282,7 +328,7 @@ class Dkim(TempDirTest):
         txt = subprocess.run([sys.executable, DKIM_TOOL, "keygen", keys, "1024"], capture_output=True,
                              check=True).stdout.decode().strip()
         self.key = os.path.join(keys, "key.pem")
-        # The corpus report from Mail.ru, re-signed here by corp.mail.ru and by an unrelated domain.
+        # The Mail.ru report mail of tests/corpus, re-signed here by corp.mail.ru and by an unrelated domain.
         self.dns = Dnsmasq([("sel._domainkey.corp.mail.ru", txt), ("sel._domainkey.mail.ru", txt),
                             ("sel._domainkey.unrelated.example", txt)], local=("test", "example", "ru", "org"))
         self.port = free_port()
@@ -306,12 +352,12 @@ class Dkim(TempDirTest):
         return out
 
     def test_only_a_valid_signature_by_the_reporting_domain_counts(self):
-        msg = corpus("tlsrpt-rs-3.eml")  # Mail.ru, contact-info tls_support@corp.mail.ru
+        msg = quirk("mailru-no-closing-boundary.eml")  # Mail.ru, contact-info tls_support@corp.mail.ru
         # Its original signature's key is not in our DNS: held.
         out = self.send(msg)
         self.assertIn("250 2.0.0 report kept but not counted", out)
         # Not signed at all (the Postfix reporter does not sign by itself): held.
-        self.assertIn("kept but not counted", self.send(corpus("tlsrpt-reporter-3.eml")))
+        self.assertIn("kept but not counted", self.send(quirk("tlsrpt-reporter-unsigned-mail.eml")))
         # Signed with l=: held (RFC 8460 §3).
         self.assertIn("kept but not counted", self.send(self.sign(msg, "corp.mail.ru", "--length")))
         # Signed by an unrelated domain: held.
@@ -353,10 +399,17 @@ class Dkim(TempDirTest):
 
     def test_dns_failure_is_a_temporary_reply(self):
         self.dns.stop()
-        signed = self.sign(corpus("tlsrpt-rs-3.eml"), "corp.mail.ru")
+        signed = self.sign(quirk("mailru-no-closing-boundary.eml"), "corp.mail.ru")
         out = self.send(signed)
         self.assertIn("451 4.3.0", out)
         self.dns = Dnsmasq([])  # for tearDown
+
+
+class InteropMailChannels(MailChannelsTest):
+    interop = True
+
+    def test_every_corpus_mail_over_smtp_then_lmtp_counted_once(self):
+        self.every_mail_over_smtp_then_lmtp_counted_once(CORPUS)
 
 
 if __name__ == "__main__":

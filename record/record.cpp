@@ -355,20 +355,23 @@ bool valid_ext_value(std::string_view name, std::string_view value, Sink& sink) 
   return true;  // control and non-ASCII bytes were refused for the whole record
 }
 
-}  // namespace
-
-RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
-  RecordCheck r;
-  Sink sink{r};
+// Whether the record is short enough, and not empty, to be read at all.
+bool readable_size(std::string_view text, Sink& sink) {
   if (trim(text, kWsp).empty()) {
     sink.error("the record is empty");
-    return r;
+    return false;
   }
   if (text.size() > kMaxRecordBytes) {
     sink.error("the record is " + std::to_string(text.size()) + " bytes long, more than the " +
                std::to_string(kMaxRecordBytes) + " this checker reads");
-    return r;
+    return false;
   }
+  return true;
+}
+
+// Whether every byte is printable US-ASCII (the first offender is named) and whether a
+// tab, which the grammar allows, is worth a warning.
+void check_bytes(std::string_view text, Sink& sink) {
   bool tab = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     auto c = static_cast<unsigned char>(text[i]);
@@ -384,36 +387,50 @@ RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
     }
   }
   if (tab) sink.warn("the record contains a tab: allowed around \";\" and \",\", but easily mangled by DNS web forms");
+}
 
+// The record cut at every ";", one trailing ";" set apart.
+struct Fields {
+  std::vector<Piece> pieces;
+  bool trailing_delim = false;
+  bool followed_by_delim(std::size_t i) const { return i + 1 < pieces.size() || trailing_delim; }
+};
+
+Fields split_fields(std::string_view text) {
   // Every ";" is a field delimiter: neither a URI (RFC 8460 §3: ";" MUST be encoded)
   // nor an ext-value may hold a raw one.
-  std::vector<Piece> pieces;
+  Fields f;
   for (std::size_t start = 0;;) {
     auto semi = text.find(';', start);
-    pieces.push_back(Piece{text.substr(start, semi == std::string_view::npos ? std::string_view::npos : semi - start), start});
+    auto len = semi == std::string_view::npos ? std::string_view::npos : semi - start;
+    f.pieces.push_back(Piece{text.substr(start, len), start});
     if (semi == std::string_view::npos) break;
     start = semi + 1;
   }
   // RFC 8460 §3: tlsrpt-record = tlsrpt-version 1*(field-delim tlsrpt-field) [field-delim]
-  bool trailing_delim = pieces.size() > 1 && trim(pieces.back().raw, kWsp).empty();
-  if (trailing_delim) pieces.pop_back();
-  auto followed_by_delim = [&](std::size_t i) { return i + 1 < pieces.size() || trailing_delim; };
+  f.trailing_delim = f.pieces.size() > 1 && trim(f.pieces.back().raw, kWsp).empty();
+  if (f.trailing_delim) f.pieces.pop_back();
+  return f;
+}
 
+// Whether the record was published with its quotes, which makes senders discard it.
+bool quoted_by_form(std::string_view text, Sink& sink) {
   // quirk(dns-web-forms): quotes typed into a form that quotes by itself end up in the
   // published text; such a record begins with a literal '"' and senders discard it.
-  if (text.front() == '"' && text.find("v=TLSRPTv1") != std::string_view::npos) {
-    sink.error("the record begins with a quote character: the quotes are part of the published text, most likely "
-               "typed into a DNS provider's form that adds its own; remove them");
-    return r;
-  }
+  if (text.front() != '"' || text.find("v=TLSRPTv1") == std::string_view::npos) return false;
+  sink.error("the record begins with a quote character: the quotes are part of the published text, most likely "
+             "typed into a DNS provider's form that adds its own; remove them");
+  return true;
+}
 
-  // The version: the first field, exactly "v=TLSRPTv1".
+// Which piece holds the version (the first one, exactly "v=TLSRPTv1", unless misplaced),
+// or none: then this is another kind of TXT record.
+std::optional<std::size_t> locate_version(const std::vector<Piece>& pieces, Sink& sink) {
   std::string_view first = pieces.front().raw;
   if (!first.empty() && is_wsp(first.front()))
     sink.error("the record begins with whitespace: it must begin with \"v=TLSRPTv1\"");
   std::size_t version_at = 0;
-  Version v = check_version_field(trim(first, kWsp), sink);
-  if (v == Version::absent) {
+  if (check_version_field(trim(first, kWsp), sink) == Version::absent) {
     // Perhaps the version is there but not first; otherwise this is another kind of TXT record.
     version_at = pieces.size();
     for (std::size_t i = 1; i < pieces.size(); ++i) {
@@ -426,8 +443,7 @@ RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
     }
     if (version_at == pieces.size()) {
       sink.error("not a TLS-RPT record: it must begin with \"v=TLSRPTv1;\"");
-      r.valid = false;
-      return r;
+      return std::nullopt;
     }
     sink.error("the version field must come first: the record must begin with \"v=TLSRPTv1;\"");
     check_version_field(trim(pieces[version_at].raw, kWsp), sink);  // and its own faults, if any
@@ -435,93 +451,116 @@ RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
   if (pieces.size() > 1 && version_at == 0 && !first.empty() && is_wsp(first.back()))
     sink.warn("whitespace between \"v=TLSRPTv1\" and \";\": the grammar allows it, but senders that look for a "
               "record beginning with \"v=TLSRPTv1;\" (RFC 8460 §3) discard the record; write \"v=TLSRPTv1;\"");
+  return version_at;
+}
 
+// Whether whitespace closing piece i is allowed (before a ";") or an error (at the end).
+void check_trailing_space(const Fields& fields, std::size_t i, Sink& sink) {
+  std::string_view raw = fields.pieces[i].raw;
+  if (raw.empty() || !is_wsp(raw.back())) return;
+  if (!fields.followed_by_delim(i))
+    sink.error("whitespace at the end of the record: RFC 8460 §3 allows whitespace only around \";\" and \",\"");
+  else if (i > 0)
+    sink.warn("whitespace before a \";\": allowed by RFC 8460, but unusual; write \"; \" between fields");
+}
+
+// What the fields after the version add up to, for the checks on the whole record.
+struct FieldTally {
   std::size_t rua_fields = 0;
-  std::vector<std::string> unsupported;
-  bool ws_comma = false;
-  bool previous_was_rua = false;
-  for (std::size_t i = 0; i < pieces.size(); ++i) {
-    std::string_view raw = pieces[i].raw;
-    if (!raw.empty() && is_wsp(raw.back())) {
-      if (!followed_by_delim(i))
-        sink.error("whitespace at the end of the record: RFC 8460 §3 allows whitespace only around \";\" and \",\"");
-      else if (i > 0)
-        sink.warn("whitespace before a \";\": allowed by RFC 8460, but unusual; write \"; \" between fields");
-    }
-    if (i == version_at) continue;
-    std::string_view f = trim(raw, kWsp);
-    if (f.empty()) {
-      if (i > 0) sink.error("empty field between two \";\" (\";;\" or \"; ;\"): remove the extra \";\"");
-      continue;
-    }
-    auto eq = f.find('=');
-    if (eq == std::string_view::npos) {
-      std::string m = "the field " + shown(f) + " is not name=value";
-      if (previous_was_rua) m += ": a \";\" inside a URI must be written %3B";
-      sink.error(std::move(m));
-      previous_was_rua = false;
-      continue;
-    }
-    std::string_view name_raw = f.substr(0, eq), value_raw = f.substr(eq + 1);
-    std::string_view name = trim(name_raw, kWsp), value = trim(value_raw, kWsp);
-    if (name_raw != name || value_raw != value)
-      sink.error("whitespace around \"=\" in " + shown(f) + ": RFC 8460 §3 allows none");
-    previous_was_rua = false;
-    if (name == "rua") {
-      previous_was_rua = true;
-      ++rua_fields;
-      if (value.empty()) {
-        sink.error("rua= is empty: give at least one mailto: or https: URI");
-        continue;
-      }
-      // RFC 8460 §3: tlsrpt-rua = %s"rua=" tlsrpt-uri *(*WSP "," *WSP tlsrpt-uri)
-      std::string_view list = value;
-      while (true) {
-        auto comma = list.find(',');
-        std::string_view item_raw = list.substr(0, comma);
-        std::string_view item = trim(item_raw, kWsp);
-        if (item_raw != item) ws_comma = true;
-        if (item.empty()) {
-          sink.error("empty URI in rua= (two commas in a row, or a comma at the start or end)");
-        } else {
-          RuaUri u;
-          std::string why;
-          UriClass cls = check_uri(item, sink, u, why);
-          u.usable = cls == UriClass::usable;
-          bool dup = std::any_of(r.rua.begin(), r.rua.end(), [&](const RuaUri& o) {
-            return o.scheme == u.scheme && o.uri.substr(o.scheme.size()) == u.uri.substr(u.scheme.size());
-          });
-          if (dup) {
-            sink.warn("the destination " + shown(item) + " is listed twice");
-          } else {
-            r.rua.push_back(std::move(u));
-            if (cls == UriClass::unsupported) unsupported.push_back(std::move(why));
-          }
-        }
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-      }
-    } else if (name == "v" || name == "V") {
-      sink.error("the version field appears more than once");
-    } else if (iequals(name, "rua")) {
-      sink.error(shown(std::string(name) + "=") + " is not \"rua=\": field names are case-sensitive, so senders "
-                 "see an unknown field and no destination");
-    } else if (valid_ext_name(name, sink) && valid_ext_value(name, value, sink)) {
-      r.extensions.push_back(RecordExtension{std::string(name), std::string(value)});
-      sink.warn("the unknown field " + shown(name) + " is ignored by senders");
-    }
-  }
+  std::vector<std::string> unsupported;  // one message per URI whose scheme senders skip
+  bool ws_comma = false;                 // whitespace around a "," in rua=
+  bool previous_was_rua = false;         // a field without "=" may be the rest of a URI cut at ";"
+};
 
-  if (rua_fields == 0)
+// Whether one URI of rua= is usable, and not a repeat of an earlier destination.
+void add_rua_uri(std::string_view item, RecordCheck& r, Sink& sink, FieldTally& tally) {
+  RuaUri u;
+  std::string why;
+  UriClass cls = check_uri(item, sink, u, why);
+  u.usable = cls == UriClass::usable;
+  bool dup = std::any_of(r.rua.begin(), r.rua.end(), [&](const RuaUri& o) {
+    return o.scheme == u.scheme && o.uri.substr(o.scheme.size()) == u.uri.substr(u.scheme.size());
+  });
+  if (dup) {
+    sink.warn("the destination " + shown(item) + " is listed twice");
+  } else {
+    r.rua.push_back(std::move(u));
+    if (cls == UriClass::unsupported) tally.unsupported.push_back(std::move(why));
+  }
+}
+
+// Whether the value of rua= is a comma-separated list of URIs with none left empty.
+void check_rua_list(std::string_view value, RecordCheck& r, Sink& sink, FieldTally& tally) {
+  if (value.empty()) {
+    sink.error("rua= is empty: give at least one mailto: or https: URI");
+    return;
+  }
+  // RFC 8460 §3: tlsrpt-rua = %s"rua=" tlsrpt-uri *(*WSP "," *WSP tlsrpt-uri)
+  std::string_view list = value;
+  while (true) {
+    auto comma = list.find(',');
+    std::string_view item_raw = list.substr(0, comma);
+    std::string_view item = trim(item_raw, kWsp);
+    if (item_raw != item) tally.ws_comma = true;
+    if (item.empty())
+      sink.error("empty URI in rua= (two commas in a row, or a comma at the start or end)");
+    else
+      add_rua_uri(item, r, sink, tally);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+// Whether one field after the version is name=value, and what its name makes of it:
+// rua=, a repeated or miscased known field, or an extension senders ignore.
+void check_field(std::string_view raw, std::size_t i, RecordCheck& r, Sink& sink, FieldTally& tally) {
+  std::string_view f = trim(raw, kWsp);
+  if (f.empty()) {
+    if (i > 0) sink.error("empty field between two \";\" (\";;\" or \"; ;\"): remove the extra \";\"");
+    return;
+  }
+  auto eq = f.find('=');
+  if (eq == std::string_view::npos) {
+    std::string m = "the field " + shown(f) + " is not name=value";
+    if (tally.previous_was_rua) m += ": a \";\" inside a URI must be written %3B";
+    sink.error(std::move(m));
+    tally.previous_was_rua = false;
+    return;
+  }
+  std::string_view name_raw = f.substr(0, eq), value_raw = f.substr(eq + 1);
+  std::string_view name = trim(name_raw, kWsp), value = trim(value_raw, kWsp);
+  if (name_raw != name || value_raw != value)
+    sink.error("whitespace around \"=\" in " + shown(f) + ": RFC 8460 §3 allows none");
+  tally.previous_was_rua = name == "rua";
+  if (name == "rua") {
+    ++tally.rua_fields;
+    check_rua_list(value, r, sink, tally);
+  } else if (name == "v" || name == "V") {
+    sink.error("the version field appears more than once");
+  } else if (iequals(name, "rua")) {
+    sink.error(shown(std::string(name) + "=") + " is not \"rua=\": field names are case-sensitive, so senders "
+               "see an unknown field and no destination");
+  } else if (valid_ext_name(name, sink) && valid_ext_value(name, value, sink)) {
+    r.extensions.push_back(RecordExtension{std::string(name), std::string(value)});
+    sink.warn("the unknown field " + shown(name) + " is ignored by senders");
+  }
+}
+
+// What the record as a whole lacks or overdoes: no or repeated rua=, unsupported
+// schemes (fatal only with no usable destination left), too many destinations, a
+// trailing ";", a length that needs several DNS strings.
+void check_whole_record(std::string_view text, RecordCheckOptions opts, bool trailing_delim, const FieldTally& tally,
+                        RecordCheck& r, Sink& sink) {
+  if (tally.rua_fields == 0)
     sink.error("missing rua= field: senders need at least one destination for reports (RFC 8460 §3)");
-  if (rua_fields > 1)
-    sink.warn("rua= appears " + std::to_string(rua_fields) + " times: senders that follow the grammar merge the "
-              "lists, others use only one or reject the record; put all URIs in one rua= separated by commas");
-  if (ws_comma)
+  if (tally.rua_fields > 1)
+    sink.warn("rua= appears " + std::to_string(tally.rua_fields) + " times: senders that follow the grammar merge "
+              "the lists, others use only one or reject the record; put all URIs in one rua= separated by commas");
+  if (tally.ws_comma)
     sink.warn("whitespace around \",\" in rua=: allowed by RFC 8460, but some parsers do not expect it");
-  std::size_t usable = static_cast<std::size_t>(std::count_if(r.rua.begin(), r.rua.end(), [](const RuaUri& u) { return u.usable; }));
-  for (auto& m : unsupported) {
-    if (usable > 0) sink.warn(m);
+  bool usable = std::any_of(r.rua.begin(), r.rua.end(), [](const RuaUri& u) { return u.usable; });
+  for (const auto& m : tally.unsupported) {
+    if (usable) sink.warn(m);
     else sink.error(m);
   }
   if (r.rua.size() > kMaxRecommendedRua)
@@ -533,6 +572,25 @@ RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
     sink.warn("the record is " + std::to_string(text.size()) + " bytes long: one DNS string holds at most 255, "
               "so it must be published as several quoted strings (`tlsrptd record generate --provider bind` "
               "shows how); some DNS web forms split it for you, others truncate or reject it");
+}
+
+}  // namespace
+
+RecordCheck check_record(std::string_view text, RecordCheckOptions opts) {
+  RecordCheck r;
+  Sink sink{r};
+  if (!readable_size(text, sink)) return r;
+  check_bytes(text, sink);
+  if (quoted_by_form(text, sink)) return r;
+  const Fields fields = split_fields(text);
+  auto version_at = locate_version(fields.pieces, sink);
+  if (!version_at) return r;  // another kind of TXT record: nothing more to say
+  FieldTally tally;
+  for (std::size_t i = 0; i < fields.pieces.size(); ++i) {
+    check_trailing_space(fields, i, sink);
+    if (i != *version_at) check_field(fields.pieces[i].raw, i, r, sink, tally);
+  }
+  check_whole_record(text, opts, fields.trailing_delim, tally, r, sink);
   r.valid = r.errors.empty();
   return r;
 }

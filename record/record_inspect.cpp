@@ -211,26 +211,45 @@ std::string_view stage_label(std::string_view stage) {
   return "unknown";
 }
 
-InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain, std::chrono::milliseconds budget) {
-  const auto deadline = std::chrono::steady_clock::now() + budget;
-  bool cut = false;
-  // Each look-around query asks first; the verdict itself never depends on them.
-  auto time_left = [&] {
-    if (!cut && std::chrono::steady_clock::now() >= deadline) cut = true;
-    return !cut;
-  };
-  InspectResult r;
-  r.domain = domain;
-  r.name = "_smtp._tls." + domain;
+namespace {
+
+// The inspection's time budget, asked before each look-around query; once it is spent,
+// the remaining queries are skipped and cut() says so.
+class Deadline {
+ public:
+  explicit Deadline(std::chrono::milliseconds budget) : at_(std::chrono::steady_clock::now() + budget) {}
+  bool time_left() {
+    if (!cut_ && std::chrono::steady_clock::now() >= at_) cut_ = true;
+    return !cut_;
+  }
+  bool cut() const { return cut_; }
+
+ private:
+  std::chrono::steady_clock::time_point at_;
+  bool cut_ = false;
+};
+
+// What a look-around query left unasked for lack of time reads like.
+template <class T>
+DnsAnswer<T> skipped() {
+  return DnsAnswer<T>{DnsStatus::timeout, {}, "skipped"};
+}
+
+// Whether DNS answered the verdict's own TXT lookup at r.name; when it did not, the
+// error says so and nothing more can be concluded.
+bool look_up_record(DnsResolver& resolver, InspectResult& r) {
   auto txt = resolver.txt(r.name);
   r.status = txt.status;
   r.detail = txt.detail;
   r.txt = std::move(txt.records);
-  if (r.dns_failed()) {
-    r.errors.push_back("could not look up the TXT records at " + r.name + ": " + with_detail(r.status, r.detail));
-    judge_rollout(r);
-    return r;
-  }
+  if (!r.dns_failed()) return true;
+  r.errors.push_back("could not look up the TXT records at " + r.name + ": " + with_detail(r.status, r.detail));
+  return false;
+}
+
+// What a sender makes of the TXT records found: the record-set check, with "no record"
+// told in DNS terms (NXDOMAIN, or no TXT record at all).
+void judge_record_set(InspectResult& r) {
   std::vector<std::string> joined;
   for (const auto& t : r.txt) joined.push_back(t.joined);
   r.set = check_record_set(joined);
@@ -241,24 +260,30 @@ InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain, s
                        (r.status == DnsStatus::nxdomain ? " does not exist (NXDOMAIN)" : " has no TXT record") +
                        ", so senders conclude the domain does not use TLS-RPT and send no reports";
   }
-  if (r.set.tlsrpt_records.empty()) {
-    // Notes §6.1 30, 31: a record in the wrong place, or only at the parent, counts for nothing.
-    if (time_left() && any_tlsrpt(resolver.txt(domain)))
-      r.errors.push_back("a TLS-RPT record is published at " + domain + " itself; it must be at " + r.name);
-    if (time_left() && any_tlsrpt(resolver.txt("_smtp-tlsrpt." + domain)))
-      r.errors.push_back("a TLS-RPT record is published at _smtp-tlsrpt." + domain +
-                         ", the name of an early draft; it must be at " + r.name);
-    if (std::count(domain.begin(), domain.end(), '.') >= 2) {
-      std::string parent = domain.substr(domain.find('.') + 1);
-      if (time_left() && any_tlsrpt(resolver.txt("_smtp._tls." + parent)))
-        r.errors.push_back("_smtp._tls." + parent + " has a TLS-RPT record, but records are not inherited: " + domain +
-                           " needs its own (RFC 8460 has no fallback to a parent domain)");
-    }
-  }
+}
 
-  r.looked_around = true;
-  r.mta_sts.name = "_mta-sts." + domain;
-  auto sts = time_left() ? resolver.txt(r.mta_sts.name) : DnsAnswer<TxtRecord>{DnsStatus::timeout, {}, "skipped"};
+// Whether a missing record was published in a wrong place: the domain itself, the
+// early draft's name, or the parent domain.
+void find_misplaced_record(DnsResolver& resolver, InspectResult& r, Deadline& deadline) {
+  // Notes §6.1 30, 31: a record in the wrong place, or only at the parent, counts for nothing.
+  const std::string& domain = r.domain;
+  if (deadline.time_left() && any_tlsrpt(resolver.txt(domain)))
+    r.errors.push_back("a TLS-RPT record is published at " + domain + " itself; it must be at " + r.name);
+  if (deadline.time_left() && any_tlsrpt(resolver.txt("_smtp-tlsrpt." + domain)))
+    r.errors.push_back("a TLS-RPT record is published at _smtp-tlsrpt." + domain +
+                       ", the name of an early draft; it must be at " + r.name);
+  if (std::count(domain.begin(), domain.end(), '.') >= 2) {
+    std::string parent = domain.substr(domain.find('.') + 1);
+    if (deadline.time_left() && any_tlsrpt(resolver.txt("_smtp._tls." + parent)))
+      r.errors.push_back("_smtp._tls." + parent + " has a TLS-RPT record, but records are not inherited: " + domain +
+                         " needs its own (RFC 8460 has no fallback to a parent domain)");
+  }
+}
+
+// Whether the domain announces an MTA-STS policy senders accept.
+void look_at_mta_sts(DnsResolver& resolver, InspectResult& r, Deadline& deadline) {
+  r.mta_sts.name = "_mta-sts." + r.domain;
+  auto sts = deadline.time_left() ? resolver.txt(r.mta_sts.name) : skipped<TxtRecord>();
   r.mta_sts.status = sts.status;
   r.mta_sts.detail = sts.detail;
   for (const auto& t : sts.records) r.mta_sts.records.push_back(t.joined);
@@ -266,8 +291,13 @@ InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain, s
   if (lookup_failed(sts.status))
     r.warnings.push_back("could not look up " + r.mta_sts.name + ": " + with_detail(sts.status, sts.detail));
   for (const auto& p : r.mta_sts.problems) r.warnings.push_back(p);
+}
 
-  auto mx = time_left() ? resolver.mx(domain) : DnsAnswer<MxRecord>{DnsStatus::timeout, {}, "skipped"};
+// Which hosts receive the domain's mail (the MX hosts, the domain itself without MX,
+// none with a null MX), at most kMaxMxInspected of them.
+std::vector<MxRecord> mail_hosts(DnsResolver& resolver, InspectResult& r, Deadline& deadline) {
+  const std::string& domain = r.domain;
+  auto mx = deadline.time_left() ? resolver.mx(domain) : skipped<MxRecord>();
   r.mx_status = mx.status;
   r.mx_detail = mx.detail;
   std::vector<MxRecord> hosts;
@@ -288,32 +318,55 @@ InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain, s
     r.warnings.push_back("could not look up the MX records of " + domain + ": " + with_detail(mx.status, mx.detail));
   }
   if (hosts.size() > kMaxMxInspected) {
-    r.warnings.push_back(domain + " has " + std::to_string(hosts.size()) + " MX records; TLSA was looked up for the first " +
-                         std::to_string(kMaxMxInspected));
+    r.warnings.push_back(domain + " has " + std::to_string(hosts.size()) +
+                         " MX records; TLSA was looked up for the first " + std::to_string(kMaxMxInspected));
     hosts.resize(kMaxMxInspected);
   }
-  for (const auto& h : hosts) {
-    MxLook look;
-    look.preference = h.preference;
-    look.host = ascii_lower(h.host);
-    if (!is_valid_hostname(look.host, /*allow_underscore=*/false) || h.host.empty()) {
-      look.tlsa_status = DnsStatus::error;
-      look.tlsa_detail = "not a valid host name";
-      r.warnings.push_back("an MX record names an invalid host; senders cannot deliver there");
-      r.mx.push_back(std::move(look));
-      continue;
-    }
-    // RFC 7672 §2.2.3: TLSA records for SMTP live at _25._tcp.<MX host>.
-    look.tlsa_name = "_25._tcp." + look.host;
-    auto tlsa = time_left() ? resolver.tlsa(look.tlsa_name) : DnsAnswer<TlsaRecord>{DnsStatus::timeout, {}, "skipped"};
-    look.tlsa_status = tlsa.status;
-    look.tlsa_detail = tlsa.detail;
-    for (const auto& t : tlsa.records) look.tlsa.push_back(t.text());
-    if (lookup_failed(tlsa.status))
-      r.warnings.push_back("could not look up " + look.tlsa_name + ": " + with_detail(tlsa.status, tlsa.detail));
-    r.mx.push_back(std::move(look));
+  return hosts;
+}
+
+// Whether one mail host is a valid host name, and which TLSA records (DANE) it has.
+MxLook look_at_mail_host(DnsResolver& resolver, const MxRecord& h, std::vector<std::string>& warnings,
+                         Deadline& deadline) {
+  MxLook look;
+  look.preference = h.preference;
+  look.host = ascii_lower(h.host);
+  if (!is_valid_hostname(look.host, /*allow_underscore=*/false) || h.host.empty()) {
+    look.tlsa_status = DnsStatus::error;
+    look.tlsa_detail = "not a valid host name";
+    warnings.push_back("an MX record names an invalid host; senders cannot deliver there");
+    return look;
   }
-  if (cut)
+  // RFC 7672 §2.2.3: TLSA records for SMTP live at _25._tcp.<MX host>.
+  look.tlsa_name = "_25._tcp." + look.host;
+  auto tlsa = deadline.time_left() ? resolver.tlsa(look.tlsa_name) : skipped<TlsaRecord>();
+  look.tlsa_status = tlsa.status;
+  look.tlsa_detail = tlsa.detail;
+  for (const auto& t : tlsa.records) look.tlsa.push_back(t.text());
+  if (lookup_failed(tlsa.status))
+    warnings.push_back("could not look up " + look.tlsa_name + ": " + with_detail(tlsa.status, tlsa.detail));
+  return look;
+}
+
+}  // namespace
+
+InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain, std::chrono::milliseconds budget) {
+  Deadline deadline(budget);
+  InspectResult r;
+  r.domain = domain;
+  r.name = "_smtp._tls." + domain;
+  if (!look_up_record(resolver, r)) {
+    judge_rollout(r);
+    return r;
+  }
+  judge_record_set(r);
+  // Each look-around query asks the deadline first; the verdict itself never depends on them.
+  if (r.set.tlsrpt_records.empty()) find_misplaced_record(resolver, r, deadline);
+  r.looked_around = true;
+  look_at_mta_sts(resolver, r, deadline);
+  for (const auto& h : mail_hosts(resolver, r, deadline))
+    r.mx.push_back(look_at_mail_host(resolver, h, r.warnings, deadline));
+  if (deadline.cut())
     r.warnings.push_back("the look-around was cut short after " + std::to_string(budget.count() / 1000) +
                          " s; the lookups marked timeout were skipped");
   judge_rollout(r);

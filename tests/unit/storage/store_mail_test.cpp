@@ -1,5 +1,6 @@
 // storage/schema.cpp migration 2 and storage/store.cpp: the headers of a mailed
-// report are stored beside it (NULL for other channels) and shown by `reports`.
+// report are stored beside it (NULL for other channels) and shown by `reports`. The
+// reports and mails are this repository's own (tests/corpus).
 #include <gtest/gtest.h>
 
 #include "parser/ingest.hpp"
@@ -67,23 +68,25 @@ TEST(StoreMail, MailHeadersAreStoredAndShownByReports) {
   EXPECT_EQ(query_int((*st)->db(), "PRAGMA user_version"), kSchemaVersion);
   EXPECT_GE(kSchemaVersion, 2);
 
-  store(**st, ingest(test::read_file(test::corpus_dir() / "tlsrpt-rs-3.eml")));
-  Row want = {"krvtz.net",
+  // tests/corpus: Mail.ru's shape, folded Subject and all.
+  store(**st, ingest(test::read_file(test::quirk_dir() / "mailru-no-closing-boundary.eml")));
+  Row want = {"example.com",
               "mail.ru",
-              "<c96d67df-0440-57f7-6e96-c83824d0fdf2@mail.ru>",
+              "<b28254de-0000-0000-0000-4c3b92da8b25@mail.ru>",
               "noreply-smtp-tls-reporting@corp.mail.ru",
-              "Report Domain: krvtz.net Submitter: mail.ru Report-ID: <c96d67df-0440-57f7-6e96-c83824d0fdf2@mail.ru>",
-              "Thu, 26 Jan 2023 03:10:38 +0300",
-              "mail.ru!krvtz.net!1674604800!1674691200!001.json.gz",
+              "Report Domain: example.com Submitter: mail.ru Report-ID: <b28254de-0000-0000-0000-4c3b92da8b25@mail.ru>",
+              "Fri, 02 Feb 2024 03:00:18 +0300",
+              "mail.ru!example.com!1706745600!1706832000!001.json.gz",
               "application/tlsrpt+gzip"};
   EXPECT_EQ(query_row((*st)->db(), "SELECT " + kMailColumns + " FROM reports WHERE organization_name = 'Mail.ru'", 8), want);
 
-  // A bare report: every mail column is NULL. So is an absent header of a mail.
-  store(**st, ingest(test::read_file(test::corpus_dir() / "tlsrpt-rs-6.json")));
+  // A bare report: every mail column is NULL. So is an absent header of a mail (a
+  // Google mail whose TLS-Report-* headers were trimmed).
+  store(**st, ingest(test::read_file(test::quirk_dir() / "rfc8460-failure-reason-code.json")));
   EXPECT_EQ(query_row((*st)->db(), "SELECT " + kMailColumns + " FROM reports WHERE id = 2", 8), Row(8, std::nullopt));
-  store(**st, ingest(test::read_file(test::corpus_dir() / "internet-message-parser-1.eml")));
+  store(**st, ingest(test::read_file(test::quirk_dir() / "google-headers-trimmed.eml")));
   Row r = query_row((*st)->db(), "SELECT tls_report_domain, tls_report_submitter, mail_message_id FROM reports WHERE id = 3", 3);
-  EXPECT_EQ(r, (Row{std::nullopt, std::nullopt, "<000000000000447d9005d537639c@google.com>"}));
+  EXPECT_EQ(r, (Row{std::nullopt, std::nullopt, "<000000000000b7c1e805d5f3a6c2@google.com>"}));
 }
 
 TEST(StoreMail, Migration2UpgradesAVersion1Database) {
@@ -92,7 +95,8 @@ TEST(StoreMail, Migration2UpgradesAVersion1Database) {
   {
     auto st = Store::open(path);
     ASSERT_TRUE(st) << st.error().message;
-    store(**st, ingest(test::read_file(test::corpus_dir() / "tlsrpt-rs-4.json")));
+    // tests/corpus: Mail.ru's report as a bare JSON file, one sts policy, one session.
+    store(**st, ingest(test::read_file(test::quirk_dir() / "mailru-failure-sum-mismatch.json")));
     // Back to the version 1 shape: no mail columns (and no alert tables of
     // migration 3), user_version 1.
     Db& db = (*st)->db();
@@ -110,7 +114,8 @@ TEST(StoreMail, Migration2UpgradesAVersion1Database) {
   EXPECT_EQ(query_int(db, "PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(query_int(db, "SELECT count(*) FROM reports WHERE tls_report_domain IS NULL"), 1);  // kept, NULL
   EXPECT_EQ(query_int(db, "SELECT successful_sessions + failed_sessions FROM policy_daily"), 1);
-  store(**st, ingest(test::read_file(test::corpus_dir() / "tlsrpt-rs-5.eml")));
+  // A Microsoft mail (its 2024 shape: sts and tlsa policies) after the upgrade.
+  store(**st, ingest(test::read_file(test::quirk_dir() / "microsoft-html-first-part.eml")));
   EXPECT_EQ(query_int(db, "SELECT count(*) FROM reports WHERE tls_report_submitter = 'microsoft.com'"), 1);
 }
 

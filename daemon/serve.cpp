@@ -141,6 +141,8 @@ class Service {
   void run();
 
  private:
+  template <class Server>
+  std::optional<bool> adopt_inherited(Server& srv, const std::string& name);
   bool bind_http(HttpServer& srv, const std::vector<std::string>& addrs, const std::string& name);
   bool bind_mail(SmtpServer& srv, const std::vector<std::string>& addrs, const std::string& name);
   void wait_signal();
@@ -266,34 +268,39 @@ int Service::build() {
   return kExitOk;
 }
 
-// Sockets from systemd replace the configured addresses of their listener.
-bool Service::bind_http(HttpServer& srv, const std::vector<std::string>& addrs, const std::string& name) {
-  auto fail = [&](const std::string& why) {
-    log_error(name + ": " + why);
-    return false;
-  };
-  if (auto it = inherited_.find(name); it != inherited_.end()) {
-    for (int fd : it->second)
-      if (auto r = srv.adopt(fd); !r) return fail(r.error());
-    return true;
+// Sockets from systemd replace the configured addresses of their listener: nullopt
+// when it got none, else whether adopting them worked.
+template <class Server>
+std::optional<bool> Service::adopt_inherited(Server& srv, const std::string& name) {
+  auto it = inherited_.find(name);
+  if (it == inherited_.end()) return std::nullopt;
+  for (int fd : it->second) {
+    if (auto r = srv.adopt(fd); !r) {
+      log_error(name + ": " + r.error());
+      return false;
+    }
   }
-  for (const auto& a : addrs)
-    if (auto r = srv.listen(a); !r) return fail(r.error());
   return true;
 }
 
-// As bind_http; a unix: socket's folder is made for the service user, and the
-// socket belongs to it.
+bool Service::bind_http(HttpServer& srv, const std::vector<std::string>& addrs, const std::string& name) {
+  if (auto adopted = adopt_inherited(srv, name)) return *adopted;
+  for (const auto& a : addrs) {
+    if (auto r = srv.listen(a); !r) {
+      log_error(name + ": " + r.error());
+      return false;
+    }
+  }
+  return true;
+}
+
+// A unix: socket's folder is made for the service user, and the socket belongs to it.
 bool Service::bind_mail(SmtpServer& srv, const std::vector<std::string>& addrs, const std::string& name) {
+  if (auto adopted = adopt_inherited(srv, name)) return *adopted;
   auto fail = [&](const std::string& why) {
     log_error(name + ": " + why);
     return false;
   };
-  if (auto it = inherited_.find(name); it != inherited_.end()) {
-    for (int fd : it->second)
-      if (auto r = srv.adopt(fd); !r) return fail(r.error());
-    return true;
-  }
   std::optional<std::pair<uid_t, gid_t>> owner;
   if (service_user_) owner = std::pair{service_user_->uid, service_user_->gid};
   for (const auto& a : addrs) {

@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "daemon/exit_codes.hpp"
+
 namespace tlsrpt::daemon {
 
 std::optional<Config> load_config(const GlobalOptions& g) {
@@ -20,6 +22,14 @@ std::unique_ptr<storage::Store> open_store(const Config& cfg) {
     return nullptr;
   }
   return std::move(*store);
+}
+
+std::expected<ConfiguredStore, int> open_configured_store(const GlobalOptions& g) {
+  auto cfg = load_config(g);
+  if (!cfg) return std::unexpected(kExitConfig);
+  auto store = open_store(*cfg);
+  if (!store) return std::unexpected(kExitIoErr);
+  return ConfiguredStore{std::move(*cfg), std::move(store)};
 }
 
 }  // namespace tlsrpt::daemon

@@ -71,10 +71,9 @@ void print_table(const std::vector<storage::AlertRecord>& rows, bool open_only) 
 }  // namespace
 
 int cmd_alerts_list(const GlobalOptions& g, const AlertsListOptions& o) {
-  auto cfg = load_config(g);
-  if (!cfg) return kExitConfig;
-  auto store = open_store(*cfg);
-  if (!store) return kExitIoErr;
+  auto opened = open_configured_store(g);
+  if (!opened) return opened.error();
+  auto& [cfg, store] = *opened;
   storage::AlertStore alerts(store->db());
   auto rows = alerts.list(o.open_only);
   if (!rows) {

@@ -17,10 +17,9 @@
 namespace tlsrpt::daemon {
 
 int cmd_report_held(const GlobalOptions& g, const HeldOptions& o) {
-  auto cfg = load_config(g);
-  if (!cfg) return kExitConfig;
-  auto store = open_store(*cfg);
-  if (!store) return kExitIoErr;
+  auto opened = open_configured_store(g);
+  if (!opened) return opened.error();
+  auto& [cfg, store] = *opened;
   auto st = store->db().prepare(
       "SELECT id, organization_name, report_id, received_at, transport, source, reason, status FROM held_reports "
       "WHERE (?1 OR status = 'held') ORDER BY id");
@@ -63,10 +62,9 @@ int cmd_report_held(const GlobalOptions& g, const HeldOptions& o) {
 }
 
 int cmd_report_release(const GlobalOptions& g, const ReleaseOptions& o) {
-  auto cfg = load_config(g);
-  if (!cfg) return kExitConfig;
-  auto store = open_store(*cfg);
-  if (!store) return kExitIoErr;
+  auto opened = open_configured_store(g);
+  if (!opened) return opened.error();
+  auto& [cfg, store] = *opened;
   storage::Db& db = store->db();
   auto st = db.prepare("SELECT raw, transport, source, status FROM held_report WHERE id = ?1");
   if (!st) return kExitIoErr;
@@ -82,7 +80,7 @@ int cmd_report_release(const GlobalOptions& g, const ReleaseOptions& o) {
     std::cerr << "tlsrptd: held report " << o.id << " is already " << status << "\n";
     return kExitDataErr;
   }
-  Ingestor ingestor(cfg->limits);
+  Ingestor ingestor(cfg.limits);
   auto ing = ingestor.ingest(raw);
   if (!ing) {
     std::cerr << "tlsrptd: held report " << o.id << " no longer parses: " << escape_line(ing.error().text()) << "\n";
@@ -97,9 +95,9 @@ int cmd_report_release(const GlobalOptions& g, const ReleaseOptions& o) {
     prov.authenticated = true;
     prov.auth_method = "released by an admin (--force)";
   } else {
-    auto verifier = DkimVerifier::create(make_txt_lookup(cfg->dns.servers, cfg->dns.timeout));
+    auto verifier = DkimVerifier::create(make_txt_lookup(cfg.dns.servers, cfg.dns.timeout));
     if (!verifier) return kExitSoftware;
-    MailIntake intake(DkimPolicy::require, cfg->smtp.trusted_authserv_ids, std::move(*verifier));
+    MailIntake intake(DkimPolicy::require, cfg.smtp.trusted_authserv_ids, std::move(*verifier));
     MailDecision d = intake.evaluate(raw, prov.transport, source, ingestor);
     if (d.kind != MailDecision::Kind::store) {
       std::cerr << "tlsrptd: held report " << o.id << " still fails the DKIM check ("

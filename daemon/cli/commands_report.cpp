@@ -82,10 +82,9 @@ int cmd_report_parse(const GlobalOptions& g, const std::string& file) {
 }
 
 int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
-  auto cfg = load_config(g);
-  if (!cfg) return kExitConfig;
-  auto store = open_store(*cfg);
-  if (!store) return kExitIoErr;
+  auto opened = open_configured_store(g);
+  if (!opened) return opened.error();
+  auto& [cfg, store] = *opened;
   std::vector<ImportResult> missing;
   auto files = Importer::expand(o.paths, missing);
 
@@ -124,12 +123,12 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
   // authenticated. A sink that cannot be set up (say, an unreadable password file) is
   // a configuration error before anything is imported; later alerting problems are
   // logged and never fail the import.
-  auto alerting = Alerting::create(cfg->alerts, stderr_log);
+  auto alerting = Alerting::create(cfg.alerts, stderr_log);
   if (!alerting) {
     std::cerr << "tlsrptd: " << alerting.error() << "\n";
     return kExitConfig;
   }
-  Importer importer(*store, cfg->limits, o.batch);
+  Importer importer(*store, cfg.limits, o.batch);
   importer.set_after_commit([&](std::span<const std::int64_t> ids) {
     (*alerting)->after_commit(store->db(), ids, /*authenticated=*/true);
   });

@@ -93,16 +93,38 @@ std::expected<void, StoreError> Store::prepare_statements() {
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
 }
 
+// docs/receiver-rules.md#dedupe: the same (organization-name, report-id) again is the
+// same report when its canonical content matches; otherwise it is kept as a flagged
+// conflict.
 std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p, std::int64_t& row_id) {
   row_id = 0;
+  auto key = find_key(p);
+  if (!key) return std::unexpected(key.error());
+  StoreOutcome outcome = key->outcome;
+  if (outcome == StoreOutcome::duplicate) return outcome;
+  if (!p.hold_reason.empty()) return hold_one(p);
+  // RFC 8460 §7: anyone can POST a report, so an unauthenticated report that got its
+  // key first must not suppress the DKIM-signed report of that key (report-id
+  // squatting): the authenticated one is counted, the earlier one becomes the conflict.
+  if (outcome == StoreOutcome::conflict && p.provenance->authenticated && !key->counted_authenticated &&
+      key->counted_unauthenticated != 0) {
+    demote_.bind(1, key->counted_unauthenticated);
+    if (auto res = demote_.run(); !res) return std::unexpected(res.error());
+    outcome = StoreOutcome::stored;
+  }
+  auto id = insert_report_row(p, outcome == StoreOutcome::stored ? "counted" : "conflict");
+  if (!id) return std::unexpected(id.error());
+  row_id = *id;
+  if (auto res = insert_raw_and_auth(*id, p); !res) return std::unexpected(res.error());
+  if (auto res = insert_policies(*id, p.report->parsed.report); !res) return std::unexpected(res.error());
+  return outcome;
+}
+
+// What the store already holds under the report's key: stored (nothing), duplicate
+// (the same content) or conflict, and which row of the key is counted.
+std::expected<Store::KeyState, StoreError> Store::find_key(const PendingReport& p) {
   const Report& r = p.report->parsed.report;
-  // docs/receiver-rules.md#dedupe: the same (organization-name, report-id) again is the
-  // same report when its canonical content matches; otherwise it is kept as a flagged
-  // conflict.
-  const Provenance& prov = *p.provenance;
-  StoreOutcome outcome = StoreOutcome::stored;
-  std::int64_t counted_unauthenticated = 0;  // the counted row of this key, if unauthenticated
-  bool counted_authenticated = false;
+  KeyState key;
   find_.bind(1, std::string_view(r.organization_name)).bind(2, std::string_view(r.report_id));
   for (;;) {
     auto row = find_.step();
@@ -112,29 +134,24 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
     }
     if (!*row) break;
     if (find_.text(2) == "counted") {
-      if (find_.int64(3) != 0) counted_authenticated = true;
-      else counted_unauthenticated = find_.int64(0);
+      if (find_.int64(3) != 0) key.counted_authenticated = true;
+      else key.counted_unauthenticated = find_.int64(0);
     }
-    outcome = find_.text(1) == p.report->content_sha256 ? StoreOutcome::duplicate : StoreOutcome::conflict;
-    if (outcome == StoreOutcome::duplicate) break;
+    key.outcome = find_.text(1) == p.report->content_sha256 ? StoreOutcome::duplicate : StoreOutcome::conflict;
+    if (key.outcome == StoreOutcome::duplicate) break;
   }
   find_.reset();
-  if (outcome == StoreOutcome::duplicate) return outcome;
-  if (!p.hold_reason.empty()) return hold_one(p);
-  // RFC 8460 §7: anyone can POST a report, so an unauthenticated report that got its
-  // key first must not suppress the DKIM-signed report of that key (report-id
-  // squatting): the authenticated one is counted, the earlier one becomes the conflict.
-  if (outcome == StoreOutcome::conflict && prov.authenticated && !counted_authenticated &&
-      counted_unauthenticated != 0) {
-    demote_.bind(1, counted_unauthenticated);
-    if (auto res = demote_.run(); !res) return std::unexpected(res.error());
-    outcome = StoreOutcome::stored;
-  }
+  return key;
+}
 
+// The `report` row, with its status ("counted" or "conflict"); its row id.
+std::expected<std::int64_t, StoreError> Store::insert_report_row(const PendingReport& p, std::string_view status) {
+  const Report& r = p.report->parsed.report;
+  const Provenance& prov = *p.provenance;
   insert_report_.bind(1, std::string_view(r.organization_name))
       .bind(2, std::string_view(r.report_id))
       .bind(3, std::string_view(p.report->content_sha256))
-      .bind(4, std::string_view(outcome == StoreOutcome::stored ? "counted" : "conflict"))
+      .bind(4, status)
       .bind(5, r.contact_info)
       .bind(6, std::string_view(format_rfc3339(r.date_range.start)))
       .bind(7, std::string_view(format_rfc3339(r.date_range.end)))
@@ -158,15 +175,23 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
   header(19, &MailProvenance::filename);
   header(20, &MailProvenance::content_type);
   if (auto res = insert_report_.run(); !res) return std::unexpected(res.error());
-  const std::int64_t id = sqlite3_last_insert_rowid(db_.handle());
-  row_id = id;
+  return sqlite3_last_insert_rowid(db_.handle());
+}
 
+// The bytes as received, and how the channel authenticated them.
+std::expected<void, StoreError> Store::insert_raw_and_auth(std::int64_t id, const PendingReport& p) {
+  const Provenance& prov = *p.provenance;
   insert_raw_.bind(1, id).bind(2, std::string_view(prov.media_type)).bind_blob(3, p.raw);
   if (auto res = insert_raw_.run(); !res) return std::unexpected(res.error());
   insert_auth_.bind(1, id).bind(2, std::int64_t{prov.authenticated ? 1 : 0});
-  if (prov.auth_method.empty()) insert_auth_.bind_null(3); else insert_auth_.bind(3, std::string_view(prov.auth_method));
+  if (prov.auth_method.empty()) insert_auth_.bind_null(3);
+  else insert_auth_.bind(3, std::string_view(prov.auth_method));
   if (auto res = insert_auth_.run(); !res) return std::unexpected(res.error());
+  return {};
+}
 
+// One `policy` row per policy and one `failure` row per failure-detail.
+std::expected<void, StoreError> Store::insert_policies(std::int64_t id, const Report& r) {
   for (std::size_t i = 0; i < r.policies.size(); ++i) {
     const PolicyResult& pr = r.policies[i];
     insert_policy_.bind(1, id)
@@ -194,7 +219,7 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
       if (auto res = insert_failure_.run(); !res) return std::unexpected(res.error());
     }
   }
-  return outcome;
+  return {};
 }
 
 // A held report is not counted and stays out of the dedupe space of `report`; the

@@ -57,6 +57,15 @@ class Store {
  private:
   explicit Store(Db db);
   std::expected<StoreOutcome, StoreError> store_one(const PendingReport& p, std::int64_t& row_id);
+  struct KeyState {
+    StoreOutcome outcome = StoreOutcome::stored;
+    std::int64_t counted_unauthenticated = 0;  // the counted row of this key, if unauthenticated
+    bool counted_authenticated = false;
+  };
+  std::expected<KeyState, StoreError> find_key(const PendingReport& p);
+  std::expected<std::int64_t, StoreError> insert_report_row(const PendingReport& p, std::string_view status);
+  std::expected<void, StoreError> insert_raw_and_auth(std::int64_t id, const PendingReport& p);
+  std::expected<void, StoreError> insert_policies(std::int64_t id, const Report& r);
   std::expected<void, StoreError> prepare_statements();
 
   Db db_;

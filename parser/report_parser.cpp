@@ -339,6 +339,9 @@ class Walker {
   bool walk_summary(od::value& v, const Path& p, Summary& out);
   bool walk_failures(od::value& v, const Path& p, std::vector<FailureDetail>& out);
   bool walk_failure(od::value& v, const Path& p, FailureDetail& out);
+  bool optional_field(od::value& child, const Path& cp, std::optional<std::string>& dst, bool identifier);
+  void settle_result_type(const Path& p, const std::string* token, FailureDetail& out);
+  void normalise_failure_hosts(const Path& p, FailureDetail& out);
   bool normalize_policy(const Path& p, Policy& policy, bool strings_was_string, bool mx_was_string);
   bool unpack_tlsa(const Path& p, Policy& policy);
   void check_counts(const Path& p, PolicyResult& pr, bool had_failure_details);
@@ -723,51 +726,34 @@ bool Walker::walk_failure(od::value& v, const Path& p, FailureDetail& out) {
   std::string result_token;
   // Values under misspelled or draft-era names, used when the right name is absent.
   std::optional<std::string> alt_mx, alt_info, alt_reason;
-
-  auto opt_field = [&](od::value& child, const Path& cp, std::optional<std::string>& dst, bool identifier) {
-    std::string s;
-    Got g = identifier ? get_identifier(child, cp, s, true) : get_text(child, cp, s, true);
-    if (g == Got::error) return false;
-    if (g == Got::null) {
-      note(note::kNullMember, cp);
-      return true;
-    }
-    if (trim(s).empty()) {
-      note(note::kEmptyField, cp);  // quirk(parsedmarc): "" for unknown values
-      return true;
-    }
-    dst = std::move(s);
-    return true;
+  auto opt = [&](od::value& child, const Path& cp, std::optional<std::string>& dst, bool identifier) {
+    return optional_field(child, cp, dst, identifier);
   };
-
   bool ok = for_members(v, p, [&](std::string_view key, od::value& child, const Path& cp) {
     if (key == "result-type")
       return duplicate(seen.result_type, key, p) && get_identifier(child, cp, result_token, false) != Got::error;
-    if (key == "sending-mta-ip")
-      return duplicate(seen.sending_ip, key, p) && opt_field(child, cp, out.sending_mta_ip, true);
+    if (key == "sending-mta-ip") return duplicate(seen.sending_ip, key, p) && opt(child, cp, out.sending_mta_ip, true);
     if (key == "receiving-mx-hostname")
-      return duplicate(seen.mx, key, p) && opt_field(child, cp, out.receiving_mx_hostname, true);
-    if (key == "receiving-mx-helo")
-      return duplicate(seen.helo, key, p) && opt_field(child, cp, out.receiving_mx_helo, false);
-    if (key == "receiving-ip")
-      return duplicate(seen.receiving_ip, key, p) && opt_field(child, cp, out.receiving_ip, true);
+      return duplicate(seen.mx, key, p) && opt(child, cp, out.receiving_mx_hostname, true);
+    if (key == "receiving-mx-helo") return duplicate(seen.helo, key, p) && opt(child, cp, out.receiving_mx_helo, false);
+    if (key == "receiving-ip") return duplicate(seen.receiving_ip, key, p) && opt(child, cp, out.receiving_ip, true);
     if (key == "failed-session-count")
       return duplicate(seen.count, key, p) && get_count(child, cp, out.failed_session_count);
     if (key == "additional-information")
-      return duplicate(seen.info, key, p) && opt_field(child, cp, out.additional_information, false);
+      return duplicate(seen.info, key, p) && opt(child, cp, out.additional_information, false);
     if (key == "failure-reason-code")
-      return duplicate(seen.reason, key, p) && opt_field(child, cp, out.failure_reason_code, false);
+      return duplicate(seen.reason, key, p) && opt(child, cp, out.failure_reason_code, false);
     if (key == "receiving-mx-host-name") {  // quirk(socketlabs)
       note(note::kMisspelledMember, cp, "read as receiving-mx-hostname");
-      return opt_field(child, cp, alt_mx, true);
+      return opt(child, cp, alt_mx, true);
     }
     if (key == "additional-info-uri") {  // quirk(rfc8460): the ABNF name, not the member name
       note(note::kMisspelledMember, cp, "read as additional-information");
-      return opt_field(child, cp, alt_info, false);
+      return opt(child, cp, alt_info, false);
     }
     if (key == "failure-error-code") {  // quirk(rfc8460-draft): draft-era name
       note(note::kMisspelledMember, cp, "read as failure-reason-code");
-      return opt_field(child, cp, alt_reason, false);
+      return opt(child, cp, alt_reason, false);
     }
     return unknown_member(child, cp, 6);
   });
@@ -775,24 +761,51 @@ bool Walker::walk_failure(od::value& v, const Path& p, FailureDetail& out) {
   if (!out.receiving_mx_hostname && alt_mx) out.receiving_mx_hostname = std::move(alt_mx);
   if (!out.additional_information && alt_info) out.additional_information = std::move(alt_info);
   if (!out.failure_reason_code && alt_reason) out.failure_reason_code = std::move(alt_reason);
+  settle_result_type(p, seen.result_type ? &result_token : nullptr, out);
+  if (!seen.count) note(note::kFailureFieldMissing, p, "failed-session-count missing, read as 0");
+  normalise_failure_hosts(p, out);
+  return true;
+}
 
-  if (!seen.result_type) {
+// An optional string member of a failure-detail: null and "" are noted and leave it unset.
+bool Walker::optional_field(od::value& child, const Path& cp, std::optional<std::string>& dst, bool identifier) {
+  std::string s;
+  Got g = identifier ? get_identifier(child, cp, s, true) : get_text(child, cp, s, true);
+  if (g == Got::error) return false;
+  if (g == Got::null) {
+    note(note::kNullMember, cp);
+    return true;
+  }
+  if (trim(s).empty()) {
+    note(note::kEmptyField, cp);  // quirk(parsedmarc): "" for unknown values
+    return true;
+  }
+  dst = std::move(s);
+  return true;
+}
+
+// The result-type token (nullptr: the member was missing): known, known but in the
+// wrong case, or kept as an unknown token; each deviation noted.
+void Walker::settle_result_type(const Path& p, const std::string* token, FailureDetail& out) {
+  if (!token) {
     note(note::kFailureFieldMissing, p, "result-type missing, recorded as \"unspecified\"");
     out.result_type = {ResultType::unknown, "unspecified"};
-  } else {
-    out.result_type = result_type_from_token(result_token);
-    if (!out.result_type.known()) {
-      auto lowered = result_type_from_token(ascii_lower(result_token));
-      if (lowered.known()) {
-        out.result_type = lowered;
-        note(note::kTokenCase, p.child("result-type"), quote_value(result_token));
-      } else {
-        note(note::kUnknownResultType, p.child("result-type"), quote_value(result_token));
-      }
-    }
+    return;
   }
-  if (!seen.count) note(note::kFailureFieldMissing, p, "failed-session-count missing, read as 0");
+  out.result_type = result_type_from_token(*token);
+  if (out.result_type.known()) return;
+  auto lowered = result_type_from_token(ascii_lower(*token));
+  if (lowered.known()) {
+    out.result_type = lowered;
+    note(note::kTokenCase, p.child("result-type"), quote_value(*token));
+  } else {
+    note(note::kUnknownResultType, p.child("result-type"), quote_value(*token));
+  }
+}
 
+// IP addresses in canonical form (kept as sent when invalid), the MX host name in
+// lower case without a trailing dot.
+void Walker::normalise_failure_hosts(const Path& p, FailureDetail& out) {
   for (auto [field, name] : {std::pair{&out.sending_mta_ip, "sending-mta-ip"}, std::pair{&out.receiving_ip, "receiving-ip"}}) {
     if (!*field) continue;
     auto ip = canonical_ip(trim(**field));
@@ -808,7 +821,6 @@ bool Walker::walk_failure(od::value& v, const Path& p, FailureDetail& out) {
     while (!h.empty() && h.back() == '.') h.pop_back();
     out.receiving_mx_hostname = std::move(h);
   }
-  return true;
 }
 
 }  // namespace

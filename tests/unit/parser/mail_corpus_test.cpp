@@ -39,6 +39,20 @@ struct Expected {
   bool dkim_signed;
 };
 
+// The report a mail carried, against its row in an expected-outcome table.
+void expect_report(const Report& r, const Expected& want) {
+  EXPECT_EQ(r.organization_name, want.organization);
+  EXPECT_EQ(r.report_id, want.report_id);
+  EXPECT_EQ(report_day(r), want.day);
+  ASSERT_EQ(r.policies.size(), want.policies.size());
+  for (std::size_t i = 0; i < r.policies.size(); ++i) {
+    EXPECT_EQ(r.policies[i].policy.type.token(), want.policies[i].type) << "policy " << i;
+    EXPECT_EQ(r.policies[i].policy.domain, want.policies[i].domain) << "policy " << i;
+    EXPECT_EQ(r.policies[i].summary.successful, want.policies[i].successful) << "policy " << i;
+    EXPECT_EQ(r.policies[i].summary.failed, want.policies[i].failed) << "policy " << i;
+  }
+}
+
 const std::map<std::string, Expected>& table() {
   static const std::map<std::string, Expected> t = {
       {"deltachat-1.eml",
@@ -156,17 +170,7 @@ TEST(MailCorpus, EveryMailParsesToItsExpectedReport) {
     SCOPED_TRACE(f);
     auto got = ingestor.ingest(test::read_file(test::corpus_dir() / f));
     ASSERT_TRUE(got) << got.error().text();
-    const Report& r = got->parsed.report;
-    EXPECT_EQ(r.organization_name, want.organization);
-    EXPECT_EQ(r.report_id, want.report_id);
-    EXPECT_EQ(report_day(r), want.day);
-    ASSERT_EQ(r.policies.size(), want.policies.size());
-    for (std::size_t i = 0; i < r.policies.size(); ++i) {
-      EXPECT_EQ(r.policies[i].policy.type.token(), want.policies[i].type) << "policy " << i;
-      EXPECT_EQ(r.policies[i].policy.domain, want.policies[i].domain) << "policy " << i;
-      EXPECT_EQ(r.policies[i].summary.successful, want.policies[i].successful) << "policy " << i;
-      EXPECT_EQ(r.policies[i].summary.failed, want.policies[i].failed) << "policy " << i;
-    }
+    expect_report(got->parsed.report, want);
     ASSERT_TRUE(got->mail);
     const MailProvenance& m = *got->mail;
     EXPECT_EQ(m.tls_report_domain, want.report_domain);
@@ -308,17 +312,7 @@ TEST(QuirkMails, EveryMailParsesToItsExpectedReport) {
     SCOPED_TRACE(f);
     auto got = ingestor.ingest(test::read_file(test::quirk_dir() / f));
     ASSERT_TRUE(got) << got.error().text();
-    const Report& r = got->parsed.report;
-    EXPECT_EQ(r.organization_name, want.organization);
-    EXPECT_EQ(r.report_id, want.report_id);
-    EXPECT_EQ(report_day(r), want.day);
-    ASSERT_EQ(r.policies.size(), want.policies.size());
-    for (std::size_t i = 0; i < r.policies.size(); ++i) {
-      EXPECT_EQ(r.policies[i].policy.type.token(), want.policies[i].type) << "policy " << i;
-      EXPECT_EQ(r.policies[i].policy.domain, want.policies[i].domain) << "policy " << i;
-      EXPECT_EQ(r.policies[i].summary.successful, want.policies[i].successful) << "policy " << i;
-      EXPECT_EQ(r.policies[i].summary.failed, want.policies[i].failed) << "policy " << i;
-    }
+    expect_report(got->parsed.report, want);
     EXPECT_EQ(got->was_gzip, row.gzip);
     std::set<std::string> notes;
     for (const auto& n : got->parsed.notes) notes.insert(n.code);

@@ -53,7 +53,7 @@ case "$kind" in
     fi ;;
   tsan)
     build=${BUILD_DIR:-build-tsan}; option=-DTLSRPT_TSAN=ON
-    targets="--target tlsrptd daemon_tests alerts_tests"
+    targets="--target tlsrptd daemon_tests record_tests alerts_tests"
     # The unbuilt test binaries' placeholders (parser_tests_NOT_BUILT, fuzz replays)
     # carry no label, so selecting by label runs only what was built.
     [ $# -gt 0 ] || set -- -L '^(unit|e2e)$' ;;

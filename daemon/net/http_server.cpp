@@ -118,7 +118,21 @@ struct SessionRunner {
     for (std::size_t n = 0; n < opt.max_requests_per_connection && (n == 0 || !srv.stopping_); ++n) {
       RequestParser parser;
       auto policy = srv.policy();
-      if (!co_await read_header(stream, buffer, parser, n, *policy)) co_return;
+      parser.header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
+      parser.body_limit(policy->limits.max_submission_bytes);
+      // A graceful stop closes keep-alive connections between requests; a fresh
+      // connection's request (often already sent) is read and answered. The wait
+      // happens in this frame: an idle connection holds no other coroutine frame.
+      conn->idle = n > 0;
+      conn->waiting = true;
+      conn->lowest->expires_after(n == 0 ? opt.header_timeout : opt.idle_timeout);
+      auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kAwait);
+      conn->idle = false;
+      conn->waiting = false;
+      if (ec) {
+        co_await answer_header_error(stream, parser, ec, n, *policy);
+        co_return;
+      }
       const auto started = std::chrono::steady_clock::now();
       HttpRequestHead head = head_of(parser, peer);
       // The rest of the request (the body) must arrive within request_timeout, however
@@ -136,24 +150,12 @@ struct SessionRunner {
     }
   }
 
-  // Waits for request n's header (header_timeout for the first, idle_timeout between
-  // requests). False when the connection ends here, after any answer the failure
-  // deserves.
+  // A header read that failed, answered where an answer helps (413, 431, 400); a
+  // timeout, a reset or a clean close gets none.
   template <class Stream>
-  asio::awaitable<bool> read_header(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser, std::size_t n,
-                                    const HttpPolicy& policy) {
+  asio::awaitable<void> answer_header_error(Stream& stream, RequestParser& parser, boost::system::error_code ec,
+                                            std::size_t n, const HttpPolicy& policy) {
     const auto& opt = srv.options_;
-    parser.header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
-    parser.body_limit(policy.limits.max_submission_bytes);
-    // A graceful stop closes keep-alive connections between requests; a fresh
-    // connection's request (often already sent) is read and answered.
-    conn->idle = n > 0;
-    conn->waiting = true;
-    conn->lowest->expires_after(n == 0 ? opt.header_timeout : opt.idle_timeout);
-    auto [ec, bytes] = co_await http::async_read_header(stream, buffer, parser, kAwait);
-    conn->idle = false;
-    conn->waiting = false;
-    if (!ec) co_return true;
     if (ec == beast::error::timeout)
       metrics().inc("tlsrptd_timeouts_total", {{"listener", opt.name}, {"phase", n == 0 ? "header" : "idle"}});
     if (ec == http::error::body_limit) {
@@ -174,7 +176,6 @@ struct SessionRunner {
       HttpReply r = reply_for_outcome(Outcome::bad_request, nullptr, policy);
       co_await write(stream, r, 11, false, false);
     }
-    co_return false;
   }
 
   static Error too_large(const HttpPolicy& policy) {

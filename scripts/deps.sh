@@ -6,7 +6,7 @@ set -eu
 
 build_pkgs="g++ cmake make pkg-config libboost1.81-dev libssl-dev zlib1g-dev libsqlite3-dev
 libsimdjson-dev libfmt-dev libidn2-dev libcli11-dev libtomlplusplus-dev libgmime-3.0-dev
-libc-ares-dev libcurl4-openssl-dev libopendkim-dev libsystemd-dev"
+libc-ares-dev libcurl4-openssl-dev libopendkim-dev libsystemd-dev libpsl-dev publicsuffix"
 test_pkgs="libgtest-dev sqlite3 python3 curl openssl ca-certificates swaks libnet-ssleay-perl dnsmasq-base
 python3-dkim python3-aiosmtpd strace procps clang libclang-rt-14-dev slowhttptest wrk clang-16
 libclang-rt-16-dev"

@@ -73,7 +73,7 @@ std::expected<void, std::string> hand_database_to(const std::string& database, c
     return std::unexpected("the database folder " + dir_text + " is not writable by " + user + " (owner uid " +
                            std::to_string(st.st_uid) + ", mode " + mode +
                            "): SQLite creates the -wal and -shm files there; chown " + user + ": " + dir_text +
-                           ", or set [store] database to a folder " + user + " may write");
+                           ", or point the top-level `database` setting (or --db) at a folder " + user + " may write");
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
     const std::string f = database + suffix;
     int fd = ::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);

@@ -12,6 +12,7 @@
 #include "record/dns_resolver.hpp"
 
 #include <cctype>
+#include <filesystem>
 #include <tuple>
 #include <map>
 #include <sstream>
@@ -705,6 +706,31 @@ std::expected<Config, std::vector<ConfigError>> resolve_config(const std::option
   std::expected<Config, std::vector<ConfigError>> cfg = path ? load_config(*path) : default_config();
   if (cfg && db_override) cfg->database = *db_override;
   return cfg;
+}
+
+std::string ConfigSource::describe() const {
+  return (path ? *path : std::string("built-in defaults")) + " (" + why + ")";
+}
+
+std::expected<ConfigSource, std::string> find_config(const std::optional<std::string>& flag, const char* env,
+                                                     std::string_view system_path) {
+  // A named file must exist; the loader reports any other problem with it (a folder,
+  // no permission to read) with its file name, as for every configuration error.
+  auto named = [](const std::string& path, std::string why) -> std::expected<ConfigSource, std::string> {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec) || ec) return ConfigSource{path, std::move(why)};
+    return std::unexpected(path + ": no such configuration file (" + why + ")");
+  };
+  if (flag) return named(*flag, "from --config");
+  if (env && *env) return named(env, "from $TLSRPTD_CONFIG");
+  const std::string sys(system_path);
+  std::error_code ec;
+  if (std::filesystem::exists(sys, ec)) return ConfigSource{sys, "the system configuration file"};
+  // Cannot even tell whether it is there (e.g. /etc/tlsrptd not searchable): say so
+  // rather than run on other settings than the admin installed.
+  if (ec) return std::unexpected("cannot check " + sys + ": " + ec.message() + "; name the configuration with "
+                                 "--config FILE or $TLSRPTD_CONFIG");
+  return ConfigSource{std::nullopt, "no --config, no $TLSRPTD_CONFIG, no " + sys};
 }
 
 std::string render_defaults() {

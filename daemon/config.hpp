@@ -156,6 +156,23 @@ std::expected<Config, std::vector<ConfigError>> load_config(const std::string& p
 // Loads `path` when given, else the defaults; `db_override` (from --db) wins.
 std::expected<Config, std::vector<ConfigError>> resolve_config(const std::optional<std::string>& path,
                                                                 const std::optional<std::string>& db_override);
+
+// Where the configuration comes from (README.md#command-line), first match wins:
+// --config, then $TLSRPTD_CONFIG, then the system file when it exists, then the
+// built-in defaults. A file named by --config or $TLSRPTD_CONFIG must exist: a typo
+// there is an error, never a silent fall back to other settings.
+inline constexpr std::string_view kSystemConfigPath = "/etc/tlsrptd/tlsrptd.toml";
+struct ConfigSource {
+  std::optional<std::string> path;  // nullopt: the built-in defaults
+  std::string why;                  // "from --config", "the system configuration file", ...
+  // For --help and `config check`: "FILE (why)" or "built-in defaults (why)".
+  std::string describe() const;
+};
+// `env` is $TLSRPTD_CONFIG (null or empty: unset); `system_path` is a parameter so
+// tests can point it away from /etc. The error is one line naming the file and who named it.
+std::expected<ConfigSource, std::string> find_config(const std::optional<std::string>& flag, const char* env,
+                                                     std::string_view system_path = kSystemConfigPath);
+
 // `tlsrptd config defaults`: every parameter, its default and doc, as a TOML file.
 std::string render_defaults();
 // The same as a Markdown table (key, type, default, meaning) for the README.

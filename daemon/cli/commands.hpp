@@ -9,8 +9,13 @@
 namespace tlsrpt::daemon {
 
 struct GlobalOptions {
-  std::optional<std::string> config;  // --config FILE
+  std::optional<std::string> config;  // --config FILE; then the file find_config settled on
   std::optional<std::string> db;      // --db PATH
+  // Hidden --system-config FILE: where the system configuration is looked for instead
+  // of /etc/tlsrptd/tlsrptd.toml, so tests can check the search order without root.
+  std::optional<std::string> system_config;
+  // find_config's ConfigSource::describe(), for messages; set before a command runs.
+  std::string config_in_use;
 };
 
 int cmd_report_parse(const GlobalOptions& g, const std::string& file);

@@ -8,6 +8,9 @@
 namespace tlsrpt::daemon {
 
 int cmd_config_check(const GlobalOptions& g) {
+  // Which file was checked comes first: with a search order, "OK" alone does not say
+  // whether the file the admin edited is the one in use.
+  std::cout << "using " << g.config_in_use << "\n";
   auto cfg = resolve_config(g.config, g.db);
   if (!cfg) {
     for (const auto& e : cfg.error()) std::cerr << e.text() << "\n";

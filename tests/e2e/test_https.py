@@ -390,7 +390,7 @@ class Startup(TempDirTest):
         with open(good, "w") as f:
             f.write('[https]\nlisten = ["[::1]:8443", "127.0.0.1:8443"]\npath = "/tlsrpt"\n')
         p = tlsrptd("config", "check", "--config", good)
-        self.assertEqual((p.returncode, p.stdout), (0, "configuration OK\n"))
+        self.assertEqual((p.returncode, p.stdout), (0, f"using {good} (from --config)\nconfiguration OK\n"))
         bad = self.path("bad.toml")
         with open(bad, "w") as f:
             f.write('[https]\nlisten = ["localhost"]\n\npath = "no-slash"\nbogus = 1\n')

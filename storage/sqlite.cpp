@@ -54,6 +54,24 @@ std::expected<Db, StoreError> Db::open(const std::string& path, bool create, boo
   return Db(h);
 }
 
+std::expected<Db, StoreError> Db::open_read_only(const std::string& path, int busy_timeout_ms) {
+  auto db = open(path, /*create=*/false, /*read_only=*/true);
+  if (!db) return db;
+  sqlite3_busy_timeout(db->h_, busy_timeout_ms);
+  sqlite3_db_config(db->h_, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_db_config(db->h_, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+  if (auto r = db->exec("PRAGMA query_only=1"); !r) return std::unexpected(r.error());
+  return db;
+}
+
+std::expected<int, StoreError> Db::user_version() {
+  auto st = prepare("PRAGMA user_version");
+  if (!st) return std::unexpected(st.error());
+  auto row = st->step();
+  if (!row) return std::unexpected(row.error());
+  return static_cast<int>(st->int64(0));
+}
+
 StoreError Db::error(std::string_view what) const {
   return StoreError{std::string(what) + ": " + sqlite3_errmsg(h_), sqlite3_extended_errcode(h_)};
 }

@@ -36,6 +36,12 @@ class Db {
 
   // Opens (and with `create`, creates) a database file.
   static std::expected<Db, StoreError> open(const std::string& path, bool create, bool read_only = false);
+  // For commands that only read: SQLITE_OPEN_READONLY (a missing file stays missing,
+  // nothing is migrated), query_only as a second lock, and the same defensive
+  // settings as a writing connection. Waits up to `busy_timeout_ms` for a writer.
+  static std::expected<Db, StoreError> open_read_only(const std::string& path, int busy_timeout_ms);
+  // PRAGMA user_version: the schema version the migrations left.
+  std::expected<int, StoreError> user_version();
 
   sqlite3* handle() const { return h_; }
   // For fixed SQL text only (schema, pragmas, BEGIN/COMMIT): never report data.

@@ -164,7 +164,9 @@ int run_cli(int argc, char** argv) {
   app.add_option("--config", c.g.config,
                  "configuration file (TOML); without it $TLSRPTD_CONFIG, then /etc/tlsrptd/tlsrptd.toml if it "
                  "exists, then the built-in defaults");
-  app.add_option("--db", c.g.db, "SQLite database (default: var/tlsrptd.sqlite, created on first use)");
+  app.add_option("--db", c.g.db,
+                 "SQLite database, instead of the configuration's `database`; only serve, report import and "
+                 "report release create it");
   // Hidden: lets the tests move the system configuration file away from /etc.
   app.add_option("--system-config", c.g.system_config, "where the system configuration file is looked for")
       ->group("");

@@ -27,4 +27,18 @@ struct ConfiguredStore {
 };
 std::expected<ConfiguredStore, int> open_configured_store(const GlobalOptions& g);
 
+// The configured database (--db, else the configuration's `database`) opened
+// read-only, for the commands that only read it: never created, never migrated.
+// The error is the exit code, after printing why: kExitNoInput when the file does
+// not exist (saying where it looked and how to point elsewhere), kExitIoErr when it
+// cannot be read or its schema is not the one this binary reads.
+std::expected<storage::Db, int> open_database_read_only(const GlobalOptions& g, const Config& cfg);
+
+// Both, for the read-only commands that need nothing else first.
+struct ConfiguredDb {
+  Config cfg;
+  storage::Db db;
+};
+std::expected<ConfiguredDb, int> open_configured_database_read_only(const GlobalOptions& g);
+
 }  // namespace tlsrpt::daemon

@@ -11,7 +11,6 @@
 #include "parser/json_writer.hpp"
 #include "parser/text.hpp"
 #include "storage/alert_store.hpp"
-#include "storage/store.hpp"
 
 namespace tlsrpt::daemon {
 namespace {
@@ -71,10 +70,9 @@ void print_table(const std::vector<storage::AlertRecord>& rows, bool open_only) 
 }  // namespace
 
 int cmd_alerts_list(const GlobalOptions& g, const AlertsListOptions& o) {
-  auto opened = open_configured_store(g);
+  auto opened = open_configured_database_read_only(g);  // listing never creates or migrates
   if (!opened) return opened.error();
-  auto& [cfg, store] = *opened;
-  storage::AlertStore alerts(store->db());
+  storage::AlertStore alerts(opened->db);
   auto rows = alerts.list(o.open_only);
   if (!rows) {
     std::cerr << "tlsrptd: " << rows.error().message << "\n";

@@ -17,10 +17,9 @@
 namespace tlsrpt::daemon {
 
 int cmd_report_held(const GlobalOptions& g, const HeldOptions& o) {
-  auto opened = open_configured_store(g);
+  auto opened = open_configured_database_read_only(g);  // listing never creates or migrates
   if (!opened) return opened.error();
-  auto& [cfg, store] = *opened;
-  auto st = store->db().prepare(
+  auto st = opened->db.prepare(
       "SELECT id, organization_name, report_id, received_at, transport, source, reason, status FROM held_reports "
       "WHERE (?1 OR status = 'held') ORDER BY id");
   if (!st) {

@@ -12,7 +12,6 @@
 #include "parser/json_writer.hpp"
 #include "parser/text.hpp"
 #include "storage/stats.hpp"
-#include "storage/store.hpp"
 
 namespace tlsrpt::daemon {
 namespace {
@@ -128,9 +127,9 @@ int cmd_stats(const GlobalOptions& g, const StatsOptions& o) {
     }
     *dst = **opt;
   }
-  auto store = open_store(*cfg);
-  if (!store) return kExitIoErr;
-  auto rows = storage::query_stats(store->db(), filter);
+  auto db = open_database_read_only(g, *cfg);  // stats only reads: never creates or migrates
+  if (!db) return db.error();
+  auto rows = storage::query_stats(*db, filter);
   if (!rows) {
     std::cerr << "tlsrptd: " << rows.error().message << "\n";
     return kExitIoErr;

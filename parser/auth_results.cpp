@@ -206,7 +206,8 @@ std::vector<std::pair<std::string, std::string>> parse_dkim_tags(std::string_vie
 
 std::optional<DkimResult> dkim_from_auth_results(const std::vector<std::string>& header_values,
                                                  const std::vector<std::string>& trusted_ids,
-                                                 const std::vector<std::string>& dkim_signatures) {
+                                                 const std::vector<std::string>& dkim_signatures,
+                                                 const SignerFilter& aligned) {
   bool trusted_seen = false;
   std::optional<DkimResult> fail, temperror, l_fail;
   for (const auto& hv : header_values) {
@@ -226,6 +227,12 @@ std::optional<DkimResult> dkim_from_auth_results(const std::vector<std::string>&
           // RFC 8460 §3: "DKIM signatures MUST NOT use the "l=" attribute".
           r.status = DkimResult::Status::fail;
           r.reason = "the passing signature (d=" + r.domain + ") uses l=";
+          if (!l_fail) l_fail = std::move(r);
+          continue;
+        }
+        if (aligned && !aligned(r.domain)) {
+          r.status = DkimResult::Status::fail;
+          r.reason = unaligned_reason(r.domain);
           if (!l_fail) l_fail = std::move(r);
           continue;
         }

@@ -41,10 +41,12 @@ std::expected<AuthResults, Error> parse_auth_results(std::string_view value);
 // `trusted_ids`; nullopt when no header is from a trusted id (verify yourself).
 // A pass counts only for a signature that does not use l= (RFC 8460 §3): each
 // passing entry is matched against `dkim_signatures` (the mail's DKIM-Signature
-// values) by d=, s= and b= prefix where the entry names them.
+// values) by d=, s= and b= prefix where the entry names them, and only for a d=
+// that `aligned` accepts.
 std::optional<DkimResult> dkim_from_auth_results(const std::vector<std::string>& header_values,
                                                  const std::vector<std::string>& trusted_ids,
-                                                 const std::vector<std::string>& dkim_signatures = {});
+                                                 const std::vector<std::string>& dkim_signatures = {},
+                                                 const SignerFilter& aligned = {});
 
 // The tags of a DKIM-Signature value (RFC 6376 §3.2 tag-list): names as written,
 // values with folding whitespace removed; in order, duplicates kept.

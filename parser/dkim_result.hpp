@@ -4,6 +4,7 @@
 // Authentication-Results header (parser/auth_results). A plain value; no I/O.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,15 @@ struct DkimResult {
 
   bool passed() const { return status == Status::pass; }
 };
+
+// Which signing domains may authenticate a message (DKIM alignment, decided by the
+// caller); a verifying signature whose d= it refuses does not pass. Empty: any.
+using SignerFilter = std::function<bool(std::string_view signing_domain)>;
+
+inline std::string unaligned_reason(std::string_view d) {
+  return "signature d=" + std::string(d) + " verified, but " + std::string(d) +
+         " is neither the From domain nor its organizational domain";
+}
 
 inline std::string_view to_token(DkimResult::Status s) {
   switch (s) {

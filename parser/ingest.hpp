@@ -33,6 +33,9 @@ struct Provenance {
   // authenticated (RFC 8460 §7). Unauthenticated reports open no alerts by default.
   bool authenticated = false;
   std::string auth_method;  // "https", "import", "dkim pass d=google.com", ...
+  // The DKIM d= that authenticated it, aligned with From ("" otherwise): with the
+  // report, the reporter identity (storage/store.hpp reporter_identity).
+  std::string signing_domain;
 };
 
 enum class Format { gzip, json, unknown };

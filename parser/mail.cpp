@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 
+#include "parser/domain.hpp"
 #include "parser/gmime_ptr.hpp"
 #include "parser/gunzip.hpp"
 #include "parser/notes.hpp"
@@ -247,6 +248,21 @@ std::string header_text(GMimeHeader* h, bool raw, std::size_t cap) {
   return clean(raw ? g_mime_header_get_raw_value(h) : g_mime_header_get_value(h), cap);
 }
 
+// The domain of From's mailbox, as A-labels (DKIM alignment compares it with d=);
+// "" unless From holds exactly one mailbox (RFC 7489 §6.6.1 treats several as
+// unalignable) or when the domain is not a valid name.
+std::string from_domain(GMimeMessage* msg, std::size_t cap) {
+  InternetAddressList* from = g_mime_message_get_from(msg);
+  if (!from || internet_address_list_length(from) != 1) return {};
+  InternetAddress* a = internet_address_list_get_address(from, 0);
+  if (!INTERNET_ADDRESS_IS_MAILBOX(a)) return {};
+  const char* addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a));
+  std::string_view s = addr ? addr : "";
+  auto at = s.rfind('@');
+  if (at == std::string_view::npos || s.size() > cap) return {};
+  return normalize_domain(s.substr(at + 1)).value_or(std::string());
+}
+
 }  // namespace
 
 void ensure_gmime_initialized() {
@@ -307,6 +323,8 @@ std::expected<MailReport, Error> extract_mail_report(std::string_view message, c
       prov.authentication_results.push_back(header_text(h, true, text_cap));
     }
   }
+
+  prov.from_domain = from_domain(msg.get(), id_cap);
 
   GMimeObject* body = g_mime_message_get_mime_part(msg.get());
   if (!body) return std::unexpected(Error{RejectReason::not_a_report, "", "the mail has no body"});

@@ -24,6 +24,7 @@ struct MailProvenance {
   std::string subject;
   std::string message_id;            // as written, with its angle brackets
   std::string from;
+  std::string from_domain;           // of From's one mailbox, A-labels, lower case ("" if not exactly one)
   std::string date;                  // as written: senders break RFC 5322 date syntax
   std::string filename;              // of the report part; a label only, never a path
   std::string content_type;          // of the report part as labelled, "type/subtype"

@@ -57,4 +57,8 @@ inline constexpr std::string_view kMailReportHeaderMissing = "mail-tls-report-he
 inline constexpr std::string_view kMailReportDomainMismatch = "mail-report-domain-mismatch";    // §5.6: body wins
 inline constexpr std::string_view kMailSubmitterMismatch = "mail-submitter-mismatch";  // quirk(mailru): corp.mail.ru vs mail.ru
 
+// Intake (daemon/intake/intake.hpp): what the receiver decided about a policy.
+inline constexpr std::string_view kPolicyDomainAttributed = "policy-domain-attributed";  // from TLS-Report-Domain / the POST path
+inline constexpr std::string_view kPolicyNotServed = "policy-not-served";  // kept in the raw report, not counted
+
 }  // namespace tlsrpt::note

@@ -134,7 +134,7 @@ std::expected<std::unique_ptr<DkimVerifier>, std::string> DkimVerifier::create(T
 DkimVerifier::DkimVerifier(std::unique_ptr<Lib> lib, TxtLookup lookup) : lib_(std::move(lib)), lookup_(std::move(lookup)) {}
 DkimVerifier::~DkimVerifier() = default;
 
-DkimResult DkimVerifier::verify(std::string_view message) const {
+DkimResult DkimVerifier::verify(std::string_view message, const SignerFilter& aligned) const {
   DkimResult out;
   out.verifier = "opendkim";
   if (message.starts_with("From ")) {
@@ -177,13 +177,16 @@ DkimResult DkimVerifier::verify(std::string_view message) const {
     const bool passed = (dkim_sig_getflags(sig) & DKIM_SIGFLAG_PASSED) != 0 && dkim_sig_getbh(sig) == DKIM_SIGBH_MATCH;
     const bool uses_l = dkim_sig_gettagvalue(sig, false, reinterpret_cast<u_char*>(const_cast<char*>("l"))) != nullptr;
     const std::string who = "signature d=" + r.domain + " s=" + r.selector;
-    if (passed && !uses_l) {
+    const bool is_aligned = !aligned || aligned(r.domain);
+    if (passed && !uses_l && is_aligned) {
       r.status = DkimResult::Status::pass;
       return r;
     }
     r.status = DkimResult::Status::fail;
     const std::string name = key_name(sig);
-    if (passed) {
+    if (passed && !uses_l) {
+      r.reason = unaligned_reason(r.domain);
+    } else if (passed) {
       r.reason = who + " uses l= (RFC 8460 §3 forbids a body length limit)";
     } else if (auto t = ctx.temporary.find(name); t != ctx.temporary.end()) {
       r.status = DkimResult::Status::temperror;

@@ -41,10 +41,11 @@ class DkimVerifier {
 
   // Verifies every signature of `message` (RFC 5322 bytes as received, CRLF or LF;
   // a leading mbox "From " line is skipped). pass: the first signature without l=
-  // that verifies; a verifying signature with l= does not count (RFC 8460 §3).
+  // that verifies and whose d= `aligned` accepts; a verifying signature with l=
+  // does not count (RFC 8460 §3), nor does one by an unaligned domain.
   // temperror when no signature passed and a key lookup failed temporarily.
   // Thread-safe when the lookup is: each call has its own libopendkim handle.
-  DkimResult verify(std::string_view message) const;
+  DkimResult verify(std::string_view message, const SignerFilter& aligned = {}) const;
 
  private:
   struct Lib;

@@ -194,6 +194,61 @@ SELECT id, organization_name, report_id, received_at, transport, source, reason,
        content_sha256, length(raw) AS bytes
 FROM held_report;
 )sql",
+    // 5: the reporter identity (docs/receiver-rules.md#report-identity). A report
+    // conflicts only with a report of the same reporter, organization-name and
+    // report-id; the same content is one report whoever sent it. Existing rows keep
+    // their status (nothing is re-counted): a DKIM-authenticated row gets its signing
+    // domain from report_auth.method ("dkim pass d=example.com[ (..)| by ..]").
+    // Policies without a policy-domain are kept but counted for no domain.
+    R"sql(
+ALTER TABLE report ADD COLUMN signing_domain TEXT;          -- the aligned DKIM d= that authenticated it
+ALTER TABLE report ADD COLUMN reporter TEXT NOT NULL DEFAULT '';
+
+UPDATE report SET signing_domain = (
+  SELECT lower(CASE WHEN instr(rest, ' ') > 0 THEN substr(rest, 1, instr(rest, ' ') - 1) ELSE rest END)
+  FROM (SELECT substr(a.method, 13) AS rest FROM report_auth a
+        WHERE a.report = report.id AND a.authenticated = 1 AND a.method LIKE 'dkim pass d=%'));
+UPDATE report SET reporter = CASE
+  WHEN signing_domain IS NOT NULL AND signing_domain <> '' THEN 'dkim:' || signing_domain
+  ELSE 'org:' || organization_name || ' <' || coalesce(contact_info, '') || '>' END;
+
+CREATE INDEX report_by_content ON report (content_sha256);
+CREATE INDEX report_by_reporter ON report (organization_name, report_id, reporter);
+
+DROP VIEW reports;
+CREATE VIEW reports AS
+SELECT r.id, r.organization_name, r.report_id, r.contact_info, r.start_datetime, r.end_datetime,
+       r.day, r.received_at, r.transport, r.source,
+       CASE r.status WHEN 'counted' THEN 'stored' ELSE r.status END AS status,
+       r.content_sha256, r.notes,
+       (SELECT count(*) FROM policy p WHERE p.report = r.id) AS policies,
+       r.tls_report_domain, r.tls_report_submitter, r.mail_message_id, r.mail_from, r.mail_subject,
+       r.mail_date, r.mail_filename, r.mail_content_type,
+       r.reporter, r.signing_domain
+FROM report r;
+
+DROP VIEW policy_daily;
+CREATE VIEW policy_daily AS
+SELECT r.day, p.policy_domain, p.policy_type, r.organization_name,
+       CAST(TOTAL(p.successful_sessions) AS INTEGER) AS successful_sessions,
+       CAST(TOTAL(p.failed_sessions) AS INTEGER) AS failed_sessions,
+       COUNT(DISTINCT r.id) AS reports
+FROM report r JOIN policy p ON p.report = r.id
+WHERE r.status = 'counted' AND p.policy_domain <> ''
+GROUP BY r.day, p.policy_domain, p.policy_type, r.organization_name;
+
+DROP VIEW failure_daily;
+CREATE VIEW failure_daily AS
+SELECT r.day, p.policy_domain, p.policy_type, r.organization_name, f.result_type,
+       f.receiving_mx_hostname, f.sending_mta_ip,
+       CAST(TOTAL(f.failed_sessions) AS INTEGER) AS failed_sessions
+FROM report r
+JOIN policy p ON p.report = r.id
+JOIN failure f ON f.report = p.report AND f.policy_idx = p.idx
+WHERE r.status = 'counted' AND p.policy_domain <> ''
+GROUP BY r.day, p.policy_domain, p.policy_type, r.organization_name, f.result_type,
+         f.receiving_mx_hostname, f.sending_mta_ip;
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);

@@ -31,6 +31,11 @@ std::string_view to_token(StoreOutcome o) {
   return "stored";
 }
 
+std::string reporter_identity(const Report& report, const Provenance& provenance) {
+  if (!provenance.signing_domain.empty()) return "dkim:" + provenance.signing_domain;
+  return "org:" + report.organization_name + " <" + report.contact_info.value_or("") + ">";
+}
+
 Store::Store(Db db) : db_(std::move(db)) {}
 Store::~Store() = default;
 
@@ -57,18 +62,31 @@ std::expected<void, StoreError> Store::prepare_statements() {
     dst = std::move(*st);
     return {};
   };
-  if (auto r = prep(find_,
-                    "SELECT r.id, r.content_sha256, r.status, coalesce(a.authenticated, 0) FROM report r "
-                    "LEFT JOIN report_auth a ON a.report = r.id WHERE r.organization_name = ?1 AND r.report_id = ?2");
+  if (auto r = prep(find_twin_,
+                    "SELECT r.id, coalesce(a.authenticated, 0), r.status = 'counted' FROM report r "
+                    "LEFT JOIN report_auth a ON a.report = r.id WHERE r.content_sha256 = ?1 "
+                    "ORDER BY r.status = 'counted' DESC, r.id LIMIT 1");
       !r)
     return r;
-  if (auto r = prep(demote_, "UPDATE report SET status = 'conflict' WHERE id = ?1"); !r) return r;
+  if (auto r = prep(find_key_,
+                    "SELECT 1 FROM report WHERE organization_name = ?1 AND report_id = ?2 AND reporter = ?3 LIMIT 1");
+      !r)
+    return r;
+  if (auto r = prep(upgrade_auth_, "UPDATE report_auth SET authenticated = 1, method = ?2 WHERE report = ?1"); !r)
+    return r;
+  if (auto r = prep(upgrade_signer_, "UPDATE report SET signing_domain = ?2 WHERE id = ?1"); !r) return r;
+  if (auto r = prep(attribute_twin_,
+                    "UPDATE policy SET policy_domain = ?3 WHERE report = ?1 AND idx = ?2 AND policy_domain = '' "
+                    "AND policy_type = ?4");
+      !r)
+    return r;
   if (auto r = prep(insert_report_,
                     "INSERT INTO report (organization_name, report_id, content_sha256, status, contact_info, "
                     "start_datetime, end_datetime, day, received_at, transport, source, notes, "
                     "tls_report_domain, tls_report_submitter, mail_message_id, mail_from, mail_subject, mail_date, "
-                    "mail_filename, mail_content_type) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)");
+                    "mail_filename, mail_content_type, reporter, signing_domain) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
+                    "?21, ?22)");
       !r)
     return r;
   if (auto r = prep(insert_raw_, "INSERT INTO report_raw (report, media_type, bytes) VALUES (?1, ?2, ?3)"); !r)
@@ -93,26 +111,26 @@ std::expected<void, StoreError> Store::prepare_statements() {
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
 }
 
-// docs/receiver-rules.md#dedupe: the same (organization-name, report-id) again is the
-// same report when its canonical content matches; otherwise it is kept as a flagged
-// conflict.
+// docs/receiver-rules.md#report-identity: the same content is the same report,
+// whoever sent it and however it came; the same (organization-name, report-id) with
+// other content is a conflict only within one reporter, so no reporter can push
+// another's report aside by claiming its name and report-id.
 std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p, std::int64_t& row_id) {
   row_id = 0;
-  auto key = find_key(p);
-  if (!key) return std::unexpected(key.error());
-  StoreOutcome outcome = key->outcome;
-  if (outcome == StoreOutcome::duplicate) return outcome;
-  if (!p.hold_reason.empty()) return hold_one(p);
-  // RFC 8460 §7: anyone can POST a report, so an unauthenticated report that got its
-  // key first must not suppress the DKIM-signed report of that key (report-id
-  // squatting): the authenticated one is counted, the earlier one becomes the conflict.
-  if (outcome == StoreOutcome::conflict && p.provenance->authenticated && !key->counted_authenticated &&
-      key->counted_unauthenticated != 0) {
-    demote_.bind(1, key->counted_unauthenticated);
-    if (auto res = demote_.run(); !res) return std::unexpected(res.error());
-    outcome = StoreOutcome::stored;
+  auto twin = find_twin(p);
+  if (!twin) return std::unexpected(twin.error());
+  if (twin->id != 0) {
+    auto upgraded = improve_twin(*twin, p);
+    if (!upgraded) return std::unexpected(upgraded.error());
+    row_id = *upgraded;
+    return StoreOutcome::duplicate;
   }
-  auto id = insert_report_row(p, outcome == StoreOutcome::stored ? "counted" : "conflict");
+  if (!p.hold_reason.empty()) return hold_one(p);
+  const std::string reporter = reporter_identity(p.report->parsed.report, *p.provenance);
+  auto taken = key_taken(p, reporter);
+  if (!taken) return std::unexpected(taken.error());
+  const StoreOutcome outcome = *taken ? StoreOutcome::conflict : StoreOutcome::stored;
+  auto id = insert_report_row(p, outcome == StoreOutcome::stored ? "counted" : "conflict", reporter);
   if (!id) return std::unexpected(id.error());
   row_id = *id;
   if (auto res = insert_raw_and_auth(*id, p); !res) return std::unexpected(res.error());
@@ -120,32 +138,67 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
   return outcome;
 }
 
-// What the store already holds under the report's key: stored (nothing), duplicate
-// (the same content) or conflict, and which row of the key is counted.
-std::expected<Store::KeyState, StoreError> Store::find_key(const PendingReport& p) {
+// A stored report with the same canonical content (the counted one first).
+std::expected<Store::Twin, StoreError> Store::find_twin(const PendingReport& p) {
+  Twin twin;
+  find_twin_.bind(1, std::string_view(p.report->content_sha256));
+  auto row = find_twin_.step();
+  if (row && *row) twin = {find_twin_.int64(0), find_twin_.int64(1) != 0, find_twin_.int64(2) != 0};
+  find_twin_.reset();
+  if (!row) return std::unexpected(row.error());
+  return twin;
+}
+
+// Whether this reporter already has a report under the (organization-name, report-id).
+std::expected<bool, StoreError> Store::key_taken(const PendingReport& p, const std::string& reporter) {
   const Report& r = p.report->parsed.report;
-  KeyState key;
-  find_.bind(1, std::string_view(r.organization_name)).bind(2, std::string_view(r.report_id));
-  for (;;) {
-    auto row = find_.step();
-    if (!row) {
-      find_.reset();
-      return std::unexpected(row.error());
-    }
-    if (!*row) break;
-    if (find_.text(2) == "counted") {
-      if (find_.int64(3) != 0) key.counted_authenticated = true;
-      else key.counted_unauthenticated = find_.int64(0);
-    }
-    key.outcome = find_.text(1) == p.report->content_sha256 ? StoreOutcome::duplicate : StoreOutcome::conflict;
-    if (key.outcome == StoreOutcome::duplicate) break;
+  find_key_.bind(1, std::string_view(r.organization_name))
+      .bind(2, std::string_view(r.report_id))
+      .bind(3, std::string_view(reporter));
+  auto row = find_key_.step();
+  find_key_.reset();
+  if (!row) return std::unexpected(row.error());
+  return *row;
+}
+
+// A copy may know more than the stored one: a signature (the same report POSTed,
+// then mailed with a DKIM signature) vouches for it, so alerts see it now; a
+// TLS-Report-Domain or per-domain path attributes its domainless policies. The
+// stored row's id when it changed (for the alert hook), else 0.
+std::expected<std::int64_t, StoreError> Store::improve_twin(const Twin& twin, const PendingReport& p) {
+  const Provenance& prov = *p.provenance;
+  if (!twin.counted || !p.hold_reason.empty()) return 0;
+  auto attributed = attribute_twin(twin, p.report->parsed.report);
+  if (!attributed) return std::unexpected(attributed.error());
+  if (twin.authenticated || !prov.authenticated) return *attributed ? twin.id : 0;
+  upgrade_auth_.bind(1, twin.id).bind(2, std::string_view(prov.auth_method + " (a later copy)"));
+  if (auto res = upgrade_auth_.run(); !res) return std::unexpected(res.error());
+  upgrade_signer_.bind(1, twin.id);
+  if (prov.signing_domain.empty()) upgrade_signer_.bind_null(2);
+  else upgrade_signer_.bind(2, std::string_view(prov.signing_domain));
+  if (auto res = upgrade_signer_.run(); !res) return std::unexpected(res.error());
+  return twin.id;
+}
+
+// The stored copy's domainless policies take the domains this copy attributed.
+std::expected<bool, StoreError> Store::attribute_twin(const Twin& twin, const Report& r) {
+  bool changed = false;
+  for (std::size_t i = 0; i < r.policies.size(); ++i) {
+    const Policy& policy = r.policies[i].policy;
+    if (policy.domain.empty()) continue;
+    attribute_twin_.bind(1, twin.id)
+        .bind(2, static_cast<std::int64_t>(i))
+        .bind(3, std::string_view(policy.domain))
+        .bind(4, policy.type.token());
+    if (auto res = attribute_twin_.run(); !res) return std::unexpected(res.error());
+    changed = changed || sqlite3_changes(db_.handle()) > 0;
   }
-  find_.reset();
-  return key;
+  return changed;
 }
 
 // The `report` row, with its status ("counted" or "conflict"); its row id.
-std::expected<std::int64_t, StoreError> Store::insert_report_row(const PendingReport& p, std::string_view status) {
+std::expected<std::int64_t, StoreError> Store::insert_report_row(const PendingReport& p, std::string_view status,
+                                                                 const std::string& reporter) {
   const Report& r = p.report->parsed.report;
   const Provenance& prov = *p.provenance;
   insert_report_.bind(1, std::string_view(r.organization_name))
@@ -174,6 +227,9 @@ std::expected<std::int64_t, StoreError> Store::insert_report_row(const PendingRe
   header(18, &MailProvenance::date);
   header(19, &MailProvenance::filename);
   header(20, &MailProvenance::content_type);
+  insert_report_.bind(21, std::string_view(reporter));
+  if (prov.signing_domain.empty()) insert_report_.bind_null(22);
+  else insert_report_.bind(22, std::string_view(prov.signing_domain));
   if (auto res = insert_report_.run(); !res) return std::unexpected(res.error());
   return sqlite3_last_insert_rowid(db_.handle());
 }

@@ -17,14 +17,21 @@
 
 namespace tlsrpt::storage {
 
+// docs/receiver-rules.md#report-identity
 enum class StoreOutcome {
   stored,     // new report, counted
-  duplicate,  // same (organization-name, report-id) and same content: counted once
-  conflict,   // same key, different content: kept and flagged, not counted (an
-              // authenticated report takes the place of an unauthenticated counted one)
+  duplicate,  // the same canonical content, from anyone on any channel: counted once
+  conflict,   // same reporter, organization-name and report-id, other content: kept
+              // and flagged, not counted
   held,       // kept among the held reports (hold_reason), not counted
 };
 std::string_view to_token(StoreOutcome o);
+
+// Who a report is counted for: "dkim:<d=>" when a DKIM signature aligned with From
+// authenticated it, else "org:<organization-name> <<contact-info>>" (what an
+// unauthenticated report says about itself). Reports of different reporters never
+// conflict.
+std::string reporter_identity(const Report& report, const Provenance& provenance);
 
 struct PendingReport {
   const Ingested* report = nullptr;
@@ -47,8 +54,8 @@ class Store {
   ~Store();
 
   // Every report of the batch or none; outcomes in batch order. With `row_ids`, also
-  // the report row id of each entry (0 for a duplicate, which adds no row): the alert
-  // hook evaluates the rows a batch created.
+  // the report row id of each entry (0 for a duplicate, which adds no row, unless it
+  // authenticated or attributed the stored copy): the alert hook evaluates these rows.
   std::expected<std::vector<StoreOutcome>, StoreError> store_batch(std::span<const PendingReport> batch,
                                                                    std::vector<std::int64_t>* row_ids = nullptr);
 
@@ -57,20 +64,24 @@ class Store {
  private:
   explicit Store(Db db);
   std::expected<StoreOutcome, StoreError> store_one(const PendingReport& p, std::int64_t& row_id);
-  struct KeyState {
-    StoreOutcome outcome = StoreOutcome::stored;
-    std::int64_t counted_unauthenticated = 0;  // the counted row of this key, if unauthenticated
-    bool counted_authenticated = false;
+  struct Twin {
+    std::int64_t id = 0;  // a stored report with the same content, 0 if none
+    bool authenticated = false;
+    bool counted = false;
   };
-  std::expected<KeyState, StoreError> find_key(const PendingReport& p);
-  std::expected<std::int64_t, StoreError> insert_report_row(const PendingReport& p, std::string_view status);
+  std::expected<Twin, StoreError> find_twin(const PendingReport& p);
+  std::expected<bool, StoreError> key_taken(const PendingReport& p, const std::string& reporter);
+  std::expected<std::int64_t, StoreError> improve_twin(const Twin& twin, const PendingReport& p);
+  std::expected<bool, StoreError> attribute_twin(const Twin& twin, const Report& r);
+  std::expected<std::int64_t, StoreError> insert_report_row(const PendingReport& p, std::string_view status,
+                                                            const std::string& reporter);
   std::expected<void, StoreError> insert_raw_and_auth(std::int64_t id, const PendingReport& p);
   std::expected<void, StoreError> insert_policies(std::int64_t id, const Report& r);
   std::expected<void, StoreError> prepare_statements();
 
   Db db_;
   std::expected<StoreOutcome, StoreError> hold_one(const PendingReport& p);
-  Stmt find_, demote_, insert_report_, insert_raw_, insert_policy_, insert_failure_, insert_auth_, find_held_, insert_held_;
+  Stmt find_twin_, find_key_, upgrade_auth_, upgrade_signer_, attribute_twin_, insert_report_, insert_raw_, insert_policy_, insert_failure_, insert_auth_, find_held_, insert_held_;
 };
 
 }  // namespace tlsrpt::storage

@@ -29,6 +29,13 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Takes a current database back to before schema migration 5 (the reporter
+// identity), so a test can make the shape an older tlsrptd left behind.
+inline constexpr const char* kUndoMigration5 =
+    "DROP INDEX report_by_content; DROP INDEX report_by_reporter; DROP VIEW reports; "
+    "CREATE VIEW reports AS SELECT id FROM report; "
+    "ALTER TABLE report DROP COLUMN reporter; ALTER TABLE report DROP COLUMN signing_domain;";
+
 }  // namespace tlsrpt::test
 
 // First statement of a test over the external interop corpus: skips it, saying so,

@@ -93,6 +93,7 @@ TEST_F(AlertStoreTest, SchemaVersionThreeHasTheAlertsView) {
 TEST_F(AlertStoreTest, MigrationThreeAppliesToAVersionTwoDatabaseWithReports) {
   store({report_json("Google LLC", "r1", "2024-05-01", "example.com", "sts", kPolicy, 10, 0)});
   // Take the database back to version 2 (what an older tlsrptd left behind).
+  ASSERT_TRUE(store_->db().exec(test::kUndoMigration5));
   ASSERT_TRUE(store_->db().exec("DROP VIEW alerts; DROP TABLE alert_throttle; DROP TABLE alert_notification; "
                                 "DROP TABLE alert; DROP TABLE report_auth; DROP VIEW held_reports; DROP TABLE held_report; "
                                 "PRAGMA user_version=2;"));

@@ -100,6 +100,7 @@ TEST(StoreMail, Migration2UpgradesAVersion1Database) {
     // Back to the version 1 shape: no mail columns (and no alert tables of
     // migration 3), user_version 1.
     Db& db = (*st)->db();
+    ASSERT_TRUE(db.exec(test::kUndoMigration5));
     ASSERT_TRUE(db.exec("DROP VIEW alerts; DROP TABLE alert_throttle; DROP TABLE alert_notification; "
                         "DROP TABLE alert; DROP TABLE report_auth; DROP VIEW held_reports; DROP TABLE held_report"));
     ASSERT_TRUE(db.exec("DROP VIEW reports; CREATE VIEW reports AS SELECT id FROM report"));

@@ -1,5 +1,5 @@
-// storage/store.cpp on real SQLite files: one transaction per batch, dedupe on
-// (organization-name, report-id), conflicts kept and flagged, raw bytes kept, the
+// storage/store.cpp on real SQLite files: one transaction per batch, dedupe on the
+// content, conflicts within one reporter kept and flagged, raw bytes kept, the
 // views of docs/architecture.md#storage-contract with their columns.
 #include "storage/store.hpp"
 
@@ -109,71 +109,154 @@ TEST_F(StoreTest, SameKeyDifferentContentIsAFlaggedConflictNotCounted) {
   EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM reports"), 3);
 }
 
-// Report-id squatting (RFC 8460 §7): a forged HTTPS report that takes the key of a
-// real report first must not suppress the DKIM-signed copy that arrives later.
-Submitted signed_mail(const std::string& json) {
+// docs/receiver-rules.md#report-identity, one row per property. Each step submits
+// one report: who sent it (its reporter) and what it says; the expectation is the
+// store's outcome and the sessions counted for example.com after it.
+struct Sender {
+  Transport transport = Transport::https;
+  std::string signer;  // the aligned DKIM d=; "" = unauthenticated
+  std::string contact = "r@reporter.example";
+};
+const Sender kHttps{};
+const Sender kHttpsOtherContact{Transport::https, "", "postmaster@host2.example"};
+const Sender kGoogleMail{Transport::smtp, "google.com"};
+const Sender kAttackerMail{Transport::smtp, "attacker.example"};
+
+struct Step {
+  Sender sender;
+  std::string org, id;
+  int ok;  // successful sessions: the content
+  StoreOutcome expect;
+  int counted_after;  // successful sessions counted in policy_daily afterwards
+};
+
+Submitted from(const Sender& who, const Step& step) {
+  std::string json = report_json(step.org, step.id, step.ok, 0);
+  const std::string from = R"("contact-info":"r@reporter.example")";
+  json.replace(json.find(from), from.size(), R"("contact-info":")" + who.contact + "\"");
   Submitted s = make(json);
-  s.provenance.transport = Transport::smtp;
-  s.provenance.authenticated = true;
-  s.provenance.auth_method = "dkim pass d=reporter.example";
+  s.provenance.transport = who.transport;
+  s.provenance.authenticated = !who.signer.empty();
+  s.provenance.signing_domain = who.signer;
+  s.provenance.auth_method = who.signer.empty() ? "https" : "dkim pass d=" + who.signer;
   return s;
 }
 
-std::string statuses(Db& db) {
-  auto st = db.prepare("SELECT r.transport || ':' || r.status FROM report r ORDER BY r.id");
-  std::string out;
-  while (st && *st->step()) out += (out.empty() ? "" : " ") + st->text(0);
-  return out;
+struct IdentityCase {
+  const char* name;
+  std::vector<Step> steps;
+};
+
+const IdentityCase kIdentityCases[] = {
+    {"the same content on any channel counts once",
+     {{kHttps, "Google Inc.", "d1", 10, StoreOutcome::stored, 10},
+      {kGoogleMail, "Google Inc.", "d1", 10, StoreOutcome::duplicate, 10},
+      {kAttackerMail, "Google Inc.", "d1", 10, StoreOutcome::duplicate, 10},
+      {kHttps, "Google Inc.", "d1", 10, StoreOutcome::duplicate, 10}}},
+    {"a forger signing with its own domain does not push the real report aside",
+     {{kAttackerMail, "Google Inc.", "d1", 999, StoreOutcome::stored, 999},
+      {kGoogleMail, "Google Inc.", "d1", 10, StoreOutcome::stored, 1009}}},
+    {"an unsigned forgery does not push the signed report aside, nor the other way round",
+     {{kHttps, "Google Inc.", "d1", 999, StoreOutcome::stored, 999},
+      {kGoogleMail, "Google Inc.", "d1", 10, StoreOutcome::stored, 1009},
+      {kHttps, "Google Inc.", "d2", 1, StoreOutcome::stored, 1010}}},
+    {"two independent reporters with one organization-name and colliding report-ids both count",
+     {{kHttps, "Example Org", "2026-11-27T00:00:00Z_idx0_example.com", 5, StoreOutcome::stored, 5},
+      {kHttpsOtherContact, "Example Org", "2026-11-27T00:00:00Z_idx0_example.com", 7, StoreOutcome::stored, 12}}},
+    {"the same reporter with other content under one report-id is a conflict, not counted",
+     {{kGoogleMail, "Google Inc.", "d1", 10, StoreOutcome::stored, 10},
+      {kGoogleMail, "Google Inc.", "d1", 20, StoreOutcome::conflict, 10},
+      {kGoogleMail, "Google Inc.", "d1", 20, StoreOutcome::duplicate, 10}}},
+    {"an unauthenticated reporter is its organization-name with its contact-info",
+     {{kHttps, "Org", "r1", 10, StoreOutcome::stored, 10},
+      {kHttps, "Org", "r1", 11, StoreOutcome::conflict, 10},
+      {kHttpsOtherContact, "Org", "r1", 12, StoreOutcome::stored, 22}}},
+};
+
+TEST_F(StoreTest, ReportIdentity) {
+  for (const auto& c : kIdentityCases) {
+    SCOPED_TRACE(c.name);
+    ASSERT_TRUE(st->db().exec("DELETE FROM report"));
+    for (std::size_t i = 0; i < c.steps.size(); ++i) {
+      const Step& step = c.steps[i];
+      SCOPED_TRACE("step " + std::to_string(i + 1));
+      std::vector<Submitted> one;
+      one.push_back(from(step.sender, step));
+      EXPECT_EQ(store(*st, one), std::vector<StoreOutcome>{step.expect});
+      EXPECT_EQ(scalar(st->db(), "SELECT CAST(TOTAL(successful_sessions) AS INTEGER) FROM policy_daily"),
+                step.counted_after);
+    }
+  }
 }
 
-TEST_F(StoreTest, AnAuthenticatedReportTakesTheKeyFromAnUnauthenticatedCountedOne) {
-  std::vector<Submitted> forged;
-  forged.push_back(make(report_json("Org", "r1", 0, 999)));
-  EXPECT_EQ(store(*st, forged), std::vector<StoreOutcome>{StoreOutcome::stored});
-  std::vector<Submitted> real;
-  real.push_back(signed_mail(report_json("Org", "r1", 10, 2)));
-  EXPECT_EQ(store(*st, real), std::vector<StoreOutcome>{StoreOutcome::stored});
-  EXPECT_EQ(statuses(st->db()), "https:conflict smtp:counted");
-  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
-  EXPECT_EQ(scalar(st->db(), "SELECT failed_sessions FROM policy_daily"), 2);
-  // Later copies: the real one again is a duplicate, another forgery a conflict.
-  std::vector<Submitted> again;
-  again.push_back(signed_mail(report_json("Org", "r1", 10, 2)));
-  again.push_back(make(report_json("Org", "r1", 0, 999)));
-  again.push_back(make(report_json("Org", "r1", 1, 1)));
-  EXPECT_EQ(store(*st, again),
-            (std::vector<StoreOutcome>{StoreOutcome::duplicate, StoreOutcome::duplicate, StoreOutcome::conflict}));
-  EXPECT_EQ(statuses(st->db()), "https:conflict smtp:counted https:conflict");
-  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
-}
-
-TEST_F(StoreTest, AForgedReportAfterTheAuthenticatedOneIsAConflict) {
+TEST_F(StoreTest, ReporterIdentityNamesTheSignerOrTheClaimedName) {
+  Submitted https = from(kHttps, {kHttps, "Org", "r1", 1, StoreOutcome::stored, 1});
+  EXPECT_EQ(reporter_identity(https.ingested.parsed.report, https.provenance), "org:Org <r@reporter.example>");
+  Submitted mail = from(kGoogleMail, {kGoogleMail, "Google Inc.", "r1", 1, StoreOutcome::stored, 1});
+  EXPECT_EQ(reporter_identity(mail.ingested.parsed.report, mail.provenance), "dkim:google.com");
   std::vector<Submitted> a;
-  a.push_back(signed_mail(report_json("Org", "r1", 10, 2)));
-  a.push_back(make(report_json("Org", "r1", 0, 999)));
-  EXPECT_EQ(store(*st, a), (std::vector<StoreOutcome>{StoreOutcome::stored, StoreOutcome::conflict}));
-  EXPECT_EQ(statuses(st->db()), "smtp:counted https:conflict");
+  a.push_back(std::move(mail));
+  store(*st, a);
+  auto q = st->db().prepare("SELECT reporter, signing_domain FROM reports");
+  ASSERT_TRUE(q && *q->step());
+  EXPECT_EQ(q->text(0), "dkim:google.com");
+  EXPECT_EQ(q->text(1), "google.com");
+}
+
+// The same report POSTed first and mailed with a signature later: the counted copy
+// becomes authenticated (so alerts see it), still counted once.
+TEST_F(StoreTest, ASignedCopyAuthenticatesTheCountedOne) {
+  std::vector<Submitted> a;
+  a.push_back(from(kHttps, {kHttps, "Google Inc.", "d1", 10, StoreOutcome::stored, 10}));
+  std::vector<std::int64_t> ids;
+  std::vector<PendingReport> p{{&a[0].ingested, &a[0].provenance, a[0].raw}};
+  ASSERT_TRUE(st->store_batch(p, &ids));
+  std::vector<Submitted> b;
+  b.push_back(from(kGoogleMail, {kGoogleMail, "Google Inc.", "d1", 10, StoreOutcome::duplicate, 10}));
+  std::vector<PendingReport> q{{&b[0].ingested, &b[0].provenance, b[0].raw}};
+  std::vector<std::int64_t> ids2;
+  auto out = st->store_batch(q, &ids2);
+  ASSERT_TRUE(out);
+  EXPECT_EQ((*out)[0], StoreOutcome::duplicate);
+  EXPECT_EQ(ids2[0], ids[0]);  // handed to the alert hook again
+  EXPECT_EQ(scalar(st->db(), "SELECT authenticated FROM report_auth"), 1);
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM reports WHERE signing_domain = 'google.com'"), 1);
   EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
 }
 
-TEST_F(StoreTest, TwoAuthenticatedReportsOfOneKeyKeepTheFirstCounted) {
-  // Both signed: nothing tells which is right, so the first stays counted.
+// Migration 5 moves a version 4 database to the reporter identity: every row kept
+// with its status, nothing re-counted, DKIM rows named by their signer.
+TEST_F(StoreTest, MigrationFiveKeepsEveryRowAndCount) {
   std::vector<Submitted> a;
-  a.push_back(signed_mail(report_json("Org", "r1", 10, 2)));
-  a.push_back(signed_mail(report_json("Org", "r1", 20, 0)));
-  EXPECT_EQ(store(*st, a), (std::vector<StoreOutcome>{StoreOutcome::stored, StoreOutcome::conflict}));
-  EXPECT_EQ(statuses(st->db()), "smtp:counted smtp:conflict");
-  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
-}
-
-TEST_F(StoreTest, SupersedingInsideOneBatch) {
-  std::vector<Submitted> a;
-  a.push_back(make(report_json("Org", "r1", 0, 999)));
-  a.push_back(signed_mail(report_json("Org", "r1", 10, 2)));
-  EXPECT_EQ(store(*st, a), (std::vector<StoreOutcome>{StoreOutcome::stored, StoreOutcome::stored}));
-  EXPECT_EQ(statuses(st->db()), "https:conflict smtp:counted");
-  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM policy_daily"), 1);
-  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
+  a.push_back(from(kGoogleMail, {kGoogleMail, "Google Inc.", "d1", 10, StoreOutcome::stored, 10}));
+  a.push_back(from(kHttps, {kHttps, "Org", "r1", 5, StoreOutcome::stored, 15}));
+  a.push_back(from(kHttps, {kHttps, "Org", "r1", 6, StoreOutcome::conflict, 15}));
+  a[0].provenance.auth_method = "dkim pass d=Google.com by mx.example";  // as an upstream verdict reads
+  a[0].provenance.signing_domain.clear();  // version 4 did not know it
+  store(*st, a);
+  const auto before = scalar(st->db(), "SELECT CAST(TOTAL(successful_sessions) AS INTEGER) FROM policy_daily");
+  ASSERT_TRUE(st->db().exec(test::kUndoMigration5));
+  ASSERT_TRUE(st->db().exec("PRAGMA user_version=4"));
+  st.reset();
+  auto reopened = Store::open(path);
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  st = std::move(*reopened);
+  EXPECT_EQ(scalar(st->db(), "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM reports"), 3);
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM reports WHERE status = 'conflict'"), 1);
+  EXPECT_EQ(scalar(st->db(), "SELECT CAST(TOTAL(successful_sessions) AS INTEGER) FROM policy_daily"), before);
+  auto q = st->db().prepare("SELECT reporter, coalesce(signing_domain, '-') FROM reports ORDER BY id");
+  std::string rows;
+  while (q && *q->step()) rows += q->text(0) + "|" + q->text(1) + ";";
+  EXPECT_EQ(rows, "dkim:google.com|google.com;org:Org <r@reporter.example>|-;org:Org <r@reporter.example>|-;");
+  // The migrated identities work like new ones: the signed report again is a duplicate,
+  // other content from Google a conflict, another reporter's claim counted.
+  std::vector<Submitted> b;
+  b.push_back(from(kGoogleMail, {kGoogleMail, "Google Inc.", "d1", 10, StoreOutcome::duplicate, 0}));
+  b.push_back(from(kGoogleMail, {kGoogleMail, "Google Inc.", "d1", 11, StoreOutcome::conflict, 0}));
+  b.push_back(from(kHttpsOtherContact, {kHttpsOtherContact, "Org", "r1", 7, StoreOutcome::stored, 0}));
+  EXPECT_EQ(store(*st, b),
+            (std::vector<StoreOutcome>{StoreOutcome::duplicate, StoreOutcome::conflict, StoreOutcome::stored}));
 }
 
 TEST_F(StoreTest, DuplicatesInsideOneBatch) {

@@ -150,11 +150,13 @@ std::vector<Param> build_table() {
     t.push_back(Param{key, type, def, doc, std::move(a)});
   };
   add("database", "string", R"("var/tlsrptd.sqlite")",
-      "SQLite database file; a relative path is relative to the working directory. Created on first use.",
+      "SQLite database file; a relative path is relative to the working directory. Created by `serve` and "
+      "`report import` on first use; read-only commands never create it.",
       string_value([](Config& c) -> std::string& { return c.database; }));
   add("domains", "string array", "[]",
-      "Policy domains served. Reports whose policies are all for other domains are refused (HTTPS 422); "
-      "empty accepts every domain.",
+      "Policy domains served, on every channel. Policies for other domains are kept in the raw report but not "
+      "counted; a report with nothing for a served domain is refused (HTTPS 422, SMTP 550 5.7.1). Empty serves "
+      "every domain.",
       string_list([](Config& c) -> std::vector<std::string>& { return c.domains; }, domain_check));
 
   add("user", "string", R"("")",
@@ -199,7 +201,8 @@ std::vector<Param> build_table() {
       string_value([](Config& c) -> std::string& { return c.https.certificate; }));
   add("https.private_key", "string", R"("var/tls/key.pem")", "PEM private key of the certificate.",
       string_value([](Config& c) -> std::string& { return c.https.private_key; }));
-  add("https.path", "string", R"("/")", "The POST path: the path of your rua=https:// URI.",
+  add("https.path", "string", R"("/")", "The POST path: the path of your rua=https:// URI. Ending in / (e.g. \"/v1/\"), it also takes "
+      "POST /v1/<domain>, whose domain attributes policies that name none.",
       [](Config& c, const toml::node& n) -> std::optional<std::string> {
         auto v = n.value<std::string>();
         if (!v || !n.is_string()) return type_error("a string", n);

@@ -28,7 +28,7 @@
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
 #include "daemon/intake/alerting.hpp"
-#include "daemon/intake/mail_intake.hpp"
+#include "daemon/intake/intake.hpp"
 #include "daemon/intake/maildir_watcher.hpp"
 #include "daemon/intake/store_writer.hpp"
 #include "daemon/log.hpp"
@@ -52,7 +52,6 @@ HttpPolicy policy_from(const Config& cfg, bool admin) {
   HttpPolicy p;
   p.report_path = cfg.https.path;
   p.admin = admin;
-  for (const auto& d : cfg.domains) p.domains.push_back(normalize_domain(d).value_or(ascii_lower(d)));
   p.limits = cfg.limits;
   p.retry_after = std::chrono::duration_cast<std::chrono::seconds>(cfg.https.retry_after);
   return p;
@@ -159,9 +158,9 @@ class Service {
   asio::io_context io_{static_cast<int>(threads_)};
   std::unique_ptr<StoreWriter> writer_;
   std::unique_ptr<InspectService> inspect_;
+  std::unique_ptr<Intake> intake_;  // before every channel that refers to it
   std::shared_ptr<HttpServer> https_, admin_;
   std::unique_ptr<Alerting> alerting_;
-  std::unique_ptr<MailIntake> intake_;
   asio::thread_pool mail_pool_{2};  // ingest + DKIM lookups, off the network threads
   std::shared_ptr<SmtpServer> smtp_, lmtp_;
   std::unique_ptr<MaildirWatcher> maildir_;
@@ -229,8 +228,16 @@ int Service::build() {
     io.trusted_proxies = cfg_.inspect.trusted_proxies;
     inspect_ = std::make_unique<InspectService>(io);
   }
-  https_ = std::make_shared<HttpServer>(io_, https_options(cfg_), *writer_, &tls_, inspect_.get());
-  admin_ = std::make_shared<HttpServer>(io_, admin_options(cfg_), *writer_, nullptr);
+  // Every channel's submissions pass the one intake; mailed reports' DKIM keys are
+  // fetched through [dns].
+  auto rules = intake_rules(cfg_);
+  if (!rules) {
+    log_error(rules.error());
+    return kExitSoftware;
+  }
+  intake_ = std::make_unique<Intake>(std::move(*rules));
+  https_ = std::make_shared<HttpServer>(io_, https_options(cfg_), *writer_, *intake_, &tls_, inspect_.get());
+  admin_ = std::make_shared<HttpServer>(io_, admin_options(cfg_), *writer_, *intake_, nullptr);
 
   // Alerts run after each commit, on the writer thread (docs/architecture.md#the-flow-of-one-report).
   auto alerting = Alerting::create(cfg_.alerts, [](std::string_view line) { log_notice(line); });
@@ -243,17 +250,6 @@ int Service::build() {
     a->after_commit(db, ids, auth);
   });
 
-  // Mailed reports: the DKIM policy (RFC 8460 §3) with keys fetched through [dns].
-  std::shared_ptr<DkimVerifier> verifier;
-  if (cfg_.smtp.dkim != DkimPolicy::off) {
-    auto v = DkimVerifier::create(make_txt_lookup(cfg_.dns.servers, cfg_.dns.timeout));
-    if (!v) {
-      log_error("dkim: " + v.error());
-      return kExitSoftware;
-    }
-    verifier = std::move(*v);
-  }
-  intake_ = std::make_unique<MailIntake>(cfg_.smtp.dkim, cfg_.smtp.trusted_authserv_ids, verifier);
   const std::string host = host_name();
   // One budget for both listeners: what matters is the process's memory.
   auto budget =
@@ -391,6 +387,8 @@ void Service::reload() {
   set_log_level(lvl);
   https_->set_policy(policy_from(*fresh, false));
   admin_->set_policy(policy_from(*fresh, true));
+  if (auto rules = intake_rules(*fresh)) intake_->set_rules(std::move(*rules));
+  else log_error("reload: keeping the old intake rules: " + rules.error());
   if (auto ctx = load_tls(*fresh, false); ctx) {
     tls_.set(*ctx);
     log_notice("reload: configuration and certificate reloaded");

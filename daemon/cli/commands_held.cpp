@@ -8,7 +8,8 @@
 #include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
 #include "daemon/exit_codes.hpp"
-#include "daemon/intake/mail_intake.hpp"
+#include "daemon/intake/commit.hpp"
+#include "daemon/intake/intake.hpp"
 #include "parser/datetime.hpp"
 #include "parser/json_writer.hpp"
 #include "parser/text.hpp"
@@ -79,44 +80,48 @@ int cmd_report_release(const GlobalOptions& g, const ReleaseOptions& o) {
     std::cerr << "tlsrptd: held report " << o.id << " is already " << status << "\n";
     return kExitDataErr;
   }
-  Ingestor ingestor(cfg.limits);
-  auto ing = ingestor.ingest(raw);
-  if (!ing) {
-    std::cerr << "tlsrptd: held report " << o.id << " no longer parses: " << escape_line(ing.error().text()) << "\n";
+  // Through the one intake, as when it arrived: the DKIM check must pass now (the
+  // key may have been unreachable), or the admin vouches for it with --force.
+  auto rules = intake_rules(cfg);
+  if (!rules) {
+    std::cerr << "tlsrptd: " << rules.error() << "\n";
+    return kExitSoftware;
+  }
+  rules->dkim = DkimPolicy::require;
+  Intake intake(std::move(*rules));
+  Submission sub;
+  sub.transport = transport == "lmtp" ? Transport::lmtp : transport == "maildir" ? Transport::maildir : Transport::smtp;
+  sub.source = source;
+  sub.media_type = "message/rfc822";
+  sub.bytes = raw;
+  sub.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  if (o.force) {
+    sub.authority = Authority::admin;
+    sub.admin_method = "released by an admin (--force)";
+  }
+  IntakeDecision d = intake.check(sub);
+  if (d.kind == IntakeDecision::Kind::reject) {
+    std::cerr << "tlsrptd: held report " << o.id << " is refused now: " << escape_line(d.detail) << "\n";
     return kExitDataErr;
   }
-  Provenance prov;
-  prov.transport = transport == "lmtp" ? Transport::lmtp : transport == "maildir" ? Transport::maildir : Transport::smtp;
-  prov.source = source;
-  prov.media_type = "message/rfc822";
-  prov.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-  if (o.force) {
-    prov.authenticated = true;
-    prov.auth_method = "released by an admin (--force)";
-  } else {
-    auto verifier = DkimVerifier::create(make_txt_lookup(cfg.dns.servers, cfg.dns.timeout));
-    if (!verifier) return kExitSoftware;
-    MailIntake intake(DkimPolicy::require, cfg.smtp.trusted_authserv_ids, std::move(*verifier));
-    MailDecision d = intake.evaluate(raw, prov.transport, source, ingestor);
-    if (d.kind != MailDecision::Kind::store) {
-      std::cerr << "tlsrptd: held report " << o.id << " still fails the DKIM check ("
-                << escape_line(d.kind == MailDecision::Kind::hold ? d.hold_reason : d.detail)
-                << "); release it anyway with --force\n";
-      return d.kind == MailDecision::Kind::retry_later ? kExitTempFail : kExitDataErr;
-    }
-    prov = d.provenance;
+  if (d.kind != IntakeDecision::Kind::store) {
+    std::cerr << "tlsrptd: held report " << o.id << " still fails the check ("
+              << escape_line(d.kind == IntakeDecision::Kind::hold ? d.hold_reason : d.detail)
+              << "); release it anyway with --force\n";
+    return d.kind == IntakeDecision::Kind::retry_later ? kExitTempFail : kExitDataErr;
   }
-  storage::PendingReport p{&*ing, &prov, raw, {}};
-  auto out = store->store_batch({&p, 1});
-  if (!out) {
-    std::cerr << "tlsrptd: " << out.error().message << "\n";
+  const Provenance& prov = d.provenance;
+  storage::PendingReport p{&*d.report, &prov, raw, {}};
+  auto committed = commit_reports(*store, {&p, 1});
+  if (!committed.front().outcome) {
+    std::cerr << "tlsrptd: " << committed.front().outcome.error().message << "\n";
     return kExitIoErr;
   }
   auto mark = db.prepare("UPDATE held_report SET status = 'released', released_at = ?2 WHERE id = ?1");
   if (!mark) return kExitIoErr;
   mark->bind(1, o.id).bind(2, std::string_view(format_rfc3339(prov.received_at)));
   if (!mark->run()) return kExitIoErr;
-  std::cout << "held report " << o.id << ": " << to_token((*out)[0]) << "\n";
+  std::cout << "held report " << o.id << ": " << to_token(*committed.front().outcome) << "\n";
   return kExitOk;
 }
 

@@ -94,9 +94,10 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
       case ImportResult::Kind::stored: line += "stored"; break;
       case ImportResult::Kind::duplicate: line += "duplicate"; break;
       case ImportResult::Kind::conflict:
-        line += "conflict (kept, not counted: a stored report has the same organization-name and report-id "
-                "with different content)";
+        line += "conflict (kept, not counted: a stored report of the same reporter has the same "
+                "organization-name and report-id with different content)";
         break;
+      case ImportResult::Kind::held: line += "held, not counted: " + escape_line(r.reason); break;
       case ImportResult::Kind::rejected: line += "rejected: " + escape_line(r.reason); break;
       case ImportResult::Kind::failed: line += "failed: " + escape_line(r.reason); break;
     }
@@ -128,7 +129,13 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
     std::cerr << "tlsrptd: " << alerting.error() << "\n";
     return kExitConfig;
   }
-  Importer importer(*store, cfg.limits, o.batch);
+  auto rules = intake_rules(cfg);
+  if (!rules) {
+    std::cerr << "tlsrptd: " << rules.error() << "\n";
+    return kExitSoftware;
+  }
+  Intake intake(std::move(*rules));
+  Importer importer(*store, intake, o.batch);
   importer.set_after_commit([&](std::span<const std::int64_t> ids) {
     (*alerting)->after_commit(store->db(), ids, /*authenticated=*/true);
   });
@@ -138,6 +145,7 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
   sum.files += missing.size();
   std::cout << sum.files << " files: " << sum.stored << " stored, " << sum.duplicate << " duplicate, "
             << sum.conflict << " conflict, " << sum.rejected << " rejected";
+  if (sum.held) std::cout << ", " << sum.held << " held";
   if (sum.failed) std::cout << ", " << sum.failed << " failed";
   std::cout << "\n";
   std::cout.flush();

@@ -16,6 +16,39 @@
 namespace tlsrpt::daemon {
 namespace {
 
+// docs/receiver-rules.md#domains: policies no domain could be attributed to.
+constexpr std::string_view kUnattributed = "(no policy-domain)";
+
+std::string shown_domain(const storage::PolicyStats& s) {
+  return s.policy_domain.empty() ? std::string(kUnattributed) : escape_line(s.policy_domain, 60);
+}
+
+// "Google Inc. (DKIM google.com)" / "Org (not authenticated by DKIM)"
+std::string shown_reporter(const storage::ReporterCount& r) {
+  return escape_line(r.organization_name, 60) +
+         (r.signing_domain.empty() ? " (no DKIM signer)" : " (DKIM " + escape_line(r.signing_domain, 60) + ")");
+}
+
+// A JSON string of sender text that is also safe on a terminal: C1 controls
+// (U+0080-U+009F, which JSON allows raw) are escaped as \u00XX too.
+std::string terminal_safe_json(std::string_view text) {
+  std::string json;
+  append_json_string(json, text);
+  std::string out;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(json[i]), next = i + 1 < json.size() ? json[i + 1] : 0;
+    if (c == 0xC2 && next >= 0x80 && next <= 0x9F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", next);
+      out += buf;
+      ++i;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
 std::string percent(std::optional<double> rate) {
   if (!rate) return "-";
   char buf[16];
@@ -47,6 +80,7 @@ void print_json(const std::vector<storage::PolicyStats>& rows) {
     w.key("success_rate");
     if (auto r = s.success_rate()) w.value(*r); else w.null();
     w.member("reports", s.reports);
+    w.member("conflicts", s.conflicts);
     w.member("first_day", std::string_view(s.first_day));
     w.member("last_day", std::string_view(s.last_day));
     w.key("failures").begin_array();
@@ -59,6 +93,18 @@ void print_json(const std::vector<storage::PolicyStats>& rows) {
       w.end_object();
     }
     w.end_array();
+    w.key("reporters").begin_array();
+    for (const auto& r : s.reporters) {
+      w.begin_object();
+      w.key("organization_name").raw(terminal_safe_json(r.organization_name));
+      w.key("signing_domain");
+      if (r.signing_domain.empty()) w.null(); else w.value(std::string_view(r.signing_domain));
+      w.member("reports", r.reports);
+      w.member("successful_sessions", r.successful_sessions);
+      w.member("failed_sessions", r.failed_sessions);
+      w.end_object();
+    }
+    w.end_array();
     w.end_object();
   }
   w.end_array();
@@ -67,7 +113,7 @@ void print_json(const std::vector<storage::PolicyStats>& rows) {
 
 void print_csv(const std::vector<storage::PolicyStats>& rows) {
   std::cout << "policy_domain,policy_type,successful_sessions,failed_sessions,success_rate,reports,first_day,last_day,"
-               "failures\n";
+               "failures,conflicts\n";
   for (const auto& s : rows) {
     std::string failures;
     for (const auto& f : s.failures) {
@@ -78,7 +124,7 @@ void print_csv(const std::vector<storage::PolicyStats>& rows) {
     if (auto r = s.success_rate()) std::snprintf(rate, sizeof rate, "%.6f", *r);
     std::cout << csv_field(s.policy_domain) << ',' << csv_field(s.policy_type) << ',' << s.successful_sessions << ','
               << s.failed_sessions << ',' << rate << ',' << s.reports << ',' << s.first_day << ',' << s.last_day << ','
-              << csv_field(failures) << "\n";
+              << csv_field(failures) << ',' << s.conflicts << "\n";
   }
 }
 
@@ -88,16 +134,20 @@ void print_table(const std::vector<storage::PolicyStats>& rows) {
     return;
   }
   std::size_t wd = 13;
-  for (const auto& s : rows) wd = std::max(wd, escape_line(s.policy_domain, 60).size());
-  std::printf("%-*s  %-15s  %12s  %10s  %8s  %7s  %s\n", static_cast<int>(wd), "POLICY DOMAIN", "TYPE", "SUCCESSFUL",
-              "FAILED", "SUCCESS", "REPORTS", "DAYS");
+  for (const auto& s : rows) wd = std::max(wd, shown_domain(s).size());
+  std::printf("%-*s  %-15s  %12s  %10s  %8s  %7s  %9s  %s\n", static_cast<int>(wd), "POLICY DOMAIN", "TYPE",
+              "SUCCESSFUL", "FAILED", "SUCCESS", "REPORTS", "CONFLICTS", "DAYS");
   for (const auto& s : rows) {
     std::string days = s.first_day == s.last_day ? s.first_day : s.first_day + ".." + s.last_day;
-    std::printf("%-*s  %-15s  %12llu  %10llu  %8s  %7llu  %s\n", static_cast<int>(wd),
-                escape_line(s.policy_domain, 60).c_str(), escape_line(s.policy_type, 15).c_str(),
-                static_cast<unsigned long long>(s.successful_sessions),
+    std::printf("%-*s  %-15s  %12llu  %10llu  %8s  %7llu  %9llu  %s\n", static_cast<int>(wd), shown_domain(s).c_str(),
+                escape_line(s.policy_type, 15).c_str(), static_cast<unsigned long long>(s.successful_sessions),
                 static_cast<unsigned long long>(s.failed_sessions), percent(s.success_rate()).c_str(),
-                static_cast<unsigned long long>(s.reports), days.c_str());
+                static_cast<unsigned long long>(s.reports), static_cast<unsigned long long>(s.conflicts), days.c_str());
+    for (const auto& r : s.reporters)
+      std::printf("%*s  by %s: %llu reports, %llu successful, %llu failed\n", static_cast<int>(wd), "",
+                  shown_reporter(r).c_str(), static_cast<unsigned long long>(r.reports),
+                  static_cast<unsigned long long>(r.successful_sessions),
+                  static_cast<unsigned long long>(r.failed_sessions));
     for (const auto& f : s.failures)
       std::printf("%*s  - %s at %s: %llu\n", static_cast<int>(wd), "", escape_line(f.result_type, 40).c_str(),
                   f.receiving_mx_hostname ? escape_line(*f.receiving_mx_hostname, 80).c_str() : "(no MX named)",

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string_view>
 
+#include "daemon/intake/commit.hpp"
 #include "daemon/intake/file_read.hpp"
 
 namespace tlsrpt::daemon {
@@ -184,8 +185,8 @@ class MboxReader {
 
 }  // namespace
 
-Importer::Importer(storage::Store& store, const Limits& limits, std::size_t batch_size)
-    : store_(store), ingestor_(limits), batch_size_(std::max<std::size_t>(batch_size, 1)) {}
+Importer::Importer(storage::Store& store, const Intake& intake, std::size_t batch_size)
+    : store_(store), intake_(intake), batch_size_(std::max<std::size_t>(batch_size, 1)) {}
 
 std::vector<std::string> Importer::expand(const std::vector<std::string>& paths, std::vector<ImportResult>& missing) {
   std::vector<std::string> files;
@@ -214,19 +215,20 @@ namespace {
 // kMaxBatchBytes of raw bytes, each committed in one transaction.
 class ImportRun {
  public:
-  ImportRun(storage::Store& store, Ingestor& ingestor, std::size_t batch_size,
+  ImportRun(storage::Store& store, const Intake& intake, std::size_t batch_size,
             const std::function<void(std::span<const std::int64_t>)>& after_commit,
             const std::function<void(const ImportResult&)>& on_result)
       : store_(store),
-        ingestor_(ingestor),
+        intake_(intake),
+        limits_(intake.rules()->limits),
         batch_size_(batch_size),
         after_commit_(after_commit),
         on_result_(on_result) {
     batch_.reserve(batch_size_);
   }
 
-  // A regular file, or each message of an mbox; false once a database error stopped the import.
-  bool import(const std::string& path);
+  // A regular file, or each message of an mbox.
+  void import(const std::string& path);
   ImportSummary finish() {
     if (!batch_.empty()) flush();
     return sum_;
@@ -236,49 +238,45 @@ class ImportRun {
   struct Item {
     ImportResult result;
     std::string bytes;
-    std::optional<Ingested> ingested;
-    Provenance provenance;
+    IntakeDecision decision;  // its report and provenance when it goes to the store
   };
 
   void import_mbox(const std::string& path, const std::string& source);
   void add(std::string label, const std::string& source, std::string bytes, std::string error);
   void flush();
-  using Outcomes = std::expected<std::vector<storage::StoreOutcome>, storage::StoreError>;
-  void settle(Item& item, const Outcomes& outcomes, std::size_t k);
+  void settle(Item& item, const Committed& committed);
   void count(const ImportResult& r);
 
   storage::Store& store_;
-  Ingestor& ingestor_;
+  const Intake& intake_;
+  const Limits limits_;
   const std::size_t batch_size_;
   const std::function<void(std::span<const std::int64_t>)>& after_commit_;
   const std::function<void(const ImportResult&)>& on_result_;
   ImportSummary sum_;
   std::vector<Item> batch_;
   std::size_t batch_bytes_ = 0;
-  bool stopped_ = false;
 };
 
-bool ImportRun::import(const std::string& path) {
+void ImportRun::import(const std::string& path) {
   const std::string source = fs::absolute(path).lexically_normal().string();
   if (is_mbox(path)) {
     import_mbox(path, source);
   } else {
-    const Limits& l = ingestor_.limits();
-    auto bytes = read_regular_file(path, std::max(l.max_submission_bytes, l.max_mail_bytes), Symlinks::follow);
+    auto bytes = read_regular_file(path, std::max(limits_.max_submission_bytes, limits_.max_mail_bytes), Symlinks::follow);
     if (!bytes) add(path, source, {}, bytes.error());
     else add(path, source, std::move(*bytes), {});
   }
-  return !stopped_;
 }
 
 // RFC 4155 mbox: one outcome per message, "PATH#N" (1-based).
 void ImportRun::import_mbox(const std::string& path, const std::string& source) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return add(path, source, {}, std::strerror(errno));
-  const std::size_t max_mail = ingestor_.limits().max_mail_bytes;
+  const std::size_t max_mail = limits_.max_mail_bytes;
   MboxReader reader(fd, max_mail);
   std::size_t n = 0;
-  while (!stopped_) {
+  for (;;) {
     auto msg = reader.next();
     if (!msg) break;
     ++n;
@@ -290,7 +288,8 @@ void ImportRun::import_mbox(const std::string& path, const std::string& source) 
   ::close(fd);
 }
 
-// Checks one file's bytes (or records why there are none) and queues the outcome.
+// Checks one file's bytes through the intake (or records why there are none) and
+// queues the outcome.
 void ImportRun::add(std::string label, const std::string& source, std::string bytes, std::string error) {
   Item item;
   item.result.path = std::move(label);
@@ -299,22 +298,22 @@ void ImportRun::add(std::string label, const std::string& source, std::string by
     item.result.reason = std::move(error);
   } else {
     item.bytes = std::move(bytes);
-    auto ing = ingestor_.ingest(item.bytes);
-    if (!ing) {
+    Submission sub;
+    sub.transport = Transport::import;
+    sub.source = source;
+    sub.bytes = item.bytes;
+    sub.authority = Authority::admin;
+    sub.admin_method = "import";
+    sub.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    item.decision = intake_.check(sub);
+    if (!item.decision.report) {
+      log_outcome(sub, item.decision, item.decision.outcome);
       item.result.kind = ImportResult::Kind::rejected;
-      item.result.reason = ing.error().text();
+      item.result.reason = item.decision.detail;
       std::string().swap(item.bytes);
     } else {
-      item.result.note_list = ing->parsed.notes;
-      item.provenance.transport = Transport::import;
-      item.provenance.source = source;
-      // The admin vouches for what they import (no DKIM check on files).
-      item.provenance.authenticated = true;
-      item.provenance.auth_method = "import";
-      if (ing->mail) item.provenance.media_type = "message/rfc822";
-      item.provenance.received_at =
-          std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-      item.ingested = std::move(*ing);
+      item.result.note_list = item.decision.report->parsed.notes;
+      if (item.decision.report->mail) item.decision.provenance.media_type = "message/rfc822";
     }
   }
   batch_bytes_ += item.bytes.size();
@@ -323,42 +322,46 @@ void ImportRun::add(std::string label, const std::string& source, std::string by
   if (batch_.size() >= batch_size_ || batch_bytes_ >= kMaxBatchBytes) flush();
 }
 
-// Commits the batch's reports in one transaction, then reports every outcome and
-// hands the stored rows to the alert hook.
+// Commits the batch's reports in one transaction (commit.hpp), then reports every
+// outcome and hands the counted rows to the alert hook.
 void ImportRun::flush() {
   std::vector<storage::PendingReport> pending;
   for (auto& item : batch_)
-    if (item.ingested) pending.push_back({&*item.ingested, &item.provenance, item.bytes});
-  std::vector<std::int64_t> row_ids;
-  auto outcomes = store_.store_batch(pending, &row_ids);
+    if (item.decision.report)
+      pending.push_back({&*item.decision.report, &item.decision.provenance, item.bytes, item.decision.hold_reason});
+  std::vector<Committed> committed = commit_reports(store_, pending);
+  std::vector<std::int64_t> counted;
   std::size_t k = 0;
   for (auto& item : batch_) {
-    if (item.ingested) settle(item, outcomes, k++);
+    if (item.decision.report) {
+      const Committed& c = committed[k++];
+      settle(item, c);
+      if (c.outcome && c.row_id > 0 &&
+          (*c.outcome == storage::StoreOutcome::stored || *c.outcome == storage::StoreOutcome::duplicate))
+        counted.push_back(c.row_id);
+    }
     count(item.result);
   }
   batch_.clear();
   batch_bytes_ = 0;
-  if (outcomes && after_commit_) {
-    std::vector<std::int64_t> stored;
-    for (std::size_t i = 0; i < outcomes->size(); ++i)
-      if ((*outcomes)[i] == storage::StoreOutcome::stored) stored.push_back(row_ids[i]);
-    if (!stored.empty()) after_commit_(stored);
-  }
+  if (!counted.empty() && after_commit_) after_commit_(counted);
 }
 
-// The outcome of the batch's k-th report; a database error stops the import.
-void ImportRun::settle(Item& item, const Outcomes& outcomes, std::size_t k) {
-  if (!outcomes) {
+// The outcome of one report of the batch.
+void ImportRun::settle(Item& item, const Committed& committed) {
+  if (!committed.outcome) {
     item.result.kind = ImportResult::Kind::failed;
-    item.result.reason = "not stored: database error: " + outcomes.error().message;
-    stopped_ = true;
+    item.result.reason = "not stored: database error: " + committed.outcome.error().message;
     return;
   }
-  switch ((*outcomes)[k]) {
+  switch (*committed.outcome) {
     case storage::StoreOutcome::stored: item.result.kind = ImportResult::Kind::stored; break;
     case storage::StoreOutcome::duplicate: item.result.kind = ImportResult::Kind::duplicate; break;
     case storage::StoreOutcome::conflict: item.result.kind = ImportResult::Kind::conflict; break;
-    case storage::StoreOutcome::held: item.result.kind = ImportResult::Kind::stored; break;  // import holds nothing
+    case storage::StoreOutcome::held:
+      item.result.kind = ImportResult::Kind::held;
+      item.result.reason = item.decision.hold_reason;
+      break;
   }
 }
 
@@ -368,6 +371,7 @@ void ImportRun::count(const ImportResult& r) {
     case ImportResult::Kind::stored: ++sum_.stored; break;
     case ImportResult::Kind::duplicate: ++sum_.duplicate; break;
     case ImportResult::Kind::conflict: ++sum_.conflict; break;
+    case ImportResult::Kind::held: ++sum_.held; break;
     case ImportResult::Kind::rejected: ++sum_.rejected; break;
     case ImportResult::Kind::failed: ++sum_.failed; break;
   }
@@ -379,12 +383,11 @@ void ImportRun::count(const ImportResult& r) {
 ImportSummary Importer::run(const std::vector<std::string>& files,
                             const std::function<void(const ImportResult&)>& on_result,
                             const std::function<void(std::size_t, std::size_t)>& on_progress) {
-  ImportRun import(store_, ingestor_, batch_size_, after_commit_, on_result);
+  ImportRun import(store_, intake_, batch_size_, after_commit_, on_result);
   std::size_t done = 0;
   for (const auto& path : files) {
-    const bool go_on = import.import(path);
+    import.import(path);
     if (on_progress) on_progress(++done, files.size());
-    if (!go_on) break;
   }
   return import.finish();
 }

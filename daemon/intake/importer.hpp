@@ -3,7 +3,10 @@
 // input order, after the batch holding the file committed. A file is a report
 // (gzip/JSON), a mail, or an mbox (one outcome per message, "PATH#N"), told apart
 // by content; a Maildir folder contributes new/ and cur/ and is never modified.
-// Imported mail is trusted like any admin-supplied file: no DKIM check here.
+// Every file passes the one intake (limits, received date, attribution, domains) with
+// the admin's authority: imported mail is trusted like any admin-supplied file, no
+// DKIM check (old keys are often gone). Batches commit like the serve process's
+// (daemon/intake/commit.hpp); a failed batch does not stop the import.
 #pragma once
 
 #include <cstdint>
@@ -12,16 +15,17 @@
 #include <string>
 #include <vector>
 
+#include "daemon/intake/intake.hpp"
 #include "parser/ingest.hpp"
 #include "storage/store.hpp"
 
 namespace tlsrpt::daemon {
 
 struct ImportResult {
-  enum class Kind { stored, duplicate, conflict, rejected, failed };
+  enum class Kind { stored, duplicate, conflict, held, rejected, failed };
   std::string path;
   Kind kind = Kind::rejected;
-  std::string reason;           // for rejected / failed
+  std::string reason;           // for held / rejected / failed
   std::vector<Note> note_list;  // data-quality notes of a parsed report
 
   static ImportResult failure(std::string path, std::string reason) {
@@ -34,12 +38,12 @@ struct ImportResult {
 };
 
 struct ImportSummary {
-  std::size_t files = 0, stored = 0, duplicate = 0, conflict = 0, rejected = 0, failed = 0;
+  std::size_t files = 0, stored = 0, duplicate = 0, conflict = 0, held = 0, rejected = 0, failed = 0;
 };
 
 class Importer {
  public:
-  Importer(storage::Store& store, const Limits& limits, std::size_t batch_size = 256);
+  Importer(storage::Store& store, const Intake& intake, std::size_t batch_size = 256);
 
   // Expands folders recursively (sorted; symlinks not followed into folders; hidden
   // files and folders skipped). A Maildir (a folder with cur/ and new/) yields its
@@ -50,7 +54,8 @@ class Importer {
 
   // Imports `files`; `on_result` sees each outcome (per file, or per mbox message)
   // once its batch is committed.
-  // A database error fails the current batch and stops the import.
+  // A database error fails the reports of the batch it hit (reported as failed);
+  // the import goes on with the next batch.
   ImportSummary run(const std::vector<std::string>& files, const std::function<void(const ImportResult&)>& on_result,
                     const std::function<void(std::size_t done, std::size_t total)>& on_progress = {});
 
@@ -61,7 +66,7 @@ class Importer {
  private:
   storage::Store& store_;
   std::function<void(std::span<const std::int64_t>)> after_commit_;
-  Ingestor ingestor_;
+  const Intake& intake_;
   std::size_t batch_size_;
 };
 

@@ -30,7 +30,7 @@ std::string cur_name(const std::string& name) {
 }  // namespace
 
 MaildirWatcher::MaildirWatcher(std::vector<std::string> paths, std::chrono::milliseconds rescan, StoreWriter& writer,
-                               const MailIntake& intake, std::size_t max_message_bytes)
+                               const Intake& intake, std::size_t max_message_bytes)
     : paths_(std::move(paths)), rescan_(rescan), writer_(writer), intake_(intake), max_bytes_(max_message_bytes) {}
 
 MaildirWatcher::~MaildirWatcher() { stop(); }
@@ -115,30 +115,29 @@ void MaildirWatcher::process(const std::string& maildir, const std::string& name
     move_to(fs::path(maildir) / ".rejected" / "cur");
     return;
   }
-  MailDecision dec = intake_.evaluate(*message, Transport::maildir, src.string(), ingestor_);
-  if (dec.kind == MailDecision::Kind::reject) {
-    metrics().inc("tlsrptd_reports_total", {{"channel", "maildir"}, {"outcome", "rejected"}, {"reason", to_token(dec.outcome)}});
-    log_warning("maildir: " + shown + ": rejected (" + std::string(to_token(dec.outcome)) + "): " + escape_line(dec.detail, 300));
+  Submission sub;
+  sub.transport = Transport::maildir;
+  sub.source = src.string();
+  sub.media_type = "message/rfc822";
+  sub.bytes = *message;
+  sub.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  IntakeDecision dec = intake_.check(sub);
+  if (dec.kind == IntakeDecision::Kind::reject) {
+    log_outcome(sub, dec, dec.outcome);
     move_to(fs::path(maildir) / ".rejected" / "cur");
     return;
   }
-  if (dec.kind == MailDecision::Kind::retry_later) {
-    log_warning("maildir: " + shown + ": left for a later try: " + escape_line(dec.detail, 300));
+  if (dec.kind == IntakeDecision::Kind::retry_later) {
+    log_outcome(sub, dec, dec.outcome);  // left in new/ for a later try
     return;
   }
   std::promise<StoreResult> done;
   auto result = done.get_future();
-  writer_.submit(std::move(*dec.report), std::move(dec.provenance), std::move(*message),
+  writer_.submit(std::move(*dec.report), dec.provenance, std::move(*message),
                  [&done](StoreResult r) { done.set_value(std::move(r)); }, dec.hold_reason);
   StoreResult r = result.get();
-  metrics().inc("tlsrptd_reports_total", {{"channel", "maildir"}, {"outcome", to_token(r.outcome)}, {"reason", to_token(r.outcome)}});
-  if (!reply_for(r.outcome).success()) {
-    log_warning("maildir: " + shown + ": not stored (" + std::string(to_token(r.outcome)) + "), left for a later try: " +
-                escape_line(r.detail, 300));
-    return;
-  }
-  if (r.outcome == Outcome::held) log_notice("maildir: " + shown + ": held, not counted: " + escape_line(dec.hold_reason, 200));
-  else log_debug("maildir: " + shown + ": " + std::string(to_token(r.outcome)));
+  log_outcome(sub, dec, r.outcome, r.detail);
+  if (!reply_for(r.outcome).success()) return;  // left in new/ for a later try
   move_to(fs::path(maildir) / "cur");  // only now: the report is committed
 }
 

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "daemon/intake/mail_intake.hpp"
+#include "daemon/intake/intake.hpp"
 #include "daemon/intake/store_writer.hpp"
 
 namespace tlsrpt::daemon {
@@ -22,7 +22,7 @@ namespace tlsrpt::daemon {
 class MaildirWatcher {
  public:
   MaildirWatcher(std::vector<std::string> paths, std::chrono::milliseconds rescan, StoreWriter& writer,
-                 const MailIntake& intake, std::size_t max_message_bytes);
+                 const Intake& intake, std::size_t max_message_bytes);
   ~MaildirWatcher();
 
   // Checks that every path is a Maildir (new/, cur/, tmp/), creates .rejected/,
@@ -40,9 +40,8 @@ class MaildirWatcher {
   std::vector<std::string> paths_;
   std::chrono::milliseconds rescan_;
   StoreWriter& writer_;
-  const MailIntake& intake_;
+  const Intake& intake_;
   std::size_t max_bytes_;
-  Ingestor ingestor_;
   int inotify_ = -1;
   int wake_[2] = {-1, -1};
   std::atomic<bool> stopping_{false};

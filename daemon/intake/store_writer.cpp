@@ -1,5 +1,6 @@
 #include "daemon/intake/store_writer.hpp"
 
+#include "daemon/intake/commit.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "parser/text.hpp"
@@ -101,7 +102,7 @@ void StoreWriter::run() {
 void StoreWriter::commit(std::vector<Item>& batch) {
   if (reopen_ || !store_) {
     if (!reopen()) {
-      finish(batch, nullptr, "database unavailable");
+      fail(batch, "database unavailable");
       return;
     }
     reopen_ = false;
@@ -124,52 +125,39 @@ void StoreWriter::commit(std::vector<Item>& batch) {
   for (auto& item : reports) pending.push_back({&item.report, &item.provenance, item.raw, item.hold_reason});
 
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::int64_t> row_ids;
-  auto outcomes = store_->store_batch(pending, &row_ids);
+  std::vector<Committed> committed = commit_reports(*store_, pending);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   metrics().observe("tlsrptd_store_commit_duration_seconds", {}, seconds);
   metrics().observe("tlsrptd_store_batch_reports", {}, static_cast<double>(reports.size()));
 
-  if (outcomes) {
-    // Which rows count, by authentication, before the items are handed back.
-    std::vector<std::int64_t> authenticated, unauthenticated;
-    for (std::size_t i = 0; i < reports.size(); ++i)
-      if ((*outcomes)[i] == storage::StoreOutcome::stored && row_ids[i] > 0)
-        (reports[i].provenance.authenticated ? authenticated : unauthenticated).push_back(row_ids[i]);
-    finish(reports, &*outcomes, {});
-    // After the replies: alerting never delays an acknowledgement (docs/architecture.md#5-alerts).
-    if (after_commit_) {
-      if (!authenticated.empty()) after_commit_(store_->db(), authenticated, true);
-      if (!unauthenticated.empty()) after_commit_(store_->db(), unauthenticated, false);
+  // Which rows the alert hook evaluates, by authentication, before the items are
+  // handed back: the counted ones (a duplicate's row when it authenticated it).
+  std::vector<std::int64_t> authenticated, unauthenticated;
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    const Committed& c = committed[i];
+    if (!c.outcome) {
+      if ((c.outcome.error().code & 0xff) == SQLITE_IOERR) reopen_ = true;
+      continue;
     }
-    return;
+    const bool counts = *c.outcome == storage::StoreOutcome::stored || *c.outcome == storage::StoreOutcome::duplicate;
+    if (counts && c.row_id > 0)
+      (reports[i].provenance.authenticated ? authenticated : unauthenticated).push_back(c.row_id);
   }
-  const storage::StoreError& err = outcomes.error();
-  metrics().inc("tlsrptd_store_errors_total", {{"error", sqlite3_errstr(err.code & 0xff)}});
-  if ((err.code & 0xff) == SQLITE_IOERR) reopen_ = true;
-  if (!err.transient() && reports.size() > 1) {
-    // One bad report must not fail its neighbours: store each on its own.
-    log_warning("store: batch of " + std::to_string(reports.size()) + " failed (" + escape_line(err.message) +
-                "), retrying one by one");
-    for (auto& item : reports) {
-      std::vector<Item> one;
-      one.push_back(std::move(item));
-      commit(one);
-    }
-    return;
+  finish(reports, committed);
+  // After the replies: alerting never delays an acknowledgement (docs/architecture.md#5-alerts).
+  if (after_commit_) {
+    if (!authenticated.empty()) after_commit_(store_->db(), authenticated, true);
+    if (!unauthenticated.empty()) after_commit_(store_->db(), unauthenticated, false);
   }
-  log_error("store: commit failed: " + escape_line(err.message));
-  finish(reports, nullptr, err.message);
 }
 
-void StoreWriter::finish(std::vector<Item>& batch, const std::vector<storage::StoreOutcome>* outcomes,
-                         const std::string& error) {
+void StoreWriter::finish(std::vector<Item>& batch, const std::vector<Committed>& committed) {
   for (std::size_t i = 0; i < batch.size(); ++i) {
     StoreResult r;
-    if (!outcomes) {
-      r = {Outcome::storage_unavailable, error};
+    if (!committed[i].outcome) {
+      r = {Outcome::storage_unavailable, committed[i].outcome.error().message};
     } else {
-      switch ((*outcomes)[i]) {
+      switch (*committed[i].outcome) {
         case storage::StoreOutcome::stored: r.outcome = Outcome::stored; break;
         case storage::StoreOutcome::duplicate: r.outcome = Outcome::duplicate; break;
         case storage::StoreOutcome::conflict: r.outcome = Outcome::conflict; break;
@@ -178,6 +166,11 @@ void StoreWriter::finish(std::vector<Item>& batch, const std::vector<storage::St
     }
     if (batch[i].done) batch[i].done(std::move(r));
   }
+}
+
+void StoreWriter::fail(std::vector<Item>& batch, const std::string& error) {
+  for (auto& item : batch)
+    if (item.done) item.done(StoreResult{Outcome::storage_unavailable, error});
 }
 
 }  // namespace tlsrpt::daemon

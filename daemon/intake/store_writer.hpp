@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "daemon/intake/commit.hpp"
 #include "daemon/protocol/reply_table.hpp"
 #include "parser/ingest.hpp"
 #include "storage/store.hpp"
@@ -70,7 +71,8 @@ class StoreWriter {
   };
   void run();
   void commit(std::vector<Item>& batch);
-  void finish(std::vector<Item>& batch, const std::vector<storage::StoreOutcome>* outcomes, const std::string& error);
+  void finish(std::vector<Item>& batch, const std::vector<Committed>& committed);
+  void fail(std::vector<Item>& batch, const std::string& error);
   bool reopen();
 
   StoreWriterOptions options_;

@@ -16,6 +16,7 @@
 
 #include "daemon/config.hpp"
 #include "daemon/intake/async_store.hpp"
+#include "daemon/intake/intake.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/net/client_key.hpp"
@@ -41,47 +42,6 @@ struct HttpServer::Connection {
 };
 
 namespace {
-
-thread_local std::unique_ptr<Ingestor> t_ingestor;
-thread_local const HttpPolicy* t_ingestor_policy = nullptr;
-
-// One Ingestor (parser buffers) per network thread, rebuilt when the policy's limits change.
-Ingestor& ingestor_for(const std::shared_ptr<const HttpPolicy>& policy) {
-  if (!t_ingestor || t_ingestor_policy != policy.get()) {
-    t_ingestor = std::make_unique<Ingestor>(policy->limits);
-    t_ingestor_policy = policy.get();
-  }
-  return *t_ingestor;
-}
-
-void count_report(std::string_view channel, Outcome outcome, std::string_view reason) {
-  std::string_view kind = outcome == Outcome::stored      ? "stored"
-                          : outcome == Outcome::duplicate ? "duplicate"
-                          : outcome == Outcome::conflict  ? "conflict"
-                          : outcome == Outcome::storage_unavailable || outcome == Outcome::overloaded ? "deferred"
-                                                                                                      : "rejected";
-  metrics().inc("tlsrptd_reports_total", {{"channel", channel}, {"outcome", kind}, {"reason", reason}});
-}
-
-struct SessionCount {
-  std::string domain;
-  Count successful, failed;
-};
-
-std::vector<SessionCount> session_counts(const Report& r) {
-  std::vector<SessionCount> out;
-  for (const auto& p : r.policies) out.push_back({p.policy.domain, p.summary.successful, p.summary.failed});
-  return out;
-}
-
-void count_sessions(const std::vector<SessionCount>& counts) {
-  for (const auto& c : counts) {
-    metrics().inc("tlsrptd_sessions_total", {{"policy_domain", c.domain}, {"result", "successful"}},
-                  static_cast<double>(c.successful));
-    metrics().inc("tlsrptd_sessions_total", {{"policy_domain", c.domain}, {"result", "failed"}},
-                  static_cast<double>(c.failed));
-  }
-}
 
 }  // namespace
 
@@ -274,40 +234,34 @@ struct SessionRunner {
     co_return co_await store_report(head, std::move(parser.get().body()), policy);
   }
 
-  // Checks the body (media type, gzip, the report) and stores it; the reply says
-  // what became of it, and only a committed report gets a 2xx.
+  // The body through the one intake (daemon/intake/intake.hpp) and the store; the
+  // reply says what became of it, and only a committed report gets a 2xx.
   asio::awaitable<HttpReply> store_report(const HttpRequestHead& head, std::string body,
                                           const std::shared_ptr<const HttpPolicy>& policy) {
-    const std::string& name = srv.options_.name;
-    auto accepted = accept_body(head, std::move(body), ingestor_for(policy), *policy);
-    if (!accepted) {
-      HttpReply reply = std::move(accepted.error());
-      count_report(name, reply.outcome, to_token(reply.outcome));
-      log_info(name + ": " + peer + ": rejected (" + std::to_string(reply.status) + " " +
-               std::string(to_token(reply.outcome)) + "): " + escape_line(reply.detail, 300));
-      co_return reply;
+    Submission sub;
+    sub.transport = Transport::https;
+    sub.source = peer;
+    sub.media_type = media_type(head.content_type);
+    sub.path_domain = report_path_domain(head.target, *policy).value_or(std::string());
+    sub.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    auto decoded = decode_content(head, body, *policy);
+    if (!decoded) {
+      IntakeDecision none;
+      log_outcome(sub, none, decoded.error().outcome, decoded.error().detail);
+      co_return std::move(decoded.error());
     }
-    Provenance prov;
-    prov.transport = Transport::https;
-    prov.source = peer;
-    prov.authenticated = false;  // RFC 8460 §7: anyone can POST
-    prov.auth_method = "https";
-    prov.media_type = media_type(head.content_type);
-    prov.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-    const std::string rid = accepted->report.parsed.report.report_id;
-    auto sessions = session_counts(accepted->report.parsed.report);
-    std::string().swap(accepted->report.canonical_json);  // only its hash is stored: don't keep the text queued
-    StoreResult result = co_await async_store(srv.writer_, std::move(accepted->report), std::move(prov),
-                                              std::move(accepted->raw), std::string(), asio::use_awaitable);
-    HttpReply reply = reply_for_outcome(result.outcome, nullptr, *policy);
-    count_report(name, result.outcome, to_token(result.outcome));
-    if (result.outcome == Outcome::stored) count_sessions(sessions);
-    if (reply.status >= 200 && reply.status < 300)
-      log_debug(name + ": " + peer + ": " + std::string(to_token(result.outcome)) + " report " + escape_line(rid, 200));
-    else
-      log_warning(name + ": " + peer + ": not stored (" + std::string(to_token(result.outcome)) +
-                  "): " + escape_line(result.detail, 300));
-    co_return reply;
+    sub.bytes = *decoded ? std::string_view((*decoded)->data(), (*decoded)->size()) : std::string_view(body);
+    IntakeDecision d = srv.intake_.check(sub);
+    decoded->reset();
+    if (d.kind != IntakeDecision::Kind::store && d.kind != IntakeDecision::Kind::hold) {
+      log_outcome(sub, d, d.outcome);
+      co_return reply_for_outcome(d.outcome, d.error ? &*d.error : nullptr, *policy);
+    }
+    std::string().swap(d.report->canonical_json);  // only its hash is stored: don't keep the text queued
+    StoreResult result = co_await async_store(srv.writer_, std::move(*d.report), d.provenance, std::move(body),
+                                              d.hold_reason, asio::use_awaitable);
+    log_outcome(sub, d, result.outcome, result.detail);
+    co_return reply_for_outcome(result.outcome, nullptr, *policy);
   }
 
   asio::awaitable<void> run_tls(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx) {
@@ -338,11 +292,12 @@ struct SessionRunner {
   }
 };
 
-HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, StoreWriter& writer, TlsContextHolder* tls,
-                       InspectService* inspect)
+HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, StoreWriter& writer, const Intake& intake,
+                       TlsContextHolder* tls, InspectService* inspect)
     : io_(io),
       options_(std::move(options)),
       writer_(writer),
+      intake_(intake),
       tls_(tls),
       inspect_(inspect),
       clients_(options_.max_connections_per_client) {

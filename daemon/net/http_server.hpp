@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/intake/intake.hpp"
 #include "daemon/intake/store_writer.hpp"
 #include "daemon/net/inspect_service.hpp"
 #include "daemon/net/listener.hpp"
@@ -58,7 +59,8 @@ class TlsContextHolder {
 class HttpServer : public std::enable_shared_from_this<HttpServer> {
  public:
   // `inspect`, when set, answers the inspection site and API (GET/HEAD) on this listener.
-  HttpServer(boost::asio::io_context& io, HttpServerOptions options, StoreWriter& writer, TlsContextHolder* tls,
+  HttpServer(boost::asio::io_context& io, HttpServerOptions options, StoreWriter& writer, const Intake& intake,
+             TlsContextHolder* tls,
              InspectService* inspect = nullptr);
 
   // Binds and listens on "host:port"; errors name the address.
@@ -93,6 +95,7 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   boost::asio::io_context& io_;
   HttpServerOptions options_;
   StoreWriter& writer_;
+  const Intake& intake_;
   TlsContextHolder* tls_;
   InspectService* inspect_;
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;

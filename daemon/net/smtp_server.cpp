@@ -42,12 +42,6 @@ struct SmtpServer::Conn {
 
 namespace {
 
-thread_local std::unique_ptr<Ingestor> t_mail_ingestor;
-
-Ingestor& mail_ingestor() {
-  if (!t_mail_ingestor) t_mail_ingestor = std::make_unique<Ingestor>(Limits{});
-  return *t_mail_ingestor;
-}
 
 MessageResult message_result(Outcome o, std::string detail) {
   switch (o) {
@@ -114,34 +108,24 @@ struct SmtpRunner {
   template <class Socket>
   asio::awaitable<MessageResult> deliver(const DeliverMessage& d) {
     auto ex = co_await asio::this_coro::executor;
-    const Transport transport = srv.options_.session.lmtp ? Transport::lmtp : Transport::smtp;
-    std::string source = srv.options_.name + " " + peer + " helo=" + escape_line(d.envelope.helo, 100) +
-                         " from=<" + escape_line(d.envelope.mail_from, 200) + ">";
+    Submission sub;
+    sub.transport = srv.options_.session.lmtp ? Transport::lmtp : Transport::smtp;
+    sub.source = srv.options_.name + " " + peer + " helo=" + escape_line(d.envelope.helo, 100) + " from=<" +
+                 escape_line(d.envelope.mail_from, 200) + ">";
+    sub.media_type = "message/rfc822";
+    sub.bytes = d.data;
+    sub.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
     // Ingest and DKIM (DNS lookups) block: off the network thread.
     co_await asio::post(srv.pool_, asio::use_awaitable);
-    MailDecision dec = srv.intake_.evaluate(d.data, transport, std::move(source), mail_ingestor());
+    IntakeDecision dec = srv.intake_.check(sub);
     co_await asio::post(ex, asio::use_awaitable);
-
-    const std::string channel = srv.options_.name;
-    if (dec.kind == MailDecision::Kind::reject || dec.kind == MailDecision::Kind::retry_later) {
-      metrics().inc("tlsrptd_reports_total",
-                    {{"channel", channel}, {"outcome", dec.kind == MailDecision::Kind::reject ? "rejected" : "deferred"},
-                     {"reason", to_token(dec.outcome)}});
-      log_info(channel + ": " + peer + ": " + (dec.kind == MailDecision::Kind::reject ? "rejected" : "deferred") +
-               " (" + std::string(to_token(dec.outcome)) + "): " + escape_line(dec.detail, 300));
+    if (dec.kind == IntakeDecision::Kind::reject || dec.kind == IntakeDecision::Kind::retry_later) {
+      log_outcome(sub, dec, dec.outcome);
       co_return message_result(dec.outcome, dec.detail);
     }
-    const std::string rid = dec.report->parsed.report.report_id;
-    const std::string why = dec.hold_reason;
-    StoreResult r = co_await async_store(srv.writer_, std::move(*dec.report), std::move(dec.provenance),
-                                         std::string(d.data), std::move(dec.hold_reason), asio::use_awaitable);
-    metrics().inc("tlsrptd_reports_total", {{"channel", channel}, {"outcome", to_token(r.outcome)}, {"reason", to_token(r.outcome)}});
-    if (r.outcome == Outcome::held)
-      log_notice(channel + ": " + peer + ": report " + escape_line(rid, 200) + " held, not counted: " + escape_line(why, 200));
-    else if (reply_for(r.outcome).success())
-      log_debug(channel + ": " + peer + ": " + std::string(to_token(r.outcome)) + " report " + escape_line(rid, 200));
-    else
-      log_warning(channel + ": " + peer + ": not stored (" + std::string(to_token(r.outcome)) + "): " + escape_line(r.detail, 300));
+    StoreResult r = co_await async_store(srv.writer_, std::move(*dec.report), dec.provenance, std::string(d.data),
+                                         dec.hold_reason, asio::use_awaitable);
+    log_outcome(sub, dec, r.outcome, r.detail);
     co_return message_result(r.outcome, {});
   }
 
@@ -248,7 +232,7 @@ struct SmtpRunner {
   }
 };
 
-SmtpServer::SmtpServer(asio::io_context& io, SmtpServerOptions options, StoreWriter& writer, const MailIntake& intake,
+SmtpServer::SmtpServer(asio::io_context& io, SmtpServerOptions options, StoreWriter& writer, const Intake& intake,
                        asio::thread_pool& pool, TlsContextHolder* tls)
     : io_(io),
       options_(std::move(options)),

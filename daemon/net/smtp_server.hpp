@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/intake/mail_intake.hpp"
+#include "daemon/intake/intake.hpp"
 #include "daemon/intake/store_writer.hpp"
 #include "daemon/net/http_server.hpp"
 #include "daemon/net/listener.hpp"
@@ -35,7 +35,7 @@ struct SmtpServerOptions {
 
 class SmtpServer : public std::enable_shared_from_this<SmtpServer> {
  public:
-  SmtpServer(boost::asio::io_context& io, SmtpServerOptions options, StoreWriter& writer, const MailIntake& intake,
+  SmtpServer(boost::asio::io_context& io, SmtpServerOptions options, StoreWriter& writer, const Intake& intake,
              boost::asio::thread_pool& pool, TlsContextHolder* tls);
 
   // "127.0.0.1:2525", "[::1]:2525" or "unix:/path" (the socket file is replaced,
@@ -58,7 +58,7 @@ class SmtpServer : public std::enable_shared_from_this<SmtpServer> {
   std::shared_ptr<const SmtpOptions> session_options_;
   std::shared_ptr<const SmtpOptions> session_options_tls_;
   StoreWriter& writer_;
-  const MailIntake& intake_;
+  const Intake& intake_;
   boost::asio::thread_pool& pool_;
   TlsContextHolder* tls_;
   std::vector<boost::asio::ip::tcp::acceptor> tcp_;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "daemon/protocol/report_checks.hpp"
 #include "parser/domain.hpp"
 #include "parser/gunzip.hpp"
 #include "parser/json_writer.hpp"
@@ -24,7 +23,23 @@ Route route_for(std::string_view target, const HttpPolicy& policy) {
   if (path == "/healthz") return Route::healthz;
   if (policy.admin) return path == "/metrics" ? Route::metrics : Route::unknown;
   if (path == policy.report_path) return Route::report;
+  if (report_path_domain(target, policy)) return Route::report;
   return Route::unknown;
+}
+
+std::optional<std::string> report_path_domain(std::string_view target, const HttpPolicy& policy) {
+  std::string_view path = target.substr(0, target.find('?'));
+  const std::string& base = policy.report_path;
+  if (path == base) return std::string();
+  // Not under "/" itself: /metrics, /favicon.ico ... would pass for domains there.
+  if (policy.admin || base.size() < 2 || !base.ends_with('/') || !path.starts_with(base)) return std::nullopt;
+  std::string_view segment = path.substr(base.size());
+  // A policy domain has two labels at least.
+  if (segment.size() > 253 || segment.find('/') != std::string_view::npos || segment.find('.') == std::string_view::npos)
+    return std::nullopt;
+  auto domain = normalize_domain(segment);
+  if (!domain || !is_valid_hostname(*domain)) return std::nullopt;
+  return *domain;
 }
 
 HttpReply reply_for_outcome(Outcome outcome, const Error* error, const HttpPolicy& policy) {
@@ -93,45 +108,20 @@ std::optional<HttpReply> check_head(const HttpRequestHead& head, const HttpPolic
   return std::nullopt;
 }
 
-bool serves_report(const Report& report, const std::vector<std::string>& domains) {
-  if (domains.empty()) return true;
-  for (const auto& p : report.policies) {
-    const std::string& d = p.policy.domain;
-    for (const auto& served : domains) {
-      if (d == served) return true;
-      if (d.size() > served.size() && d.ends_with(served) && d[d.size() - served.size() - 1] == '.') return true;
-    }
-  }
-  return false;
-}
-
-std::expected<AcceptedReport, HttpReply> accept_body(const HttpRequestHead& head, std::string body,
-                                                     Ingestor& ingestor, const HttpPolicy& policy,
-                                                     std::chrono::sys_seconds now) {
-  std::string_view payload = body;
+std::expected<std::optional<std::vector<char>>, HttpReply> decode_content(const HttpRequestHead& head,
+                                                                         std::string_view body,
+                                                                         const HttpPolicy& policy) {
+  if (!gzip_encoding(ascii_lower(trim(head.content_encoding, kWsp)))) return std::nullopt;
+  // Content-Encoding: gzip is undone first; the content itself may be
+  // application/tlsrpt+gzip again (one more gzip layer, which ingest handles).
   std::vector<char> decoded;
-  if (gzip_encoding(ascii_lower(trim(head.content_encoding, kWsp)))) {
-    // Content-Encoding: gzip is undone first; the content itself may be
-    // application/tlsrpt+gzip again (one more gzip layer, which ingest handles).
-    auto r = gunzip(body, decoded, policy.limits);
-    if (!r) {
-      Error e = r.error();
-      e.message = "content-encoding gzip: " + e.message;
-      return std::unexpected(reply_for_outcome(outcome_for(e.reason), &e, policy));
-    }
-    payload = std::string_view(decoded.data(), decoded.size());
+  auto r = gunzip(body, decoded, policy.limits);
+  if (!r) {
+    Error e = r.error();
+    e.message = "content-encoding gzip: " + e.message;
+    return std::unexpected(reply_for_outcome(outcome_for(e.reason), &e, policy));
   }
-  auto ing = ingestor.ingest(payload);
-  if (!ing) {
-    return std::unexpected(reply_for_outcome(outcome_for(ing.error().reason), &ing.error(), policy));
-  }
-  if (auto e = check_received(ing->parsed.report, now))
-    return std::unexpected(reply_for_outcome(outcome_for(e->reason), &*e, policy));
-  if (!serves_report(ing->parsed.report, policy.domains)) {
-    Error e{RejectReason::invalid_value, "policies", "no policy in this report is for a domain served here"};
-    return std::unexpected(reply_for_outcome(Outcome::no_policy_for_domain, &e, policy));
-  }
-  return AcceptedReport{std::move(*ing), std::move(body)};
+  return decoded;
 }
 
 }  // namespace tlsrpt::daemon

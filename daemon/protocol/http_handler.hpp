@@ -41,9 +41,11 @@ struct HttpReply {
 enum class Route { report, healthz, metrics, unknown };
 
 struct HttpPolicy {
+  // The POST path of the rua https URI. Ending in '/' (and longer than "/"), it also
+  // takes POST <path><domain> (rua=https://host/v1/example.com): a per-domain endpoint
+  // whose domain attributes policies that name none (daemon/intake/intake.hpp).
   std::string report_path = "/";
   bool admin = false;                // the admin listener: /metrics and /healthz only
-  std::vector<std::string> domains;  // normalised; empty = every domain
   Limits limits;
   std::chrono::seconds retry_after{60};
 };
@@ -51,26 +53,22 @@ struct HttpPolicy {
 // Which handler a request target goes to (query strings ignored).
 Route route_for(std::string_view target, const HttpPolicy& policy);
 
+// The domain of a per-domain report path (`/v1/example.com` under "/v1/"),
+// normalised; "" for the report path itself, nullopt when the segment after the
+// path is not a domain name.
+std::optional<std::string> report_path_domain(std::string_view target, const HttpPolicy& policy);
+
 // Before the body: 404, 405, 413 (from Content-Length), 415, or nullopt to go on.
 std::optional<HttpReply> check_head(const HttpRequestHead& head, const HttpPolicy& policy);
 
-struct AcceptedReport {
-  Ingested report;
-  std::string raw;  // the body as received
-};
-
-// After the body: Content-Encoding, ingest, the date-range against `now`
-// (report_checks.hpp), the served-domains rule (422).
-std::expected<AcceptedReport, HttpReply> accept_body(
-    const HttpRequestHead& head, std::string body, Ingestor& ingestor, const HttpPolicy& policy,
-    std::chrono::sys_seconds now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()));
+// After the body: undoes a Content-Encoding (gzip) within the limits; nullopt when
+// the body is not encoded. The report itself is checked by the intake.
+std::expected<std::optional<std::vector<char>>, HttpReply> decode_content(const HttpRequestHead& head,
+                                                                         std::string_view body,
+                                                                         const HttpPolicy& policy);
 
 // The reply for an outcome, with the parser's error (if any) in the JSON body.
 HttpReply reply_for_outcome(Outcome outcome, const Error* error, const HttpPolicy& policy);
-
-// True when some policy of the report is for a served domain or a host under one
-// (DANE policies name MX hosts: mx1.example.com is served with example.com).
-bool serves_report(const Report& report, const std::vector<std::string>& domains);
 
 // "application/TLSRPT+gzip; charset=x" -> "application/tlsrpt+gzip"
 std::string media_type(std::string_view content_type);

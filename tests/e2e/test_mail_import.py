@@ -33,7 +33,8 @@ QUIRK_POLICY_DAILY = {
     ("2024-09-10", "mx.example.net", "tlsa", "Microsoft Corporation", 12, 0, 1),        # microsoft-html-first-part
     ("2024-09-15", "example.org", "sts", "Google Inc.", 7, 1, 1),                       # google-multipart-gzip-base64
     ("2025-03-04", "example.com", "sts", "Mailer Example", 9, 1, 1),                    # rfc8460-json-attachment-base64
-    ("2026-11-28", "", "no-policy-found", "Sender Example Org", 0, 1, 1),               # tlsrpt-reporter-unsigned-mail
+    # No policy-domain in the report: counted for the mail's TLS-Report-Domain (RFC 8460 §5.3).
+    ("2026-11-28", "example.test", "no-policy-found", "Sender Example Org", 0, 1, 1),   # tlsrpt-reporter-unsigned-mail
 }
 
 # The external interop corpus.
@@ -57,7 +58,7 @@ INTEROP_POLICY_DAILY = {
     ("2026-05-12", "example.com", "sts", "Google Inc.", 4, 0, 1),                         # tlsrpt-digest-2
     ("2026-05-13", "example.com", "sts", "Microsoft Corporation", 2, 0, 1),               # tlsrpt-digest-3
     ("2026-11-28", "mail-only.test", "sts", "Sender Example Org", 4, 0, 1),               # tlsrpt-reporter-3
-    ("2026-11-28", "", "no-policy-found", "Sender Example Org", 0, 2, 1),                 # tlsrpt-reporter-3
+    ("2026-11-28", "mail-only.test", "no-policy-found", "Sender Example Org", 0, 2, 1),   # tlsrpt-reporter-3
 }
 
 PLAIN_MAIL = (b"From: alice@example.org\nTo: tlsrpt@example.net\nSubject: lunch?\n\n"

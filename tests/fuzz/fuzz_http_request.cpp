@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/intake/intake.hpp"
 #include "daemon/protocol/http_handler.hpp"
 #include "daemon/protocol/http_head.hpp"
 #include "daemon/protocol/report_checks.hpp"
@@ -52,13 +53,14 @@ struct Rng {  // xorshift32: the chunking comes from the flags byte
 
 struct Setup {
   HttpPolicy policy;
+  IntakeRules rules;  // no DKIM verifier: HTTPS never asks for one
   std::size_t max_header_bytes = 16 * 1024;  // HttpServerOptions default (https.max_header_bytes)
 };
 
 Setup setup_from(std::uint8_t flags) {
   Setup s;
   s.policy.admin = flags & 0x01;
-  if (flags & 0x02) s.policy.domains = {"example.com", "xn--bcher-kva.example"};
+  if (flags & 0x02) s.rules.domains = {"example.com", "xn--bcher-kva.example"};
   if (flags & 0x04) {  // small limits, so short inputs reach them
     s.policy.limits.max_submission_bytes = 2048;
     s.policy.limits.max_report_bytes = 8192;
@@ -67,6 +69,8 @@ Setup setup_from(std::uint8_t flags) {
     s.max_header_bytes = 1024;
   }
   if (flags & 0x08) s.policy.report_path = "/tlsrpt";
+  if (flags & 0x10) s.policy.report_path = "/v1/";  // per-domain paths too
+  s.rules.limits = s.policy.limits;
   return s;
 }
 
@@ -97,7 +101,8 @@ std::expected<Ingested, Error> ingest_alone(const HttpRequestHead& head, const s
 
 class Connection {
  public:
-  Connection(std::string_view stream, const Setup& setup, Rng rng) : stream_(stream), setup_(setup), rng_(rng) {}
+  Connection(std::string_view stream, const Setup& setup, Rng rng)
+      : stream_(stream), setup_(setup), intake_(setup.rules), rng_(rng) {}
 
   // One request, as SessionRunner::serve handles it. False: the connection ends.
   bool request(Ingestor& ingestor, Ingestor& alone_ingestor) {
@@ -136,20 +141,38 @@ class Connection {
       const std::string body = parser.get().body();
       REQUIRE(body.size() <= policy.limits.max_submission_bytes);
       auto alone = ingest_alone(head, body, alone_ingestor);
-      auto accepted = accept_body(head, std::move(parser.get().body()), ingestor, policy, kNow);
-      if (accepted) {
+      // As SessionRunner::store_report: Content-Encoding, then the one intake.
+      auto decoded = decode_content(head, body, policy);
+      if (!decoded) {
+        check_error_reply(decoded.error());
+        reply = std::move(decoded.error());
+        return parser.get().keep_alive() && !reply.close;
+      }
+      Submission sub;
+      sub.transport = Transport::https;
+      sub.source = head.peer;
+      sub.bytes = *decoded ? std::string_view((*decoded)->data(), (*decoded)->size()) : std::string_view(body);
+      sub.path_domain = report_path_domain(head.target, policy).value_or(std::string());
+      sub.received_at = kNow;
+      IntakeDecision d = intake_.check(sub, ingestor);
+      if (d.kind == IntakeDecision::Kind::store || d.kind == IntakeDecision::Kind::hold) {
         // The server now stores it and answers 2xx: only for what ingest accepts.
         if (!alone) {
           std::fprintf(stderr, "accepted, but ingest alone says: %s\n", alone.error().text().c_str());
           broken("2xx only for bodies ingest accepts", __LINE__);
         }
-        REQUIRE(alone->content_sha256 == accepted->report.content_sha256);
-        REQUIRE(serves_report(accepted->report.parsed.report, policy.domains));
-        REQUIRE(accepted->report.parsed.report.date_range.start <= kNow + kMaxReportAhead);
-        REQUIRE(accepted->raw == body);  // the raw bytes kept are the body as sent
+        REQUIRE(d.kind == IntakeDecision::Kind::store);  // nobody signs an HTTPS report: nothing to hold
+        REQUIRE(!d.provenance.authenticated && d.provenance.signing_domain.empty());
+        REQUIRE(alone->content_sha256 == d.report->content_sha256);
+        // What is counted is for a served domain, or for none (unattributed).
+        for (const auto& p : d.report->parsed.report.policies)
+          REQUIRE(p.policy.domain.empty() || is_served(p.policy.domain, setup_.rules.domains));
+        REQUIRE(d.report->parsed.report.policies.size() <= alone->parsed.report.policies.size());
+        REQUIRE(d.report->parsed.report.date_range.start <= kNow + kMaxReportAhead);
       } else {
-        check_error_reply(accepted.error());
-        reply = std::move(accepted.error());
+        REQUIRE(d.kind == IntakeDecision::Kind::reject);
+        reply = reply_for_outcome(d.outcome, d.error ? &*d.error : nullptr, policy);
+        check_error_reply(reply);
       }
     }
     return parser.get().keep_alive() && !reply.close;
@@ -194,6 +217,7 @@ class Connection {
 
   std::string_view stream_;
   const Setup& setup_;
+  Intake intake_;
   Rng rng_;
   std::string pending_;
   std::size_t buffered_ = 0;

@@ -195,7 +195,8 @@ def audit_acks(trace_path, subs, db_basename):
         if w is None:
             problems.append(f"{rid}: no WAL write holding it was followed by a successful sync")
             continue
-        log = next((c for c in logs if f"report {rid}" in c.args), None)
+        # The daemon's line for the report names it quoted (strace shows \"rid\").
+        log = next((c for c in logs if f"report {rid}" in c.args or f'report \\"{rid}\\"' in c.args), None)
         writes = sock.get(port, [])
         if len(sub) >= 5:
             # The client's port is reused by later connections (200 connections in a

@@ -1,8 +1,10 @@
 """Duplicates and report-id squatting (scenarios 4 and 5,
 docs/guarantees.md#reliability-scenarios). The same report 50x over HTTPS and 50x over
 SMTP at once: all succeed, it is counted once, 99 duplicates. A forged HTTPS report that
-reuses a real report-id with other content, before or after the DKIM-signed mail: kept
-as a conflict, never replacing or suppressing the authenticated report's counts."""
+reuses a real report-id with other content, before or after the DKIM-signed mail: it is
+another reporter's (docs/receiver-rules.md#report-identity), so it never replaces or
+suppresses the authenticated report, which counts whatever came first; a mail signed by
+the forger's own domain under a well-known reporter's name is held."""
 import os
 import subprocess
 import threading
@@ -90,6 +92,13 @@ def rows_for(d, rid):
                          f"WHERE r.report_id = '{rid}' ORDER BY r.id")
 
 
+def authenticated_daily(d, domain):
+    return db_rows(d.db, "SELECT CAST(TOTAL(p.successful_sessions) AS INTEGER) AS successful_sessions, "
+                         "CAST(TOTAL(p.failed_sessions) AS INTEGER) AS failed_sessions FROM report r "
+                         "JOIN report_auth a ON a.report = r.id JOIN policy p ON p.report = r.id "
+                         f"WHERE r.status = 'counted' AND a.authenticated = 1 AND p.policy_domain = '{domain}'")
+
+
 @scenario(deadline=120)
 def report_id_squatting(ctx):
     if subprocess.run(["/usr/bin/python3", "-c", "import dkim"], capture_output=True).returncode != 0:
@@ -119,16 +128,17 @@ def report_id_squatting(ctx):
         ctx.figure(f"{case}.replies", replies)
         ctx.figure(f"{case}.rows", rows)
         ctx.figure(f"{case}.policy_daily", daily)
-        counted = [r for r in rows if r["status"] == "counted"]
-        conflict = [r for r in rows if r["status"] == "conflict"]
+        signed = [r for r in rows if r["authenticated"] == 1]
+        unsigned = [r for r in rows if r["authenticated"] == 0]
         ok = (ctx.check(all(s in (200, 250) for _, s, _ in replies), f"{case}: replies {replies}")
               & ctx.check(len(rows) == 2, f"{case}: both kept, rows {rows}")
-              & ctx.check(len(counted) == 1 and counted[0]["authenticated"] == 1 and counted[0]["transport"] == "smtp",
-                          f"{case}: the DKIM-signed report must be the counted one: {rows}")
-              & ctx.check(len(conflict) == 1 and conflict[0]["transport"] == "https",
-                          f"{case}: the forged report must be the conflict: {rows}")
-              & ctx.check(daily == [{"successful_sessions": 100, "failed_sessions": 0}],
-                          f"{case}: counts are not the authentic ones: {daily}"))
+              & ctx.check(len(signed) == 1 and signed[0]["status"] == "counted" and signed[0]["transport"] == "smtp"
+                          and signed[0]["successful_sessions"] == 100,
+                          f"{case}: the DKIM-signed report must count, with its own numbers: {rows}")
+              & ctx.check(len(unsigned) == 1 and unsigned[0]["transport"] == "https",
+                          f"{case}: the forged report is kept as its own, unauthenticated: {rows}")
+              & ctx.check(authenticated_daily(d, domain) == [{"successful_sessions": 100, "failed_sessions": 0}],
+                          f"{case}: authenticated counts are not the authentic ones"))
         verdicts[case] = "ok" if ok else "SUPPRESSED"
     # The forged copy identical to the real report is the same report: a duplicate.
     rid = "squat-identical"
@@ -137,5 +147,14 @@ def report_id_squatting(ctx):
     r2 = https_post(d.port, real)
     ctx.figure("identical.replies", [r1.status, r2.body.decode(errors="replace")])
     ctx.check(r1.status == 250 and b'"duplicate"' in r2.body, "an identical copy must be a duplicate")
+    # The forger's own signature under a well-known reporter's name: held, not counted.
+    rid = "squat-well-known"
+    forged = report_json(rid, org="Google Inc.", domain="well-known.example", ok=0, failed=100000)
+    r = smtp_send(port, keys.sign(report_mail(forged, rid)))
+    held = db_rows(d.db, f"SELECT reason FROM held_reports WHERE report_id = '{rid}'")
+    ctx.figure("well-known.reply", [r.status, r.body.decode(errors="replace").strip()])
+    ctx.figure("well-known.held", held)
+    ctx.check(r.status == 250 and len(held) == 1 and "Google" in held[0]["reason"] and not rows_for(d, rid),
+              "a well-known name signed by another domain must be held, not counted")
     ctx.figure("verdicts", verdicts)
     ctx.check(stored_state(d.db)["integrity"] == "ok", "integrity")

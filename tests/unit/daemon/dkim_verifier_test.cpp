@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 
+#include "dkim_test_keys.hpp"
 #include "test_support.hpp"
 
 namespace tlsrpt::daemon {
@@ -19,25 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* const kPython = "/usr/bin/python3";
-
-std::string run_tool(const std::string& args, const std::string& input, const fs::path& dir) {
-  static int n = 0;
-  fs::path in = dir / ("in" + std::to_string(++n)), out = dir / ("out" + std::to_string(n));
-  {
-    std::ofstream f(in, std::ios::binary);
-    f << input;
-  }
-  std::string tool = (test::source_dir() / "tests" / "tools" / "dkim_tool.py").string();
-  std::string cmd = std::string(kPython) + " " + tool + " " + args + " < " + in.string() + " > " + out.string();
-  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("failed: " + cmd);
-  return test::read_file(out);
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
+using test_dkim::run_tool;
+using test_dkim::trim_newlines;
 
 // A report mail as Google sends it, CRLF.
 std::string report_mail(std::string_view body = "the body\r\n") {
@@ -60,8 +44,8 @@ class DkimVerifierTest : public ::testing::Test {
     dir_ = new test::TempDir();
     fs::create_directories(dir_->path() / "a");
     fs::create_directories(dir_->path() / "b");
-    txt_a_ = new std::string(trim(run_tool("keygen " + (dir_->path() / "a").string(), "", dir_->path())));
-    txt_b_ = new std::string(trim(run_tool("keygen " + (dir_->path() / "b").string(), "", dir_->path())));
+    txt_a_ = new std::string(trim_newlines(run_tool("keygen " + (dir_->path() / "a").string(), "", dir_->path())));
+    txt_b_ = new std::string(trim_newlines(run_tool("keygen " + (dir_->path() / "b").string(), "", dir_->path())));
   }
   static void TearDownTestSuite() {
     delete txt_a_;

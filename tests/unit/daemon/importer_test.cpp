@@ -43,7 +43,8 @@ TEST(Importer, FoldersFilesAndOutcomes) {
   EXPECT_EQ(std::filesystem::path(files[1]).filename(), "2.json.gz");
 
   std::vector<ImportResult> results;
-  Importer imp(**store, Limits{}, 2);  // batches of two
+  Intake intake(IntakeRules{});
+  Importer imp(**store, intake, 2);  // batches of two
   auto sum = imp.run(files, [&](const ImportResult& r) { results.push_back(r); });
   ASSERT_EQ(results.size(), 5u);
   EXPECT_EQ(results[0].kind, ImportResult::Kind::stored);
@@ -74,7 +75,8 @@ TEST(Importer, OversizedFilesAreRefusedUnread) {
   write(dir.path() / "big.json", std::string(3 * kMiB, ' '));
   auto store = storage::Store::open((dir.path() / "db.sqlite").string());
   ASSERT_TRUE(store);
-  Importer imp(**store, Limits{});
+  Intake intake(IntakeRules{});
+  Importer imp(**store, intake);
   std::vector<ImportResult> results;
   imp.run({(dir.path() / "big.json").string()}, [&](const ImportResult& r) { results.push_back(r); });
   ASSERT_EQ(results.size(), 1u);

@@ -1,5 +1,5 @@
 // daemon/protocol/report_checks.cpp: a report's dates against the moment it was received
-// (docs/receiver-rules.md#checks; reliability scenario 12 sends one dated years ahead).
+// (docs/receiver-rules.md#intake; reliability scenario 12 sends one dated years ahead).
 #include "daemon/protocol/report_checks.hpp"
 
 #include <gtest/gtest.h>

@@ -1,0 +1,291 @@
+#include "daemon/intake/intake.hpp"
+
+#include "daemon/log.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/protocol/report_checks.hpp"
+#include "parser/auth_results.hpp"
+#include "parser/domain.hpp"
+#include "parser/notes.hpp"
+#include "parser/org_domain.hpp"
+#include "parser/well_known_reporters.hpp"
+#include "record/dns_resolver.hpp"
+
+namespace tlsrpt::daemon {
+using record::DnsResolver;
+using record::DnsStatus;
+using record::ResolverOptions;
+namespace {
+
+thread_local std::unique_ptr<Ingestor> t_ingestor;
+thread_local const IntakeRules* t_ingestor_rules = nullptr;
+
+// One parser (its buffers) per thread, rebuilt when the rules' limits change.
+Ingestor& ingestor_for(const std::shared_ptr<const IntakeRules>& rules) {
+  if (!t_ingestor || t_ingestor_rules != rules.get()) {
+    t_ingestor = std::make_unique<Ingestor>(rules->limits);
+    t_ingestor_rules = rules.get();
+  }
+  return *t_ingestor;
+}
+
+bool is_mail_channel(Transport t) { return t == Transport::smtp || t == Transport::lmtp || t == Transport::maildir; }
+
+std::string describe(const DkimResult& r) {
+  std::string s = "dkim " + std::string(to_token(r.status));
+  if (!r.domain.empty()) s += " d=" + r.domain;
+  if (!r.reason.empty()) s += " (" + r.reason + ")";
+  if (!r.verifier.empty() && r.verifier != "opendkim") s += " by " + r.verifier;
+  return s;
+}
+
+IntakeDecision refuse(Outcome outcome, Error error) {
+  IntakeDecision d;
+  d.kind = IntakeDecision::Kind::reject;
+  d.outcome = outcome;
+  d.detail = error.text();
+  d.error = std::move(error);
+  return d;
+}
+
+}  // namespace
+
+std::expected<IntakeRules, std::string> intake_rules(const Config& cfg) {
+  IntakeRules r;
+  auto verifier = DkimVerifier::create(make_txt_lookup(cfg.dns.servers, cfg.dns.timeout));
+  if (!verifier) return std::unexpected("dkim: " + verifier.error());
+  r.verifier = std::move(*verifier);
+  r.limits = cfg.limits;
+  for (const auto& d : cfg.domains) r.domains.push_back(normalize_domain(d).value_or(ascii_lower(d)));
+  r.dkim = cfg.smtp.dkim;
+  r.trusted_authserv_ids = cfg.smtp.trusted_authserv_ids;
+  return r;
+}
+
+bool is_served(std::string_view d, const std::vector<std::string>& domains) {
+  if (domains.empty()) return true;
+  for (const auto& served : domains) {
+    if (d == served) return true;
+    if (d.size() > served.size() && d.ends_with(served) && d[d.size() - served.size() - 1] == '.') return true;
+  }
+  return false;
+}
+
+std::size_t attribute_domainless(Ingested& report, std::string_view attribute_to,
+                                 const std::vector<std::string>& domains) {
+  if (attribute_to.empty() || !is_served(attribute_to, domains)) return 0;
+  std::size_t n = 0;
+  auto& policies = report.parsed.report.policies;
+  for (std::size_t i = 0; i < policies.size(); ++i) {
+    if (!policies[i].policy.domain.empty()) continue;
+    policies[i].policy.domain = std::string(attribute_to);
+    report.parsed.notes.push_back({std::string(note::kPolicyDomainAttributed),
+                                   "policies[" + std::to_string(i) + "].policy.policy-domain",
+                                   "no policy-domain; counted for " + std::string(attribute_to) +
+                                       ", the domain the report was sent for"});
+    ++n;
+  }
+  return n;
+}
+
+bool keep_served(Ingested& report, const std::vector<std::string>& domains) {
+  auto& policies = report.parsed.report.policies;
+  if (domains.empty()) return true;
+  std::vector<PolicyResult> kept;
+  for (std::size_t i = 0; i < policies.size(); ++i) {
+    const std::string& d = policies[i].policy.domain;
+    if (d.empty() || is_served(d, domains)) {
+      kept.push_back(std::move(policies[i]));
+      continue;
+    }
+    report.parsed.notes.push_back({std::string(note::kPolicyNotServed),
+                                   "policies[" + std::to_string(i) + "].policy.policy-domain",
+                                   d + " is not served here; kept in the raw report, not counted"});
+  }
+  // A report that names no policy at all is refused only when it names nothing served.
+  const bool keep = !kept.empty() || policies.empty();
+  policies = std::move(kept);
+  return keep;
+}
+
+bool dkim_aligned(std::string_view d, std::string_view from_domain) {
+  if (d.empty() || from_domain.empty()) return false;
+  const std::string signer = ascii_lower(d), from = ascii_lower(from_domain);
+  return signer == from || signer == organizational_domain(from);
+}
+
+std::string impersonation(const Report& report, std::string_view signing_domain) {
+  const WellKnownReporter* known = well_known_reporter(report.organization_name);
+  if (!known || signs_for(*known, signing_domain)) return {};
+  return "organization-name \"" + report.organization_name + "\" is " + std::string(known->name) +
+         "'s, but the report is signed by " + std::string(signing_domain) + ", which does not sign " +
+         std::string(known->name) + "'s reports (docs/well-known-reporters.md)";
+}
+
+TxtLookup make_txt_lookup(std::vector<std::string> servers, std::chrono::milliseconds timeout) {
+  return [servers = std::move(servers), timeout](const std::string& name)
+             -> std::expected<std::vector<std::string>, TxtLookupError> {
+    ResolverOptions o;
+    o.servers = servers;
+    o.timeout = timeout;
+    auto resolver = DnsResolver::create(o);
+    if (!resolver) return std::unexpected(TxtLookupError{TxtLookupError::Kind::temporary, resolver.error()});
+    auto answer = (*resolver)->txt(name);
+    switch (answer.status) {
+      case DnsStatus::answer: {
+        std::vector<std::string> out;
+        for (auto& r : answer.records) out.push_back(std::move(r.joined));
+        return out;
+      }
+      case DnsStatus::nxdomain:
+      case DnsStatus::nodata:
+        return std::unexpected(TxtLookupError{TxtLookupError::Kind::not_found, std::string(describe(answer.status))});
+      default:
+        return std::unexpected(TxtLookupError{TxtLookupError::Kind::temporary,
+                                              std::string(describe(answer.status)) + " " + answer.detail});
+    }
+  };
+}
+
+Intake::Intake(IntakeRules rules) : rules_(std::make_shared<const IntakeRules>(std::move(rules))) {}
+
+void Intake::set_rules(IntakeRules rules) { rules_.store(std::make_shared<const IntakeRules>(std::move(rules))); }
+
+// Step 5's verdict.
+struct Intake::Auth {
+  enum class Verdict { authenticated, unauthenticated, hold, retry_later };
+  Verdict verdict = Verdict::unauthenticated;
+  std::string method;  // for report_auth
+  std::string signer;  // the aligned d= of a passing signature
+  std::string why;     // hold / retry_later
+};
+
+Intake::Auth Intake::authenticate(const Submission& s, const Ingested& report, const IntakeRules& rules) const {
+  Auth a;
+  if (s.authority == Authority::admin) {
+    a.verdict = Auth::Verdict::authenticated;
+    a.method = s.admin_method.empty() ? "admin" : s.admin_method;
+    return a;
+  }
+  if (!is_mail_channel(s.transport)) {
+    a.method = "https";  // RFC 8460 §7: anyone can POST
+    return a;
+  }
+  if (rules.dkim == DkimPolicy::off) {
+    a.method = "dkim not checked";
+    return a;
+  }
+  const std::string from = report.mail ? report.mail->from_domain : std::string();
+  SignerFilter aligned = [&from](std::string_view d) { return dkim_aligned(d, from); };
+  DkimResult r;
+  std::optional<DkimResult> upstream;
+  if (report.mail && !rules.trusted_authserv_ids.empty())
+    upstream = dkim_from_auth_results(report.mail->authentication_results, rules.trusted_authserv_ids,
+                                      report.mail->dkim_signatures, aligned);
+  if (upstream) {
+    r = *upstream;
+  } else if (rules.verifier) {
+    r = rules.verifier->verify(s.bytes, aligned);
+  } else {
+    r.status = DkimResult::Status::temperror;
+    r.reason = "no DKIM verifier";
+  }
+  a.method = describe(r);
+  if (r.passed()) {
+    a.verdict = Auth::Verdict::authenticated;
+    a.signer = ascii_lower(r.domain);
+  } else if (r.status == DkimResult::Status::temperror && rules.dkim == DkimPolicy::require) {
+    // The key could not be fetched now: the sender keeps the mail and retries.
+    a.verdict = Auth::Verdict::retry_later;
+    a.why = "cannot verify the DKIM signature now: " + r.reason;
+  } else if (rules.dkim == DkimPolicy::require) {
+    a.verdict = Auth::Verdict::hold;
+    a.why = r.status == DkimResult::Status::none ? "not DKIM-signed (RFC 8460 §3)" : describe(r);
+  }
+  return a;
+}
+
+IntakeDecision Intake::check(const Submission& s) const { return check(s, ingestor_for(rules_.load())); }
+
+IntakeDecision Intake::check(const Submission& s, Ingestor& ingestor) const {
+  const std::shared_ptr<const IntakeRules> rules = rules_.load();
+  // 1. ingest
+  auto ing = ingestor.ingest(s.bytes);
+  if (!ing) {
+    IntakeDecision d = refuse(outcome_for(ing.error().reason), ing.error());
+    if (is_mail_channel(s.transport) && !looks_like_mail(s.bytes)) d.outcome = Outcome::not_a_report;
+    return d;
+  }
+  // 2. received date
+  if (auto e = check_received(ing->parsed.report, s.received_at)) return refuse(outcome_for(e->reason), *e);
+  // 3. attribution: RFC 8460 §5.3 makes TLS-Report-Domain mandatory in a report mail.
+  const std::string attribute_to = ing->mail ? normalize_domain(ing->mail->tls_report_domain).value_or(std::string())
+                                             : s.path_domain;
+  attribute_domainless(*ing, attribute_to, rules->domains);
+  // 4. domains
+  if (!keep_served(*ing, rules->domains))
+    return refuse(Outcome::no_policy_for_domain,
+                  Error{RejectReason::invalid_value, "policies", "no policy in this report is for a domain served here"});
+  // 5. authentication
+  IntakeDecision d;
+  Auth auth = authenticate(s, *ing, *rules);
+  if (auth.verdict == Auth::Verdict::retry_later) {
+    d.kind = IntakeDecision::Kind::retry_later;
+    d.outcome = Outcome::storage_unavailable;
+    d.detail = auth.why;
+    return d;
+  }
+  d.provenance.transport = s.transport;
+  d.provenance.source = s.source;
+  d.provenance.media_type = s.media_type;
+  d.provenance.received_at = s.received_at;
+  d.provenance.authenticated = auth.verdict == Auth::Verdict::authenticated;
+  d.provenance.auth_method = auth.method;
+  d.provenance.signing_domain = auth.signer;
+  d.kind = auth.verdict == Auth::Verdict::hold ? IntakeDecision::Kind::hold : IntakeDecision::Kind::store;
+  d.hold_reason = auth.why;
+  // 6. reporter: only a signature can contradict a claimed name.
+  if (!auth.signer.empty()) {
+    if (std::string why = impersonation(ing->parsed.report, auth.signer); !why.empty()) {
+      d.kind = IntakeDecision::Kind::hold;
+      d.hold_reason = std::move(why);
+    }
+  }
+  d.report_id = ing->parsed.report.report_id;
+  d.organization_name = ing->parsed.report.organization_name;
+  d.report = std::move(*ing);
+  return d;
+}
+
+void log_outcome(const Submission& s, const IntakeDecision& d, Outcome outcome, std::string_view detail) {
+  const std::string who = std::string(to_token(s.transport)) + ": " + escape_line(s.source, 300) + ": ";
+  const std::string what = "report " + quote_value(d.report_id, 200) + " of " + quote_value(d.organization_name, 100);
+  const bool committed = outcome == Outcome::stored || outcome == Outcome::duplicate || outcome == Outcome::conflict ||
+                         outcome == Outcome::held;
+  if (!committed) {
+    const bool later = reply_for(outcome).retry_later();
+    metrics().inc("tlsrptd_reports_total", {{"channel", to_token(s.transport)},
+                                            {"outcome", later ? "deferred" : "rejected"},
+                                            {"reason", to_token(outcome)}});
+    std::string why(detail.empty() ? std::string_view(d.detail) : detail);
+    const std::string line = who + (later ? "deferred (" : "rejected (") + std::string(to_token(outcome)) + "): " +
+                             escape_line(why, 300);
+    if (later) log_warning(line);
+    else log_info(line);
+    return;
+  }
+  switch (outcome) {
+    case Outcome::held:
+      log_notice(who + what + " held, not counted: " + escape_line(d.hold_reason, 300));
+      break;
+    case Outcome::conflict:
+      // Not counted: the same reporter sent other content under this report-id before.
+      log_warning(who + what + " conflicts with a stored report of the same reporter (" +
+                  escape_line(d.provenance.signing_domain.empty() ? "unauthenticated" : "d=" + d.provenance.signing_domain) +
+                  ") with the same report-id but other content: kept, not counted");
+      break;
+    default:
+      log_debug(who + what + " " + std::string(to_token(outcome)) + " (" + escape_line(d.provenance.auth_method, 200) + ")");
+  }
+}
+
+}  // namespace tlsrpt::daemon

@@ -1,0 +1,278 @@
+// daemon/intake/intake.cpp: the one stage every channel's submission passes. The
+// same bytes decide the same way on every channel, except for what only a channel
+// can give: a DKIM signature (mail), the admin's word (import), a per-domain path
+// (HTTPS). Mails are signed at test time (dkim_test_keys.hpp).
+#include "daemon/intake/intake.hpp"
+
+#include <gtest/gtest.h>
+
+#include "dkim_test_keys.hpp"
+#include "parser/notes.hpp"
+#include "test_support.hpp"
+
+namespace tlsrpt::daemon {
+namespace {
+
+constexpr std::chrono::sys_seconds kNow{std::chrono::sys_days{std::chrono::year{2026} / 11 / 28}};
+
+struct PolicySpec {
+  std::string type = "sts";
+  std::string domain = "example.com";  // "" = no policy-domain member
+  int ok = 10;
+  int failure_details = 0;
+};
+
+std::string report(const std::string& org, std::vector<PolicySpec> policies, const std::string& day = "2026-11-27") {
+  std::string s = R"({"organization-name":")" + org + R"(","date-range":{"start-datetime":")" + day +
+                  R"(T00:00:00Z","end-datetime":")" + day + R"(T23:59:59Z"},"contact-info":"tlsrpt@reporter.example",)" +
+                  R"("report-id":")" + day + R"(T00:00:00Z_example.com","policies":[)";
+  for (std::size_t i = 0; i < policies.size(); ++i) {
+    const PolicySpec& p = policies[i];
+    s += std::string(i ? "," : "") + R"({"policy":{"policy-type":")" + p.type + "\"";
+    if (!p.domain.empty()) s += R"(,"policy-domain":")" + p.domain + "\"";
+    s += R"(},"summary":{"total-successful-session-count":)" + std::to_string(p.ok) +
+         R"(,"total-failure-session-count":)" + std::to_string(p.failure_details) + "}";
+    if (p.failure_details) {
+      s += R"(,"failure-details":[)";
+      for (int f = 0; f < p.failure_details; ++f)
+        s += std::string(f ? "," : "") + R"({"result-type":"validation-failure","receiving-mx-hostname":"mx)" +
+             std::to_string(f) + R"(.example.com","failed-session-count":1})";
+      s += "]";
+    }
+    s += "}";
+  }
+  return s + "]}";
+}
+
+// A report mail as RFC 8460 §5.3 describes it, CRLF.
+std::string mail(const std::string& from, const std::string& report_domain, const std::string& json) {
+  return "From: " + from + "\r\nTo: tlsrpt@example.com\r\nSubject: Report Domain: " + report_domain +
+         "\r\nDate: Sat, 28 Nov 2026 04:17:13 +0000\r\nMessage-ID: <1@reporter>\r\nTLS-Report-Domain: " +
+         report_domain + "\r\nTLS-Report-Submitter: reporter\r\nMIME-Version: 1.0\r\n"
+         "Content-Type: multipart/report; report-type=tlsrpt; boundary=\"b\"\r\n\r\n"
+         "--b\r\nContent-Type: text/plain\r\n\r\nThis is a TLS report.\r\n"
+         "--b\r\nContent-Type: application/tlsrpt+json\r\nContent-Disposition: attachment; filename=\"r.json\"\r\n\r\n" +
+         json + "\r\n--b--\r\n";
+}
+
+class IntakeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    txt_ = new std::string(test_dkim::keygen(dir_->path(), "a"));
+  }
+  static void TearDownTestSuite() {
+    delete txt_;
+    delete dir_;
+  }
+
+  void SetUp() override {
+    // The key of every signer here; which signature counts is alignment's business.
+    for (const char* d : {"google.com", "attacker.example", "reporter.example"})
+      zone_[std::string("sel._domainkey.") + d] = std::vector<std::string>{*txt_};
+    auto v = DkimVerifier::create(test_dkim::zone_lookup(zone_));
+    ASSERT_TRUE(v);
+    rules_.verifier = std::move(*v);
+    rules_.domains = {"example.com"};
+  }
+
+  static std::string signed_by(const std::string& domain, const std::string& msg) {
+    return test_dkim::sign(dir_->path(), msg, "sel", domain);
+  }
+
+  IntakeDecision check(Transport t, const std::string& bytes, std::string path_domain = {}) {
+    Intake intake(rules_);
+    Submission s;
+    s.transport = t;
+    s.source = "test";
+    s.bytes = bytes;
+    s.path_domain = std::move(path_domain);
+    s.received_at = kNow;
+    if (t == Transport::import) {
+      s.authority = Authority::admin;
+      s.admin_method = "import";
+    }
+    return intake.check(s);
+  }
+
+  static test::TempDir* dir_;
+  static std::string* txt_;
+  test_dkim::Zone zone_;
+  IntakeRules rules_;
+};
+test::TempDir* IntakeTest::dir_ = nullptr;
+std::string* IntakeTest::txt_ = nullptr;
+
+using Kind = IntakeDecision::Kind;
+
+// RFC 8460 §3 with DMARC's relaxed rule, from the public suffix list.
+TEST(DkimAlignment, FromDomainOrItsOrganizationalDomain) {
+  struct Case {
+    const char *d, *from;
+    bool aligned;
+  } cases[] = {
+      {"google.com", "google.com", true},
+      {"google.com", "reports.google.com", true},   // d= is From's organizational domain
+      {"Google.COM", "google.com", true},
+      {"corp.mail.ru", "corp.mail.ru", true},
+      {"mail.ru", "corp.mail.ru", true},
+      {"attacker.example", "google.com", false},     // a related-looking domain is not enough
+      {"google.com.attacker.example", "google.com", false},
+      {"evil-google.com", "google.com", false},
+      {"reports.google.com", "google.com", false},   // a child of From is not From's
+      {"co.uk", "example.co.uk", false},             // a public suffix signs for nobody
+      {"google.com", "", false},
+      {"", "google.com", false},
+  };
+  for (const auto& c : cases) EXPECT_EQ(dkim_aligned(c.d, c.from), c.aligned) << c.d << " for " << c.from;
+}
+
+TEST(Impersonation, AWellKnownNameSignedByAnotherDomain) {
+  Report r;
+  r.organization_name = "Google Inc.";
+  EXPECT_EQ(impersonation(r, "google.com"), "");
+  EXPECT_NE(impersonation(r, "attacker.example").find("attacker.example"), std::string::npos);
+  EXPECT_NE(impersonation(r, "attacker.example").find("Google"), std::string::npos);
+  r.organization_name = "Attacker Org";
+  EXPECT_EQ(impersonation(r, "attacker.example"), "");
+}
+
+TEST_F(IntakeTest, AlignedSignatureAuthenticatesAndNamesTheSigner) {
+  auto d = check(Transport::smtp,
+                 signed_by("google.com", mail("noreply-smtp-tls-reporting@google.com", "example.com",
+                                              report("Google Inc.", {{}}))));
+  ASSERT_EQ(d.kind, Kind::store) << d.detail;
+  EXPECT_TRUE(d.provenance.authenticated);
+  EXPECT_EQ(d.provenance.signing_domain, "google.com");
+  EXPECT_EQ(d.provenance.auth_method, "dkim pass d=google.com");
+}
+
+TEST_F(IntakeTest, ASignatureByAnUnalignedDomainDoesNotAuthenticate) {
+  // Google's From, re-signed by someone else: the signature verifies, but not "by the
+  // reporting domain" (RFC 8460 §3).
+  auto d = check(Transport::smtp, signed_by("attacker.example", mail("noreply-smtp-tls-reporting@google.com",
+                                                                     "example.com", report("Google Inc.", {{}}))));
+  EXPECT_EQ(d.kind, Kind::hold);
+  EXPECT_NE(d.hold_reason.find("neither the From domain nor its organizational domain"), std::string::npos)
+      << d.hold_reason;
+}
+
+TEST_F(IntakeTest, AWellKnownNameSignedByAnotherDomainIsHeld) {
+  // The attacker's own From and signature, Google's name and predictable report-id.
+  auto d = check(Transport::smtp, signed_by("attacker.example", mail("reports@attacker.example", "example.com",
+                                                                     report("Google Inc.", {{}}))));
+  ASSERT_EQ(d.kind, Kind::hold) << d.detail;
+  EXPECT_NE(d.hold_reason.find("attacker.example"), std::string::npos);
+  EXPECT_NE(d.hold_reason.find("Google"), std::string::npos);
+  // Its own name is its own business: stored, as attacker.example's report.
+  auto own = check(Transport::smtp, signed_by("attacker.example", mail("reports@attacker.example", "example.com",
+                                                                       report("Attacker Org", {{}}))));
+  ASSERT_EQ(own.kind, Kind::store);
+  EXPECT_EQ(own.provenance.signing_domain, "attacker.example");
+}
+
+TEST_F(IntakeTest, UnsignedMailIsHeldUnderRequireAndStoredUnauthenticatedUnderRecord) {
+  const std::string m = mail("reports@reporter.example", "example.com", report("Org", {{}}));
+  auto held = check(Transport::lmtp, m);
+  EXPECT_EQ(held.kind, Kind::hold);
+  EXPECT_EQ(held.hold_reason, "not DKIM-signed (RFC 8460 §3)");
+  rules_.dkim = DkimPolicy::record;
+  auto recorded = check(Transport::maildir, m);
+  ASSERT_EQ(recorded.kind, Kind::store);
+  EXPECT_FALSE(recorded.provenance.authenticated);
+  EXPECT_EQ(recorded.provenance.signing_domain, "");
+}
+
+TEST_F(IntakeTest, AKeyThatCannotBeFetchedNowIsRetriedLater) {
+  zone_["sel._domainkey.reporter.example"] = std::unexpected(TxtLookupError{TxtLookupError::Kind::temporary, "SERVFAIL"});
+  auto d = check(Transport::smtp, signed_by("reporter.example", mail("reports@reporter.example", "example.com",
+                                                                     report("Org", {{}}))));
+  EXPECT_EQ(d.kind, Kind::retry_later);
+  EXPECT_EQ(d.outcome, Outcome::storage_unavailable);
+}
+
+// Step 3: RFC 8460 §5.3's TLS-Report-Domain, or the per-domain POST path.
+TEST_F(IntakeTest, DomainlessPoliciesAreAttributedToTheDomainTheReportWasSentFor) {
+  const std::string json = report("Org", {{"no-policy-found", ""}});
+  auto by_mail = check(Transport::smtp, signed_by("reporter.example", mail("r@reporter.example", "example.com", json)));
+  ASSERT_EQ(by_mail.kind, Kind::store) << by_mail.detail;
+  ASSERT_EQ(by_mail.report->parsed.report.policies.size(), 1u);
+  EXPECT_EQ(by_mail.report->parsed.report.policies[0].policy.domain, "example.com");
+  EXPECT_EQ(by_mail.report->parsed.notes.back().code, note::kPolicyDomainAttributed);
+  auto by_path = check(Transport::https, json, "example.com");
+  ASSERT_EQ(by_path.kind, Kind::store) << by_path.detail;
+  EXPECT_EQ(by_path.report->parsed.report.policies[0].policy.domain, "example.com");
+  // The content, and so the dedupe identity, stays what the sender sent.
+  EXPECT_EQ(by_mail.report->content_sha256, by_path.report->content_sha256);
+}
+
+TEST_F(IntakeTest, WhatCannotBeAttributedIsKeptUnattributedNeverRefused) {
+  const std::string json = report("Org", {{"no-policy-found", ""}});
+  for (auto [bytes, path] : {std::pair<std::string, std::string>{json, ""},
+                             {signed_by("reporter.example", mail("r@reporter.example", "other.org", json)), ""}}) {
+    auto d = check(bytes.starts_with("{") ? Transport::https : Transport::smtp, bytes, path);
+    ASSERT_EQ(d.kind, Kind::store) << d.detail;
+    EXPECT_EQ(d.report->parsed.report.policies[0].policy.domain, "");  // counted for no domain
+  }
+}
+
+TEST_F(IntakeTest, PoliciesForDomainsNotServedAreLeftOutAndAReportWithNothingServedIsRefused) {
+  auto mixed = check(Transport::https, report("Org", {{"sts", "other.org"}, {"sts", "example.com"}}));
+  ASSERT_EQ(mixed.kind, Kind::store);
+  ASSERT_EQ(mixed.report->parsed.report.policies.size(), 1u);
+  EXPECT_EQ(mixed.report->parsed.report.policies[0].policy.domain, "example.com");
+  EXPECT_EQ(mixed.report->parsed.notes.back().code, note::kPolicyNotServed);
+  auto dane = check(Transport::https, report("Org", {{"tlsa", "mx1.example.com"}}));  // an MX host under a served domain
+  EXPECT_EQ(dane.kind, Kind::store);
+  auto other = check(Transport::https, report("Org", {{"sts", "other.org"}}));
+  EXPECT_EQ(other.kind, Kind::reject);
+  EXPECT_EQ(other.outcome, Outcome::no_policy_for_domain);
+}
+
+// The same bytes on every channel meet the same limits, domains and date rules.
+TEST_F(IntakeTest, EveryChannelRefusesTheSameReports) {
+  rules_.limits.max_failure_details = 2;
+  struct Case {
+    const char* name;
+    std::string json;
+    Outcome outcome;
+  } cases[] = {
+      {"over max_failure_details", report("Org", {{"sts", "example.com", 0, 3}}), Outcome::malformed},
+      {"no policy for a served domain", report("Org", {{"sts", "other.org"}}), Outcome::no_policy_for_domain},
+      {"starting days after it was received", report("Org", {{}}, "2026-12-30"), Outcome::malformed},
+  };
+  for (const auto& c : cases) {
+    const std::string signed_mail = signed_by("reporter.example", mail("r@reporter.example", "example.com", c.json));
+    for (Transport t : {Transport::https, Transport::smtp, Transport::lmtp, Transport::maildir, Transport::import}) {
+      const bool is_mail = t != Transport::https && t != Transport::import;
+      auto d = check(t, is_mail ? signed_mail : c.json);
+      EXPECT_EQ(d.kind, Kind::reject) << c.name << " via " << to_token(t);
+      EXPECT_EQ(d.outcome, c.outcome) << c.name << " via " << to_token(t) << ": " << d.detail;
+    }
+  }
+}
+
+TEST_F(IntakeTest, TheAdminVouchesForWhatTheyImport) {
+  auto d = check(Transport::import, mail("noreply-smtp-tls-reporting@google.com", "example.com", report("Google Inc.", {{}})));
+  ASSERT_EQ(d.kind, Kind::store);
+  EXPECT_TRUE(d.provenance.authenticated);
+  EXPECT_EQ(d.provenance.auth_method, "import");
+  EXPECT_EQ(d.provenance.signing_domain, "");  // no signature checked: the claimed name is the reporter
+}
+
+TEST_F(IntakeTest, NewRulesApplyToTheNextSubmission) {
+  Intake intake(rules_);
+  Submission s;
+  s.transport = Transport::https;
+  const std::string json = report("Org", {{"sts", "other.org"}});
+  s.bytes = json;
+  s.received_at = kNow;
+  EXPECT_EQ(intake.check(s).kind, Kind::reject);
+  IntakeRules wider = rules_;
+  wider.domains.push_back("other.org");
+  intake.set_rules(wider);
+  EXPECT_EQ(intake.check(s).kind, Kind::store);
+}
+
+}  // namespace
+}  // namespace tlsrpt::daemon

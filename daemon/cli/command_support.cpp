@@ -1,9 +1,11 @@
 #include "daemon/cli/command_support.hpp"
 
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "daemon/exit_codes.hpp"
+#include "parser/json_writer.hpp"
 #include "storage/schema.hpp"
 
 namespace tlsrpt::daemon {
@@ -89,6 +91,24 @@ std::expected<ConfiguredDb, int> open_configured_database_read_only(const Global
   auto db = open_database_read_only(g, *cfg);
   if (!db) return std::unexpected(db.error());
   return ConfiguredDb{std::move(*cfg), std::move(*db)};
+}
+
+std::string terminal_safe_json(std::string_view text) {
+  std::string json;
+  append_json_string(json, text);
+  std::string out;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(json[i]), next = i + 1 < json.size() ? json[i + 1] : 0;
+    if (c == 0xC2 && next >= 0x80 && next <= 0x9F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", next);
+      out += buf;
+      ++i;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
 }
 
 }  // namespace tlsrpt::daemon

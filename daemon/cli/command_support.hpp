@@ -5,6 +5,8 @@
 #include <expected>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 
 #include "daemon/cli/commands.hpp"
 #include "daemon/config.hpp"
@@ -40,5 +42,11 @@ struct ConfiguredDb {
   storage::Db db;
 };
 std::expected<ConfiguredDb, int> open_configured_database_read_only(const GlobalOptions& g);
+
+// A JSON string of sender text that is also safe on a terminal: C1 controls
+// (U+0080-U+009F, which JSON allows raw and some terminals obey, CSI 0x9B among
+// them) are escaped as \u00XX too. For every report-derived string a command prints
+// as JSON.
+std::string terminal_safe_json(std::string_view text);
 
 }  // namespace tlsrpt::daemon

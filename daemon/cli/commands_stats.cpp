@@ -29,26 +29,6 @@ std::string shown_reporter(const storage::ReporterCount& r) {
          (r.signing_domain.empty() ? " (no DKIM signer)" : " (DKIM " + escape_line(r.signing_domain, 60) + ")");
 }
 
-// A JSON string of sender text that is also safe on a terminal: C1 controls
-// (U+0080-U+009F, which JSON allows raw) are escaped as \u00XX too.
-std::string terminal_safe_json(std::string_view text) {
-  std::string json;
-  append_json_string(json, text);
-  std::string out;
-  for (std::size_t i = 0; i < json.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(json[i]), next = i + 1 < json.size() ? json[i + 1] : 0;
-    if (c == 0xC2 && next >= 0x80 && next <= 0x9F) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", next);
-      out += buf;
-      ++i;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
-
 std::string percent(std::optional<double> rate) {
   if (!rate) return "-";
   char buf[16];

@@ -38,6 +38,8 @@ Stable API (other scenario files depend on it; add, never change):
   db_check(db) -> DbState(integrity, report_ids (list, 'counted' and 'conflict'),
       counted (Counter report_id -> rows with status counted), duplicates (ids counted > 1))
   TLSRPTD, CORPUS, SOURCE, free_port, curl, sql   re-exported from tests/e2e/support
+  service_exec(args) -> args run as the daemon's user when root (setpriv, exec only)
+  report_mbox(messages) -> bytes   an RFC 4155 mbox of those mails
 """
 import collections
 import gzip as _gzip
@@ -337,3 +339,27 @@ def db_check(db):
     counted = collections.Counter(r["report_id"] for r in rows if r["status"] == "counted")
     return DbState(integrity, [r["report_id"] for r in rows], counted,
                    sorted(k for k, n in counted.items() if n > 1))
+
+
+def service_exec(args):
+    """`args` run as the daemon's user when we are root, by exec (setpriv: no extra
+    process in between, so a tracer's per-process syscall counts are the command's
+    own and a kill reaches it); unchanged otherwise. For commands such as `report
+    import` that write a database a running daemon owns."""
+    if os.geteuid() != 0:
+        return list(args)
+    support.ensure_service_user()
+    return ["setpriv", f"--reuid={support.SERVICE_USER}", f"--regid={support.SERVICE_USER}", "--init-groups",
+            *args]
+
+
+def report_mbox(messages, sender="tlsrpt-noreply@sender.example"):
+    """An RFC 4155 mbox of `messages` (bytes each): a "From " line before each, an
+    empty line after each, body lines starting "From " escaped as ">From "."""
+    out = []
+    for m in messages:
+        lines = m.split(b"\n")
+        lines = [b">" + ln if ln.lstrip(b">").startswith(b"From ") else ln for ln in lines]
+        out.append(f"From {sender} Mon Nov  2 01:00:00 2026\n".encode() + b"\n".join(lines))
+        out.append(b"\n" if m.endswith(b"\n") else b"\n\n")
+    return b"".join(out)

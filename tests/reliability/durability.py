@@ -227,3 +227,70 @@ def keep_trace(ctx, path, name):
         import shutil
         shutil.copy(path, os.path.join(keep, name))
         ctx.log(f"trace kept in {keep}/{name}")
+
+
+# --- report import -------------------------------------------------------------------
+
+def import_folder(folder, tag):
+    """A folder an admin would hand to `tlsrptd report import`: report files (JSON and
+    gzipped JSON), report mails (.eml, RFC 8460 §5.3) and an mbox of three report
+    mails. Returns {label the import prints: report id} (an mbox message's label is
+    PATH#N)."""
+    import gzip
+    from common import report_mbox
+    os.makedirs(folder)
+    labels = {}
+
+    def put(name, data, rid):
+        path = os.path.join(folder, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        labels[path] = rid
+
+    for i in range(2):
+        put(f"{tag}-json{i}.json", report_json(f"{tag}-j{i}"), f"{tag}-j{i}")
+        put(f"{tag}-gz{i}.json.gz", gzip.compress(report_json(f"{tag}-z{i}"), mtime=0), f"{tag}-z{i}")
+        put(f"{tag}-mail{i}.eml", report_mail(report_json(f"{tag}-e{i}"), f"{tag}-e{i}"), f"{tag}-e{i}")
+    mbox_ids = [f"{tag}-x{i}" for i in range(3)]
+    mbox = os.path.join(folder, f"{tag}-reports.mbox")
+    with open(mbox, "wb") as f:
+        f.write(report_mbox([report_mail(report_json(r), r) for r in mbox_ids]))
+    for n, rid in enumerate(mbox_ids, 1):
+        labels[f"{mbox}#{n}"] = rid
+    return labels
+
+
+_OUTCOME = re.compile(r"^(.*): (stored|duplicate|conflict|held, not counted|rejected|failed)\b")
+
+
+def import_outcomes(text):
+    """{label: outcome word} of `report import`'s per-file lines (a line cut short by a
+    kill is not an outcome)."""
+    out = {}
+    for line in text.split("\n")[:-1]:  # the last piece has no newline: not a whole line
+        m = _OUTCOME.match(line)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def channel_mismatches(db, channels, mails):
+    """Rows that did not come the way they were sent: `channels` is {report id: the
+    transport it was sent by}; those in `mails` were report mails, whose row must carry
+    the mail's headers (TLS-Report-Domain, Message-ID) and its raw bytes as
+    message/rfc822, i.e. they went through the mail intake."""
+    rows = db_rows(db, "SELECT r.report_id, r.transport, r.tls_report_domain, r.mail_message_id, "
+                       "(SELECT w.media_type FROM report_raw w WHERE w.report = r.id) AS media FROM report r "
+                       "WHERE r.status = 'counted'")
+    by_id = {r["report_id"]: r for r in rows}
+    bad = []
+    for rid, channel in channels.items():
+        r = by_id.get(rid)
+        if r is None:
+            continue  # not stored: the exactly-once checks say so
+        if r["transport"] != channel:
+            bad.append(f"{rid}: transport {r['transport']}, sent by {channel}")
+        elif rid in mails and not (r["tls_report_domain"] and r["mail_message_id"] and r["media"] == "message/rfc822"):
+            bad.append(f"{rid}: a report mail stored without its mail ({r['media']}, "
+                       f"TLS-Report-Domain {r['tls_report_domain']!r}, Message-ID {r['mail_message_id']!r})")
+    return bad

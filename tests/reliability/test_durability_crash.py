@@ -2,10 +2,13 @@
 docs/guarantees.md#reliability-scenarios). A crash-point sweep: the daemon runs under
 strace, which SIGKILLs it at the Nth call of a chosen syscall (the store's fdatasync,
 its WAL pwrite64, a reply on a client socket, a log write, the Maildir rename); senders
-retry until acknowledged and the daemon is restarted without strace. And a kill -9 soak:
-16 concurrent senders over HTTPS and SMTP while the daemon is SIGKILLed every 0.5-3 s
-(seeded) and restarted. After each: acked ⊆ stored, nothing counted twice, nothing
-half-stored, integrity ok."""
+retry until acknowledged and the daemon is restarted without strace; the SMTP and
+Maildir submissions are report mails, checked to be stored from the mail intake. Its
+import leg: `tlsrptd report import` of report files, report mails and an mbox into the
+running daemon's database, SIGKILLed at its Nth fdatasync, WAL pwrite64 or outcome line,
+then run again. And a kill -9 soak: 16 concurrent senders over HTTPS and SMTP while the
+daemon is SIGKILLed every 0.5-3 s (seeded) and restarted. After each: acked ⊆ stored,
+nothing counted twice, nothing half-stored, integrity ok."""
 import collections
 import os
 import random
@@ -14,8 +17,9 @@ import subprocess
 import threading
 import time
 
-from common import Failed, Skip, report_json, report_mail, scenario
-from durability import Ledger, deliver, parse_strace, strace_ok, verify
+from common import TLSRPTD, Failed, Skip, report_json, report_mail, scenario, service_exec
+from durability import (Ledger, channel_mismatches, deliver, import_folder, import_outcomes, parse_strace,
+                        stored_state, strace_ok, verify)
 
 CAPS = 'max_connections_per_client = 64\n'
 SMTP_CAPS = 'max_connections_per_client = 64\n'
@@ -144,6 +148,7 @@ def crash_point_sweep(ctx):
     ctx.figure("crash_points", len(points))
     totals = collections.Counter()
     hit = collections.Counter()
+    by_channel = collections.Counter()
     for i, (sc, n) in enumerate(points):
         if ctx.remaining() < 30:
             ctx.check(False, f"out of time after {i} of {len(points)} crash points")
@@ -185,6 +190,13 @@ def crash_point_sweep(ctx):
         st = _quiet_verify(ctx, p.d.db, ledger, f"{sc}#{n}")
         for k in ("lost", "doubled", "half", "acked"):
             totals[k] += st[k]
+        # The SMTP and Maildir submissions are real report mails (multipart/report, the
+        # report gzipped): stored from the mail intake, with the mail's headers.
+        channels = {rid: ch for rid, (ch, _) in ledger.acked.items()}
+        bad = channel_mismatches(p.d.db, channels, {r for r, ch in channels.items() if ch != "https"})
+        ctx.check(not bad, f"{sc}#{n}: {bad}")
+        for ch in channels.values():
+            by_channel[ch] += 1
         new_left = os.listdir(os.path.join(p.md, "new"))
         ctx.check(not new_left, f"{sc}#{n}: left in Maildir new/: {new_left}")
         shutil.rmtree(p.workdir, ignore_errors=True)
@@ -192,6 +204,7 @@ def crash_point_sweep(ctx):
         ctx.figure(f"points_killed[{s}]", hit[s])
         ctx.check(hit[s] > 0, f"no crash point of {s} was reached")
     ctx.figure("acked_total", totals["acked"])
+    ctx.figure("acked_by_channel", dict(sorted(by_channel.items())))
     ctx.figure("lost", totals["lost"])
     ctx.figure("doubled", totals["doubled"])
     ctx.figure("half_stored", totals["half"])
@@ -271,3 +284,163 @@ def kill9_soak(ctx):
     ctx.figure("never_acked", len(unacked))
     ctx.check(not unacked, f"never acknowledged within a minute of retries: {sorted(unacked)[:5]}")
     verify(ctx, d.db, ledger)
+
+
+# --- the import leg of scenario 2 ------------------------------------------------------
+
+IMPORT_TRACED = ["fdatasync", "pwrite64", "write"]
+
+
+def run_import(d, folder, out_path, wrapper=(), timeout=60):
+    """`tlsrptd report import --config <the daemon's> FOLDER` as the daemon's user;
+    returns (exit code, its stdout as far as it got). stdout is line-buffered (stdbuf
+    -oL), as on a terminal: each outcome line is written as soon as its batch
+    committed, not all at exit as into a pipe or file, so kills fall between printed
+    lines and "printed before the kill" means something. --batch 2: several
+    transactions per run, so a kill lands between two commits as well as inside one."""
+    cmd = [*wrapper, *service_exec(["stdbuf", "-oL", TLSRPTD, "report", "import", "--no-progress", "--batch", "2",
+                                    "--config", d.config, folder])]
+    with open(out_path, "wb") as out, open(out_path + ".err", "wb") as err:
+        try:
+            rc = subprocess.run(cmd, stdout=out, stderr=err, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:  # killed (with strace's tracee); the checks say so
+            rc = None
+    with open(out_path, "rb") as f:
+        return rc, f.read().decode("utf-8", "replace")
+
+
+def calibrate_import(ctx, d, ledger):
+    """One import under a plain strace: per syscall, the calls of the busiest thread;
+    for `write`, the ordinals (in that thread's writes) of the outcome lines."""
+    folder = os.path.join(ctx.tmp, "import-cal")
+    labels = import_folder(folder, "ical")
+    trace = os.path.join(ctx.tmp, "import-cal.trace")
+    rc, text = run_import(d, folder, os.path.join(ctx.tmp, "import-cal.out"),
+                          wrapper=["strace", "-f", "-qq", "-ttt", "-yy", "-s", "4096", "-o", trace,
+                                   "-e", "trace=" + ",".join(IMPORT_TRACED)])
+    outcomes = import_outcomes(text)
+    ctx.require(rc == 0 and all(outcomes.get(label) == "stored" for label in labels),
+                f"calibration import: exit {rc}: {text[-2000:]}")
+    ledger.submitted.update(labels.values())
+    for rid in labels.values():
+        ledger.acked[rid] = ("import", time.monotonic())
+    per = collections.defaultdict(collections.Counter)
+    line_writes = collections.defaultdict(list)  # tid -> ordinals of its outcome-line writes
+    for c in parse_strace(trace):
+        per[c.name][c.tid] += 1
+        if c.name == "write" and c.fd == 1 and any(f"{label}: " in c.args for label in labels):
+            line_writes[c.tid].append(per[c.name][c.tid])
+    counts = {name: max(tids.values()) for name, tids in per.items()}
+    ctx.figure("import_calibration_calls_busiest_thread", dict(sorted(counts.items())))
+    writes = max(line_writes.values(), key=len, default=[])
+    ctx.figure("import_calibration_outcome_line_writes", len(writes))
+    ctx.require(len(writes) == len(labels), f"outcome lines not written one by one: {len(writes)} writes "
+                                            f"for {len(labels)} lines")
+    return counts, writes
+
+
+@scenario(deadline=120, soak_deadline=900)
+def import_crash_point_sweep(ctx):
+    """Scenario 2's import leg: `tlsrptd report import` of a folder of report files,
+    report mails and an mbox, SIGKILLed by strace at its Nth fdatasync, WAL pwrite64
+    or write of an outcome line, then run again to completion.
+
+    The import writes the database a running daemon owns (its --config), as an admin
+    backfills a live installation; the daemon's own HTTPS and SMTP senders go on
+    meanwhile. That is the meaningful case: a separate database would prove only
+    SQLite's recovery on the next open, while here the import dies holding the WAL
+    write lock, or with uncommitted frames in the WAL the daemon keeps open, and the
+    daemon must go on committing through it (checked by a report sent after each
+    kill); and the import's commits compete with the daemon's for the lock."""
+    if not strace_ok():
+        raise Skip("strace is not installed")
+    d = ctx.daemon("imp", smtp=True, extra_config=CAPS, smtp_extra=SMTP_CAPS)
+    ledger = Ledger()
+    counts, line_writes = calibrate_import(ctx, d, ledger)
+    # A point takes a fraction of a second: every fdatasync (one or two per commit)
+    # and every outcome line, and the WAL writes spread over their range (all of them
+    # in --soak).
+    points = []
+    for s, spread in (("fdatasync", 30 if ctx.fast else 1000), ("pwrite64", 12 if ctx.fast else 1000)):
+        m = counts.get(s, 0)
+        ctx.require(m > 0, f"the import made no {s} call")
+        c = min(m, spread)
+        ns = sorted({round(1 + (m - 1) * k / (c - 1)) for k in range(c)} if c > 1 else {1})
+        points += [(s, n) for n in ns]
+    # `write`: at the write of each outcome line; the kill comes before the line is
+    # written, after its batch committed.
+    points += [("write", n) for n in line_writes]
+    ctx.figure("import_crash_points", len(points))
+    hit = collections.Counter()
+    totals = collections.Counter()
+    for i, (sc, n) in enumerate(points):
+        if ctx.remaining() < 20:
+            ctx.check(False, f"out of time after {i} of {len(points)} import crash points")
+            break
+        label = f"import {sc}#{n}"
+        tag = f"i{i}"
+        folder = os.path.join(ctx.tmp, f"import-{tag}")
+        labels = import_folder(folder, tag)
+        ids = set(labels.values())
+        ledger.submitted.update(ids)
+        senders = [threading.Thread(target=deliver, args=(d, f"{tag}-{ch}", ch, ledger, time.monotonic() + 30))
+                   for ch in ("https", "smtp")]
+        for t in senders:
+            t.start()
+        rc, text = run_import(d, folder, os.path.join(ctx.tmp, f"import-{tag}.out"),
+                              wrapper=["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={sc}",
+                                       "-e", f"inject={sc}:signal=SIGKILL:when={n}"])
+        for t in senders:
+            t.join()
+        ctx.check(all(f"{tag}-{ch}" in ledger.acked for ch in ("https", "smtp")),
+                  f"{label}: the daemon's senders were not acknowledged: {ledger.summary()}")
+        killed = rc == -9
+        if killed:
+            hit[sc] += 1
+        printed = import_outcomes(text)
+        committed = {r for r in stored_state(d.db)["counted"] if r in ids}
+        ctx.check(rc in (0, -9), f"{label}: import exit code {rc}")
+        ctx.check(all(o == "stored" for o in printed.values()),
+                  f"{label}: first run said {sorted(set(printed.values()))}")
+        unstored = sorted(p for p in printed if labels[p] not in committed)
+        ctx.check(not unstored, f"{label}: printed as stored, not in the database after the kill: {unstored}")
+        if not killed:
+            ctx.check(len(committed) == len(ids), f"{label}: a complete run stored {len(committed)}/{len(ids)}")
+        # The daemon goes on committing after the import died in the middle.
+        ctx.check(deliver(d, f"{tag}-after", "https", ledger, time.monotonic() + 20),
+                  f"{label}: the daemon acknowledged no report after the kill")
+        rc2, text2 = run_import(d, folder, os.path.join(ctx.tmp, f"import-{tag}.rerun"))
+        again = import_outcomes(text2)
+        want = {p: ("duplicate" if r in committed else "stored") for p, r in labels.items()}
+        wrong = sorted(f"{os.path.basename(p)}: {again.get(p)} (want {o})"
+                       for p, o in want.items() if again.get(p) != o)
+        ctx.check(rc2 == 0, f"{label}: the re-run exited {rc2}: {text2[-1000:]}")
+        ctx.check(not wrong, f"{label}: re-run outcomes: {wrong}")
+        for p, o in again.items():
+            if o in ("stored", "duplicate"):  # the import's acknowledgement
+                ledger.acked.setdefault(labels[p], ("import", time.monotonic()))
+        _quiet_verify(ctx, d.db, ledger, label)
+        # The .eml files and the mbox's messages went through the mail intake too.
+        bad = channel_mismatches(d.db, {r: "import" for r in ids},
+                                 {r for p, r in labels.items() if p.endswith(".eml") or "#" in p})
+        ctx.check(not bad, f"{label}: {bad}")
+        totals["printed_before_kill"] += len(printed) if killed else 0
+        totals["committed_before_kill"] += len(committed) if killed else 0
+        totals["committed_unprinted"] += len(committed) - len(printed)
+        totals["rerun_duplicate"] += sum(1 for o in again.values() if o == "duplicate")
+        totals["rerun_stored"] += sum(1 for o in again.values() if o == "stored")
+        totals["reports"] += len(ids)
+        ctx.log(f"{label}: {'killed' if killed else 'not reached'}; printed {len(printed)}, committed "
+                f"{len(committed)}/{len(ids)} before the re-run; re-run {len(again)} outcomes")
+    rc = d.stop()
+    ctx.check(rc == 0, f"daemon exit code {rc} after SIGTERM")
+    for s in ("fdatasync", "pwrite64", "write"):
+        ctx.figure(f"import_points_killed[{s}]", hit[s])
+        ctx.check(hit[s] > 0, f"no import crash point of {s} was reached")
+    for k in ("reports", "printed_before_kill", "committed_before_kill", "committed_unprinted", "rerun_duplicate",
+              "rerun_stored"):
+        ctx.figure(f"import_{k}", totals[k])
+    ctx.figure("import_daemon_acked_meanwhile", sum(1 for ch, _ in ledger.acked.values() if ch != "import"))
+    # Everything acknowledged (the daemon's 200/250, the import's stored/duplicate lines)
+    # once over the whole database: import_acked, import_lost, import_doubled, ...
+    verify(ctx, d.db, ledger, prefix="import_")

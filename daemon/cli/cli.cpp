@@ -22,6 +22,8 @@ struct Cli {
   ImportOptions io;
   HeldOptions ho;
   ReleaseOptions ro;
+  ShowOptions sho;
+  ListOptions lo;
   StatsOptions so;
   ServeOptions sv;
   RecordGenerateOptions rgo;
@@ -60,9 +62,32 @@ void add_config_footer(CLI::App& app, const GlobalOptions& g) {
   for (CLI::App* sub : app.get_subcommands({})) add_config_footer(*sub, g);
 }
 
-// report parse | import | held | release
+// report show | list: read-only, so they never create the database
+void add_report_reading(CLI::App& report, Cli& c) {
+  auto* show = report.add_subcommand(
+      "show", "one stored report: who sent it and how it was authenticated, its status, mail headers, notes, and "
+              "every policy with its counts and failure-details");
+  show->add_option("ID", c.sho.id, "the id from `report list`")->required();
+  auto* format = show->add_option("--format", c.sho.format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  show->add_flag("--raw", c.sho.raw, "write the bytes as they were submitted (mail, gzip or JSON), unchanged, to stdout")
+      ->excludes(format);
+  show->callback([&] { c.rc = run_configured(c.g, [&] { return cmd_report_show(c.g, c.sho); }); });
+
+  auto* list = report.add_subcommand("list", "stored reports, newest report day first, one line each");
+  list->add_option("--since", c.lo.since, "first report day, YYYY-MM-DD (UTC, inclusive)");
+  list->add_option("--until", c.lo.until, "last report day, YYYY-MM-DD (UTC, inclusive)");
+  list->add_option("--domain", c.lo.domain, "only reports with a policy for this domain");
+  list->add_option("--status", c.lo.status, "stored (counted) or conflict (kept, not counted)")
+      ->check(CLI::IsMember({"stored", "conflict"}));
+  list->add_option("--limit", c.lo.limit, "at most this many reports (default 50; 0: all)")
+      ->check(CLI::Range(0, 1000000));
+  list->add_option("--format", c.lo.format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  list->callback([&] { c.rc = run_configured(c.g, [&] { return cmd_report_list(c.g, c.lo); }); });
+}
+
+// report parse | import | held | release | show | list
 void add_report_commands(CLI::App& app, Cli& c) {
-  auto* report = app.add_subcommand("report", "parse or import report files");
+  auto* report = app.add_subcommand("report", "parse, import, list and show reports; list and release held ones");
   report->require_subcommand(1);
 
   auto* parse = report->add_subcommand("parse", "print a report's canonical JSON and data-quality notes, or why it is rejected");
@@ -86,6 +111,8 @@ void add_report_commands(CLI::App& app, Cli& c) {
   release->add_option("ID", c.ro.id, "the id from `report held`")->required();
   release->add_flag("--force", c.ro.force, "count it without a passing DKIM check");
   release->callback([&] { c.rc = run_configured(c.g, [&] { return cmd_report_release(c.g, c.ro); }); });
+
+  add_report_reading(*report, c);
 }
 
 // stats, serve

@@ -2,6 +2,8 @@
 // to an exit code (exit_codes.hpp). cli.cpp wires them to CLI11.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +47,21 @@ struct ReleaseOptions {
   bool force = false;  // count it without a passing DKIM check
 };
 int cmd_report_release(const GlobalOptions& g, const ReleaseOptions& o);
+
+struct ShowOptions {
+  std::int64_t id = 0;
+  std::string format = "text";  // text | json
+  bool raw = false;             // the stored bytes, exactly, instead
+};
+int cmd_report_show(const GlobalOptions& g, const ShowOptions& o);
+
+struct ListOptions {
+  std::optional<std::string> since, until, domain;  // days are YYYY-MM-DD; domain: a policy's
+  std::optional<std::string> status;                // stored | conflict
+  std::size_t limit = 50;                           // 0: all
+  std::string format = "text";                      // text | json
+};
+int cmd_report_list(const GlobalOptions& g, const ListOptions& o);
 
 struct ServeOptions {
   std::string user;  // --user: overrides the config's `user`

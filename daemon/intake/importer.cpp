@@ -220,7 +220,7 @@ class ImportRun {
             const std::function<void(const ImportResult&)>& on_result)
       : store_(store),
         intake_(intake),
-        limits_(intake.rules()->limits),
+        limits_(intake.rules().limits),
         batch_size_(batch_size),
         after_commit_(after_commit),
         on_result_(on_result) {

@@ -16,14 +16,18 @@ using record::DnsStatus;
 using record::ResolverOptions;
 namespace {
 
+// Every rules object gets its own number: a thread's parser is rebuilt when the
+// number changes. (Not the address: a new rules object may be allocated where a
+// freed one was, and would then be parsed with the old limits.)
+std::atomic<std::uint64_t> g_rules_generation{0};
 thread_local std::unique_ptr<Ingestor> t_ingestor;
-thread_local const IntakeRules* t_ingestor_rules = nullptr;
+thread_local std::uint64_t t_ingestor_generation = 0;
 
-// One parser (its buffers) per thread, rebuilt when the rules' limits change.
-Ingestor& ingestor_for(const std::shared_ptr<const IntakeRules>& rules) {
-  if (!t_ingestor || t_ingestor_rules != rules.get()) {
-    t_ingestor = std::make_unique<Ingestor>(rules->limits);
-    t_ingestor_rules = rules.get();
+// One parser (its buffers) per thread, rebuilt when the rules change.
+Ingestor& ingestor_for(const Intake::Rules& rules) {
+  if (!t_ingestor || t_ingestor_generation != rules.generation) {
+    t_ingestor = std::make_unique<Ingestor>(rules.rules.limits);
+    t_ingestor_generation = rules.generation;
   }
   return *t_ingestor;
 }
@@ -146,9 +150,11 @@ TxtLookup make_txt_lookup(std::vector<std::string> servers, std::chrono::millise
   };
 }
 
-Intake::Intake(IntakeRules rules) : rules_(std::make_shared<const IntakeRules>(std::move(rules))) {}
+Intake::Intake(IntakeRules rules) { set_rules(std::move(rules)); }
 
-void Intake::set_rules(IntakeRules rules) { rules_.store(std::make_shared<const IntakeRules>(std::move(rules))); }
+void Intake::set_rules(IntakeRules rules) {
+  rules_.store(std::make_shared<const Rules>(Rules{std::move(rules), ++g_rules_generation}));
+}
 
 // Step 5's verdict.
 struct Intake::Auth {
@@ -204,10 +210,17 @@ Intake::Auth Intake::authenticate(const Submission& s, const Ingested& report, c
   return a;
 }
 
-IntakeDecision Intake::check(const Submission& s) const { return check(s, ingestor_for(rules_.load())); }
+IntakeDecision Intake::check(const Submission& s) const {
+  const std::shared_ptr<const Rules> current = rules_.load();
+  return decide(s, current->rules, ingestor_for(*current));
+}
 
 IntakeDecision Intake::check(const Submission& s, Ingestor& ingestor) const {
-  const std::shared_ptr<const IntakeRules> rules = rules_.load();
+  const std::shared_ptr<const Rules> current = rules_.load();
+  return decide(s, current->rules, ingestor);
+}
+
+IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ingestor& ingestor) const {
   // 1. ingest
   auto ing = ingestor.ingest(s.bytes);
   if (!ing) {
@@ -220,14 +233,14 @@ IntakeDecision Intake::check(const Submission& s, Ingestor& ingestor) const {
   // 3. attribution: RFC 8460 §5.3 makes TLS-Report-Domain mandatory in a report mail.
   const std::string attribute_to = ing->mail ? normalize_domain(ing->mail->tls_report_domain).value_or(std::string())
                                              : s.path_domain;
-  attribute_domainless(*ing, attribute_to, rules->domains);
+  attribute_domainless(*ing, attribute_to, rules.domains);
   // 4. domains
-  if (!keep_served(*ing, rules->domains))
+  if (!keep_served(*ing, rules.domains))
     return refuse(Outcome::no_policy_for_domain,
                   Error{RejectReason::invalid_value, "policies", "no policy in this report is for a domain served here"});
   // 5. authentication
   IntakeDecision d;
-  Auth auth = authenticate(s, *ing, *rules);
+  Auth auth = authenticate(s, *ing, rules);
   if (auth.verdict == Auth::Verdict::retry_later) {
     d.kind = IntakeDecision::Kind::retry_later;
     d.outcome = Outcome::storage_unavailable;

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <expected>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,17 +89,23 @@ class Intake {
 
   // SIGHUP: later submissions see the new rules; running checks keep theirs.
   void set_rules(IntakeRules rules);
-  std::shared_ptr<const IntakeRules> rules() const { return rules_.load(); }
+  IntakeRules rules() const { return rules_.load()->rules; }
 
   // Steps 1-6 above, with a per-thread parser sized by the current limits.
   IntakeDecision check(const Submission& s) const;
   IntakeDecision check(const Submission& s, Ingestor& ingestor) const;
 
+  struct Rules {
+    IntakeRules rules;
+    std::uint64_t generation = 0;  // unique per set_rules(): which parser fits them
+  };
+
  private:
+  IntakeDecision decide(const Submission& s, const IntakeRules& rules, Ingestor& ingestor) const;
   struct Auth;
   Auth authenticate(const Submission& s, const Ingested& report, const IntakeRules& rules) const;
 
-  std::atomic<std::shared_ptr<const IntakeRules>> rules_;
+  std::atomic<std::shared_ptr<const Rules>> rules_;
 };
 
 // The one log line for what became of a submission, whatever the channel, and the

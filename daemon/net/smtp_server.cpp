@@ -40,26 +40,6 @@ struct SmtpServer::Conn {
   std::function<void()> close;  // runs on `executor`
 };
 
-namespace {
-
-
-MessageResult message_result(Outcome o, std::string detail) {
-  switch (o) {
-    case Outcome::stored:
-    case Outcome::conflict: return {MessageOutcome::stored, std::move(detail)};
-    case Outcome::duplicate: return {MessageOutcome::duplicate, std::move(detail)};
-    case Outcome::held: return {MessageOutcome::held, std::move(detail)};
-    case Outcome::not_a_report: return {MessageOutcome::no_report, std::move(detail)};
-    case Outcome::too_large: return {MessageOutcome::too_big, std::move(detail)};
-    case Outcome::storage_unavailable:
-    case Outcome::overloaded:
-    case Outcome::timeout: return {MessageOutcome::temporary_failure, std::move(detail)};
-    default: return {MessageOutcome::rejected, std::move(detail)};
-  }
-}
-
-}  // namespace
-
 // The coroutine bodies, with access to the server's private parts.
 struct SmtpRunner {
   SmtpServer& srv;
@@ -121,12 +101,12 @@ struct SmtpRunner {
     co_await asio::post(ex, asio::use_awaitable);
     if (dec.kind == IntakeDecision::Kind::reject || dec.kind == IntakeDecision::Kind::retry_later) {
       log_outcome(sub, dec, dec.outcome);
-      co_return message_result(dec.outcome, dec.detail);
+      co_return MessageResult{dec.outcome, dec.detail};
     }
     StoreResult r = co_await async_store(srv.writer_, std::move(*dec.report), dec.provenance, std::string(d.data),
                                          dec.hold_reason, asio::use_awaitable);
     log_outcome(sub, dec, r.outcome, r.detail);
-    co_return message_result(r.outcome, {});
+    co_return MessageResult{r.outcome, {}};
   }
 
   // Carries out `actions` and whatever they lead to; false when the connection ends.

@@ -59,23 +59,10 @@ SmtpReply make_multiline_reply(int code, std::string_view enhanced, const std::v
   return r;
 }
 
-Outcome outcome_of(MessageOutcome o) {
-  switch (o) {
-    case MessageOutcome::stored: return Outcome::stored;
-    case MessageOutcome::held: return Outcome::held;
-    case MessageOutcome::duplicate: return Outcome::duplicate;
-    case MessageOutcome::no_report: return Outcome::not_a_report;
-    case MessageOutcome::rejected: return Outcome::malformed;
-    case MessageOutcome::temporary_failure: return Outcome::storage_unavailable;
-    case MessageOutcome::too_big: return Outcome::too_large;
-  }
-  return Outcome::storage_unavailable;
-}
-
 SmtpReply reply_for(const MessageResult& result) {
   // Postfix answers a queue-file write error with 451 4.3.0: the sender keeps the
   // mail and retries (RFC 8460 §5.5: senders retry for up to 24 hours).
-  const Reply& r = daemon::reply_for(outcome_of(result.outcome));
+  const Reply& r = daemon::reply_for(result.outcome);
   return make_reply(r.smtp_code, r.enhanced, with_detail(r.text, result.detail));
 }
 

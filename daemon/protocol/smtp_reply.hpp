@@ -35,29 +35,16 @@ struct SmtpReply {
 SmtpReply make_reply(int code, std::string_view enhanced, std::string_view text);
 SmtpReply make_multiline_reply(int code, std::string_view enhanced, const std::vector<std::string>& lines);
 
-// What storing a delivered message came to; the caller reports it through
-// SmtpSession::complete_message.
-enum class MessageOutcome {
-  stored,             // the report is committed
-  held,               // committed to the held reports (no valid DKIM signature): success, not counted
-  duplicate,          // already stored (same organization-name and report-id): success for the sender
-  no_report,          // the mail holds no TLS report
-  rejected,           // a report, but not a valid one (the detail says why)
-  temporary_failure,  // storage could not commit: the sender should retry
-  too_big,            // the report (or the mail) exceeds a size limit
-};
-
+// What a delivered message came to (the intake's or the store's outcome); the
+// caller reports it through SmtpSession::complete_message.
 struct MessageResult {
-  MessageOutcome outcome = MessageOutcome::stored;
-  // Appended to the reply text ("report rejected: <detail>"); may come from the
+  Outcome outcome = Outcome::stored;
+  // Appended to the reply text ("malformed report: <detail>"); may come from the
   // report itself, so it is sanitised like all reply text.
   std::string detail;
 };
 
-// The reply, from the ONE outcome table (daemon/reply_table.hpp): stored,
-// duplicate, held -> 250 2.0.0; no_report, rejected -> 554 5.6.0;
-// temporary_failure -> 451 4.3.0; too_big -> 552 5.3.4.
+// The reply after DATA, from the ONE outcome table (daemon/protocol/reply_table.hpp).
 SmtpReply reply_for(const MessageResult& result);
-Outcome outcome_of(MessageOutcome o);
 
 }  // namespace tlsrpt::daemon

@@ -133,6 +133,7 @@ std::string_view to_token(CloseReason r) {
     case CloseReason::line_too_long: return "line_too_long";
     case CloseReason::pipelining: return "pipelining";
     case CloseReason::input_overflow: return "input_overflow";
+    case CloseReason::busy: return "busy";
   }
   return "unknown";
 }
@@ -221,8 +222,7 @@ SmtpActions SmtpSession::feed(std::string_view bytes, SmtpTime now) {
 SmtpActions SmtpSession::complete_message(const MessageResult& result, SmtpTime now) {
   SmtpActions out;
   if (phase_ != Phase::awaiting_outcome) return out;
-  if (result.outcome == MessageOutcome::stored || result.outcome == MessageOutcome::duplicate ||
-      result.outcome == MessageOutcome::held) {
+  if (daemon::reply_for(result.outcome).success()) {
     // Postfix counts errors and junk commands "without delivering mail".
     errors_ = 0;
     junk_ = 0;
@@ -235,6 +235,11 @@ SmtpActions SmtpSession::complete_message(const MessageResult& result, SmtpTime 
       reply(out, now, base.code, base.enhanced, "<" + rcpt + "> " + base.lines.back());
   } else {
     reply(out, now, base);
+  }
+  if (base.code == 421) {
+    // RFC 5321 §3.8: 421 closes the channel (the store is too busy: try later).
+    close(out, CloseReason::busy);
+    return out;
   }
   reset_transaction();
   phase_ = Phase::command;
@@ -472,9 +477,9 @@ void SmtpSession::end_of_data(SmtpTime now, SmtpActions& out) {
   last_command_at_ = now;
   if (too_big_ || long_text_line_ || over_budget_) {
     const SmtpReply base =
-        too_big_ ? reply_for(MessageResult{MessageOutcome::too_big, {}})
+        too_big_ ? reply_for(MessageResult{Outcome::too_large, {}})
         : long_text_line_
-            ? reply_for(MessageResult{MessageOutcome::rejected,
+            ? reply_for(MessageResult{Outcome::malformed,
                                       "a line is longer than " + std::to_string(o.max_text_line) + " bytes"})
             // RFC 3463 4.3.1 "mail system full": the sender keeps the message and retries.
             : make_reply(452, "4.3.1", "insufficient system storage, try again later");

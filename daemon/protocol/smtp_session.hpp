@@ -146,6 +146,7 @@ enum class CloseReason {
   line_too_long,        // a too-long command line after long_line_limit
   pipelining,           // commands sent ahead where RFC 2920 does not allow it
   input_overflow,       // max_pending_input
+  busy,                 // a delivery was answered 421 (the store's queue is full)
 };
 std::string_view to_token(CloseReason r);
 

@@ -165,10 +165,12 @@ SmtpOptions options_from(std::uint8_t flags) {
 }
 
 MessageResult outcome_from(std::uint32_t r) {
-  static constexpr MessageOutcome kAll[] = {MessageOutcome::stored,    MessageOutcome::duplicate,
-                                           MessageOutcome::no_report, MessageOutcome::rejected,
-                                           MessageOutcome::temporary_failure, MessageOutcome::too_big};
-  MessageResult m{kAll[r % 6], {}};
+  // Every outcome a delivery can come to (daemon/net/smtp_server.cpp).
+  static constexpr Outcome kAll[] = {Outcome::stored,    Outcome::duplicate,           Outcome::conflict,
+                                     Outcome::held,      Outcome::not_a_report,        Outcome::malformed,
+                                     Outcome::too_large, Outcome::no_policy_for_domain, Outcome::storage_unavailable,
+                                     Outcome::overloaded};
+  MessageResult m{kAll[r % std::size(kAll)], {}};
   if (r & 0x100) m.detail = "detail \r\n250 ok \x01";  // hostile detail text
   return m;
 }

@@ -48,7 +48,7 @@ Step Start(std::vector<std::string> expect = {"220 "}) { return {Step::Kind::sta
 Step C(std::string bytes, std::vector<std::string> expect) {
   return {Step::Kind::send, std::move(bytes), {}, {}, std::move(expect)};
 }
-Step Outcome(MessageOutcome o, std::vector<std::string> expect) {
+Step Done(Outcome o, std::vector<std::string> expect) {
   return {Step::Kind::outcome, {}, MessageResult{o, {}}, {}, std::move(expect)};
 }
 // Advances the clock and fires the timer, as the caller does when it expires.
@@ -196,19 +196,19 @@ std::vector<Dialogue> dialogues() {
   // --- ordinary sessions
   add("normal_session", opts(),
       open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}),
-                                             Outcome(MessageOutcome::stored, {"250 2.0.0 report stored"}),
+                                             Done(Outcome::stored, {"250 2.0.0 report stored"}),
                                              C("QUIT\r\n", {"221 2.0.0", "<close quit>"}),
                                              C("NOOP\r\n", {})},
       1);
   add("helo_session", opts(),
       {Start({"220 mx.example.com ESMTP"}), C("HELO client.example.net\r\n", {"250 mx.example.com"}),
        C(kMail, {"250 2.1.0"}), C(kRcpt, {"250 2.1.5"}), C("DATA\r\n", {"354 end data with <CR><LF>.<CR><LF>"}),
-       C(kBody, {"<deliver>"}), Outcome(MessageOutcome::stored, {"250 2.0.0"}), C("QUIT\r\n", {"221", "<close quit>"})},
+       C(kBody, {"<deliver>"}), Done(Outcome::stored, {"250 2.0.0"}), C("QUIT\r\n", {"221", "<close quit>"})},
       1);
   add("two_messages_one_session", opts(),
-      open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}), Outcome(MessageOutcome::duplicate, {"250 2.0.0 report already stored"}),
+      open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}), Done(Outcome::duplicate, {"250 2.0.0 report already stored"}),
                                              C(kMail, {"250 2.1.0"}), C(kRcpt, {"250 2.1.5"}), C("DATA\r\n", {"354"}),
-                                             C(kBody, {"<deliver>"}), Outcome(MessageOutcome::stored, {"250 2.0.0"})},
+                                             C(kBody, {"<deliver>"}), Done(Outcome::stored, {"250 2.0.0"})},
       2);
   add("rset_clears_transaction", opts(),
       {Start(), C("EHLO c\r\n", {"250"}), C(kMail, {"250 2.1.0"}), C(kRcpt, {"250 2.1.5"}),
@@ -256,13 +256,13 @@ std::vector<Dialogue> dialogues() {
       {Start(), C("EHLO c\r\n", {"250"}),
        C(kMail + kRcpt + "RCPT TO:<nobody@example.org>\r\nDATA\r\n",
          {"250 2.1.0", "250 2.1.5", "550 5.1.1 <nobody@example.org>", "354"}),
-       C(kBody, {"<deliver>"}), Outcome(MessageOutcome::stored, {"250 2.0.0"})},
+       C(kBody, {"<deliver>"}), Done(Outcome::stored, {"250 2.0.0"})},
       1);
   add("pipelined_behind_end_of_data", opts(),
       open_transaction() + std::vector<Step>{C("Subject: a\r\n\r\nx\r\n.\r\n" + kMail + kRcpt + "DATA\r\n", {"<deliver>"}),
-                                             Outcome(MessageOutcome::stored, {"250 2.0.0", "250 2.1.0", "250 2.1.5", "354"}),
+                                             Done(Outcome::stored, {"250 2.0.0", "250 2.1.0", "250 2.1.5", "354"}),
                                              C(kBody + "QUIT\r\n", {"<deliver>"}),
-                                             Outcome(MessageOutcome::stored, {"250 2.0.0", "221 2.0.0", "<close quit>"})},
+                                             Done(Outcome::stored, {"250 2.0.0", "221 2.0.0", "<close quit>"})},
       2);
   add("pipelining_before_ehlo", opts(),
       {Start(), C("NOOP\r\nNOOP\r\n", {"250 2.0.0", "554 5.5.0", "<close pipelining>"})}, 0, false);
@@ -324,7 +324,7 @@ std::vector<Dialogue> dialogues() {
   add("smuggling_stuffed_dot_is_content", opts(),
       open_transaction() +
           std::vector<Step>{C("Subject: first\r\n\r\nfirst\r\n..\r\n" + second, {"<deliver>"}),
-                            Outcome(MessageOutcome::stored, {"250 2.0.0"}), C("QUIT\r\n", {"221", "<close quit>"})},
+                            Done(Outcome::stored, {"250 2.0.0"}), C("QUIT\r\n", {"221", "<close quit>"})},
       1);
   add("smuggling_dot_space_is_content", opts(),
       open_transaction() + std::vector<Step>{C("Subject: first\r\n\r\nfirst\r\n. \r\n" + second, {"<deliver>"})}, 1);
@@ -345,7 +345,7 @@ std::vector<Dialogue> dialogues() {
        C("NOOP\r\n", {}),  // plaintext before the handshake is done: never read
        TlsUp(), C(kMail, {"503 5.5.1 send HELO/EHLO first"}), C("EHLO c\r\n", {"250"}), C(kMail, {"250 2.1.0"}),
        C(kRcpt, {"250 2.1.5"}), C("DATA\r\n", {"354"}), C(kBody, {"<deliver>"}),
-       C("STARTTLS\r\n", {}), Outcome(MessageOutcome::stored, {"250 2.0.0", "503 5.5.1 TLS already active"}),
+       C("STARTTLS\r\n", {}), Done(Outcome::stored, {"250 2.0.0", "503 5.5.1 TLS already active"}),
        C("STARTTLS\r\n", {"503 5.5.1 TLS already active"})},
       1, false);
   add("starttls_injected_transaction", tls,
@@ -409,7 +409,7 @@ std::vector<Dialogue> dialogues() {
     std::vector<Step> s = open_transaction();
     for (int i = 0; i < 99; ++i) s.insert(s.begin() + 2, C("NOOP\r\n", {"250"}));
     s.push_back(C(kBody, {"<deliver>"}));
-    s.push_back(Outcome(MessageOutcome::stored, {"250"}));
+    s.push_back(Done(Outcome::stored, {"250"}));
     for (int i = 0; i < 100; ++i) s.push_back(C("VRFY x\r\n", {"252"}));
     s.push_back(C("HELP\r\n", {"421 4.7.0", "<close too_many_junk>"}));
     add("junk_count_resets_after_delivery", opts(), s, 1);
@@ -457,23 +457,31 @@ std::vector<Dialogue> dialogues() {
        C("NOOP\r\n", {"250"}), Wait(1s, {"421 4.4.2", "<close timeout>"})});
   add("no_timeout_while_storing", opts(),
       open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}), Wait(3600s, {}),
-                                             Outcome(MessageOutcome::stored, {"250 2.0.0"})},
+                                             Done(Outcome::stored, {"250 2.0.0"})},
       1);
 
   // --- storage outcomes (the one table)
-  for (const auto& [outcome, reply] : std::vector<std::pair<MessageOutcome, std::string>>{
-           {MessageOutcome::stored, "250 2.0.0 report stored"},
-           {MessageOutcome::duplicate, "250 2.0.0 report already stored"},
-           {MessageOutcome::temporary_failure, "451 4.3.0"},
-           {MessageOutcome::no_report, "554 5.6.0 no TLS report found"},
-           {MessageOutcome::rejected, "554 5.6.0 malformed report"},
-           {MessageOutcome::too_big, "552 5.3.4 report too large"},
+  for (const auto& [outcome, reply] : std::vector<std::pair<Outcome, std::string>>{
+           {Outcome::stored, "250 2.0.0 report stored"},
+           {Outcome::duplicate, "250 2.0.0 report already stored"},
+           {Outcome::conflict, "250 2.0.0 report stored (conflicts with a stored report)"},
+           {Outcome::held, "250 2.0.0 report kept but not counted"},
+           {Outcome::no_policy_for_domain, "550 5.7.1 no policy for a domain served here"},
+           {Outcome::storage_unavailable, "451 4.3.0"},
+           {Outcome::not_a_report, "554 5.6.0 no TLS report found"},
+           {Outcome::malformed, "554 5.6.0 malformed report"},
+           {Outcome::too_large, "552 5.3.4 report too large"},
        }) {
     add("outcome_" + std::string(reply.substr(0, 3)) + "_" + std::to_string(static_cast<int>(outcome)), opts(),
-        open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}), Outcome(outcome, {reply}),
+        open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}), Done(outcome, {reply}),
                                                C(kMail, {"250 2.1.0"})},
         1);
   }
+  // A store too busy to queue the report: 421 closes the channel (RFC 5321 §3.8).
+  add("outcome_overloaded_closes", opts(),
+      open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}),
+                                             Done(Outcome::overloaded, {"421 4.3.2 too busy", "<close busy>"})},
+      1);
 
   // --- LMTP (RFC 2033)
   const auto lmtp = opts([](SmtpOptions& o) {
@@ -486,10 +494,10 @@ std::vector<Dialogue> dialogues() {
        C(kMail + kRcpt + "RCPT TO:<nobody@example.com>\r\nRCPT TO:<tlsrpt@example.org>\r\nDATA\r\n",
          {"250 2.1.0", "250 2.1.5", "550 5.1.1", "250 2.1.5", "354"}),
        C(kBody, {"<deliver>"}),
-       Outcome(MessageOutcome::stored,
+       Done(Outcome::stored,
                {"250 2.0.0 <tlsrpt@example.com> report stored", "250 2.0.0 <tlsrpt@example.org> report stored"}),
        C(kMail + kRcpt + "DATA\r\n", {"250", "250", "354"}), C(kBody, {"<deliver>"}),
-       Outcome(MessageOutcome::temporary_failure, {"451 4.3.0 <tlsrpt@example.com>"}),
+       Done(Outcome::storage_unavailable, {"451 4.3.0 <tlsrpt@example.com>"}),
        C("QUIT\r\n", {"221", "<close quit>"})},
       2);
   add("lmtp_too_big_per_recipient", opts([](SmtpOptions& o) {
@@ -504,7 +512,7 @@ std::vector<Dialogue> dialogues() {
   add("pending_input_overflow", opts(),
       open_transaction() + std::vector<Step>{C(kBody, {"<deliver>"}), C(std::string(60 * 1024, 'N'), {}),
                                              C(std::string(5 * 1024, 'N'), {"421 4.7.0", "<close input_overflow>"}),
-                                             Outcome(MessageOutcome::stored, {})},
+                                             Done(Outcome::stored, {})},
       1, false);
   return all;
 }
@@ -733,7 +741,7 @@ TEST(SmtpSession, SharedBudgetBoundsWhatAllSessionsBuffer) {
   auto m = only<DeliverMessage>(a.feed(".\r\n"));
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(budget->used(), forty_k.size());
-  a.s.complete_message(MessageResult{MessageOutcome::stored, {}}, kT0);
+  a.s.complete_message(MessageResult{Outcome::stored, {}}, kT0);
   EXPECT_EQ(budget->used(), 0u);
   // Now the second one fits: the next transaction on b is accepted.
   b.feed(kMail);
@@ -833,7 +841,7 @@ TEST(SmtpSession, DeliveryResetsTheErrorCount) {
   f.feed(kRcpt);
   f.feed("DATA\r\n");
   f.feed(kBody);
-  auto r = only<SendReply>(f.s.complete_message({MessageOutcome::stored, {}}, kT0));
+  auto r = only<SendReply>(f.s.complete_message({Outcome::stored, {}}, kT0));
   ASSERT_EQ(r.size(), 1u);
   EXPECT_FALSE(r[0].not_before);
   EXPECT_EQ(f.s.error_count(), 0u);
@@ -844,7 +852,7 @@ TEST(SmtpSession, DeliveryResetsTheErrorCount) {
   f.feed(kRcpt);
   f.feed("DATA\r\n");
   f.feed(kBody);
-  f.s.complete_message({MessageOutcome::no_report, {}}, kT0);
+  f.s.complete_message({Outcome::not_a_report, {}}, kT0);
   EXPECT_EQ(f.s.error_count(), 3u);
 }
 
@@ -869,7 +877,7 @@ TEST(SmtpSession, Deadlines) {
   EXPECT_EQ(f.s.deadline(), std::optional(kT0 + 50s));
   ASSERT_EQ(only<DeliverMessage>(f.feed(".\r\n", kT0 + 32s)).size(), 1u);
   EXPECT_FALSE(f.s.deadline());  // storing: the caller's business
-  f.s.complete_message({MessageOutcome::stored, {}}, kT0 + 33s);
+  f.s.complete_message({Outcome::stored, {}}, kT0 + 33s);
   EXPECT_EQ(f.s.deadline(), std::optional(kT0 + 333s));
   // The session cap wins once it is nearer.
   f.feed("NOOP\r\n", kT0 + 500s);
@@ -915,9 +923,9 @@ TEST(SmtpSession, ReplyWireFormat) {
   EXPECT_EQ(make_reply(220, "", "mx ESMTP").wire(), "220 mx ESMTP\r\n");
   EXPECT_EQ(make_multiline_reply(451, "4.3.0", {"a", "b"}).wire(), "451-4.3.0 a\r\n451 4.3.0 b\r\n");
   // Report-derived text cannot start a second reply.
-  auto r = reply_for({MessageOutcome::rejected, "bad\r\n250 2.0.0 ok\x01\xff"});
+  auto r = reply_for({Outcome::malformed, "bad\r\n250 2.0.0 ok\x01\xff"});
   EXPECT_EQ(r.wire(), "554 5.6.0 malformed report: bad??250 2.0.0 ok??\r\n");
-  EXPECT_LE(reply_for({MessageOutcome::rejected, std::string(5000, 'x')}).lines[0].size(), kMaxReplyTextBytes);
+  EXPECT_LE(reply_for({Outcome::malformed, std::string(5000, 'x')}).lines[0].size(), kMaxReplyTextBytes);
 }
 
 TEST(SmtpSession, NothingAfterClose) {

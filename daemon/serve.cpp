@@ -88,9 +88,20 @@ SmtpServerOptions smtp_options(const Config& cfg, bool lmtp, const std::string& 
   o.session.max_recipients = cfg.smtp.max_recipients;
   o.session.command_timeout = cfg.smtp.command_timeout;
   o.session.session_timeout = cfg.smtp.session_timeout;
+  o.starttls = cfg.smtp.starttls;
   o.max_connections = cfg.smtp.max_connections;
   o.max_connections_per_client = cfg.smtp.max_connections_per_client;
   return o;
+}
+
+std::shared_ptr<InspectService> make_inspect(const Config& cfg) {
+  if (!cfg.inspect.enabled) return nullptr;
+  InspectServiceOptions io;
+  io.dns_servers = cfg.dns.servers;
+  io.dns_timeout = cfg.dns.timeout;
+  io.max_concurrent = cfg.inspect.max_concurrent;
+  io.trusted_proxies = cfg.inspect.trusted_proxies;
+  return std::make_shared<InspectService>(io);
 }
 
 HttpServerOptions admin_options(const Config& cfg) {
@@ -157,10 +168,9 @@ class Service {
   const unsigned threads_ = cfg_.https.threads ? cfg_.https.threads : std::max(1u, std::thread::hardware_concurrency());
   asio::io_context io_{static_cast<int>(threads_)};
   std::unique_ptr<StoreWriter> writer_;
-  std::unique_ptr<InspectService> inspect_;
   std::unique_ptr<Intake> intake_;  // before every channel that refers to it
-  std::shared_ptr<HttpServer> https_, admin_;
-  std::unique_ptr<Alerting> alerting_;
+  std::shared_ptr<HttpServer> https_, admin_;  // https_ holds the inspection service
+  std::unique_ptr<AlertingSlot> alerting_;
   asio::thread_pool mail_pool_{2};  // ingest + DKIM lookups, off the network threads
   std::shared_ptr<SmtpServer> smtp_, lmtp_;
   std::unique_ptr<MaildirWatcher> maildir_;
@@ -220,14 +230,6 @@ int Service::build() {
   wo.commit_delay = std::chrono::duration_cast<std::chrono::microseconds>(cfg_.store.commit_delay);
   wo.busy_timeout_ms = static_cast<int>(cfg_.store.busy_timeout.count());
   writer_ = std::make_unique<StoreWriter>(wo);
-  if (cfg_.inspect.enabled) {
-    InspectServiceOptions io;
-    io.dns_servers = cfg_.dns.servers;
-    io.dns_timeout = cfg_.dns.timeout;
-    io.max_concurrent = cfg_.inspect.max_concurrent;
-    io.trusted_proxies = cfg_.inspect.trusted_proxies;
-    inspect_ = std::make_unique<InspectService>(io);
-  }
   // Every channel's submissions pass the one intake; mailed reports' DKIM keys are
   // fetched through [dns].
   auto rules = intake_rules(cfg_);
@@ -236,16 +238,17 @@ int Service::build() {
     return kExitSoftware;
   }
   intake_ = std::make_unique<Intake>(std::move(*rules));
-  https_ = std::make_shared<HttpServer>(io_, https_options(cfg_), *writer_, *intake_, &tls_, inspect_.get());
+  https_ = std::make_shared<HttpServer>(io_, https_options(cfg_), *writer_, *intake_, &tls_, make_inspect(cfg_));
   admin_ = std::make_shared<HttpServer>(io_, admin_options(cfg_), *writer_, *intake_, nullptr);
 
   // Alerts run after each commit, on the writer thread (docs/architecture.md#the-flow-of-one-report).
+  // A reload replaces the Alerting in the slot, so the hook asks the slot each time.
   auto alerting = Alerting::create(cfg_.alerts, [](std::string_view line) { log_notice(line); });
   if (!alerting) {
     log_error(alerting.error());
     return kExitConfig;
   }
-  alerting_ = std::move(*alerting);
+  alerting_ = std::make_unique<AlertingSlot>(std::move(*alerting));
   writer_->set_after_commit([a = alerting_.get()](storage::Db& db, std::span<const std::int64_t> ids, bool auth) {
     a->after_commit(db, ids, auth);
   });
@@ -254,8 +257,9 @@ int Service::build() {
   // One budget for both listeners: what matters is the process's memory.
   auto budget =
       std::make_shared<MessageBudget>(std::max(cfg_.smtp.max_message_bytes_in_flight, cfg_.smtp.max_message_bytes));
+  // The SMTP server always gets the certificate: smtp.starttls decides whether it is offered.
   smtp_ = std::make_shared<SmtpServer>(io_, smtp_options(cfg_, false, host, budget), *writer_, *intake_, mail_pool_,
-                                       cfg_.smtp.starttls ? &tls_ : nullptr);
+                                       &tls_);
   lmtp_ = std::make_shared<SmtpServer>(io_, smtp_options(cfg_, true, host, budget), *writer_, *intake_, mail_pool_,
                                        nullptr);
   if (!cfg_.maildir.paths.empty())
@@ -459,7 +463,7 @@ void Service::run() {
   if (maildir_) maildir_->stop();
   mail_pool_.join();
   writer_->stop();
-  alerting_->shutdown(std::chrono::seconds(10));
+  alerting_->current()->shutdown(std::chrono::seconds(10));
   log_notice("stopped");
 }
 

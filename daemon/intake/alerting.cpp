@@ -341,4 +341,17 @@ Alerting::Result Alerting::after_commit(storage::Db& db, std::span<const std::in
   return pass.res;
 }
 
+Alerting::Result AlertingSlot::after_commit(storage::Db& db, std::span<const std::int64_t> report_ids,
+                                            bool authenticated) {
+  // Loaded under the lock: once retire() has taken it, no batch can still pick up
+  // the Alerting it retires.
+  std::lock_guard lock(evaluating_);
+  return current_.load()->after_commit(db, report_ids, authenticated);
+}
+
+bool AlertingSlot::retire(std::shared_ptr<Alerting> old, std::chrono::milliseconds deadline) {
+  { std::lock_guard wait_for_batch(evaluating_); }
+  return old->shutdown(deadline);
+}
+
 }  // namespace tlsrpt::daemon

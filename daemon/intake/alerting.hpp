@@ -5,10 +5,12 @@
 // are logged and the batch stays stored.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <expected>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,6 +57,29 @@ class Alerting {
   AlertsConfig cfg_;
   LogFn log_;
   alerts::Dispatcher dispatcher_;
+};
+
+// The Alerting the store writer's after-commit hook runs, replaceable (SIGHUP) while
+// the writer thread runs. A batch in evaluation finishes with the Alerting it began
+// with; retire() waits for that before draining the replaced one, so no alert is
+// dispatched to sinks that already stopped.
+class AlertingSlot {
+ public:
+  explicit AlertingSlot(std::shared_ptr<Alerting> alerting) : current_(std::move(alerting)) {}
+
+  // The hook: on the writer thread, after each committed batch.
+  Alerting::Result after_commit(storage::Db& db, std::span<const std::int64_t> report_ids, bool authenticated);
+  // The next batch uses `next`; returns the replaced one. Never blocks.
+  std::shared_ptr<Alerting> replace(std::shared_ptr<Alerting> next) { return current_.exchange(std::move(next)); }
+  std::shared_ptr<Alerting> current() const { return current_.load(); }
+  // Waits until no batch uses `old` (at most one batch's evaluation), then lets its
+  // sinks deliver what they hold within `deadline` and stops them. Can take that
+  // long: call it off the network threads.
+  bool retire(std::shared_ptr<Alerting> old, std::chrono::milliseconds deadline);
+
+ private:
+  std::atomic<std::shared_ptr<Alerting>> current_;
+  std::mutex evaluating_;  // held by after_commit while it runs
 };
 
 // How long `report import` waits at exit for alerts still being delivered.

@@ -151,9 +151,9 @@ struct SessionRunner {
                                                    const std::shared_ptr<const HttpPolicy>& policy) {
     const Route route = route_for(head.target, *policy);
     HttpReply reply;
-    if (srv.inspect_ && !policy->admin && (head.method == "GET" || head.method == "HEAD") &&
-        InspectService::owns(head.target)) {
-      reply = co_await answer_inspection(head, parser.get()["X-Forwarded-For"]);
+    auto inspect = policy->admin ? nullptr : srv.inspect();
+    if (inspect && (head.method == "GET" || head.method == "HEAD") && InspectService::owns(head.target)) {
+      reply = co_await answer_inspection(std::move(inspect), head, parser.get()["X-Forwarded-For"]);
     } else if (auto early = check_head(head, *policy)) {
       reply = std::move(*early);
     } else if (route == Route::healthz) {
@@ -171,11 +171,13 @@ struct SessionRunner {
   }
 
   // The inspection site: DNS work on its own pool, never logged (README.md#inspection-endpoint).
-  asio::awaitable<HttpReply> answer_inspection(const HttpRequestHead& head, std::string_view forwarded_for) {
-    const std::string client = srv.inspect_->client_for(peer, forwarded_for);
+  // `inspect` is held to the end: a reload may replace the server's meanwhile.
+  asio::awaitable<HttpReply> answer_inspection(std::shared_ptr<InspectService> inspect, const HttpRequestHead& head,
+                                               std::string_view forwarded_for) {
+    const std::string client = inspect->client_for(peer, forwarded_for);
     auto home = co_await asio::this_coro::executor;
-    co_await asio::post(srv.inspect_->pool(), asio::use_awaitable);
-    record::SiteReply site = srv.inspect_->handle(head.method, head.target, client);
+    co_await asio::post(inspect->pool(), asio::use_awaitable);
+    record::SiteReply site = inspect->handle(head.method, head.target, client);
     co_await asio::post(home, asio::use_awaitable);
     HttpReply reply;
     reply.status = site.status;
@@ -293,13 +295,13 @@ struct SessionRunner {
 };
 
 HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, StoreWriter& writer, const Intake& intake,
-                       TlsContextHolder* tls, InspectService* inspect)
+                       TlsContextHolder* tls, std::shared_ptr<InspectService> inspect)
     : io_(io),
       options_(std::move(options)),
       writer_(writer),
       intake_(intake),
       tls_(tls),
-      inspect_(inspect),
+      inspect_(std::move(inspect)),
       clients_(options_.max_connections_per_client) {
   policy_.store(std::make_shared<const HttpPolicy>(options_.policy));
 }

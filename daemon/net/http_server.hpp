@@ -60,8 +60,7 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
  public:
   // `inspect`, when set, answers the inspection site and API (GET/HEAD) on this listener.
   HttpServer(boost::asio::io_context& io, HttpServerOptions options, StoreWriter& writer, const Intake& intake,
-             TlsContextHolder* tls,
-             InspectService* inspect = nullptr);
+             TlsContextHolder* tls, std::shared_ptr<InspectService> inspect = nullptr);
 
   // Binds and listens on "host:port"; errors name the address.
   std::expected<void, std::string> listen(const std::string& address);
@@ -77,6 +76,10 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   // Replaces the request policy (SIGHUP) for requests that start afterwards.
   void set_policy(HttpPolicy policy);
   std::shared_ptr<const HttpPolicy> policy() const { return policy_.load(); }
+  // Replaces the inspection service (SIGHUP; null turns it off) for requests that
+  // start afterwards; one in flight keeps the service it started with.
+  void set_inspect(std::shared_ptr<InspectService> inspect) { inspect_.store(std::move(inspect)); }
+  std::shared_ptr<InspectService> inspect() const { return inspect_.load(); }
 
   const HttpServerOptions& options() const { return options_; }
   std::vector<std::string> local_endpoints() const;
@@ -97,7 +100,7 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   StoreWriter& writer_;
   const Intake& intake_;
   TlsContextHolder* tls_;
-  InspectService* inspect_;
+  std::atomic<std::shared_ptr<InspectService>> inspect_;
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
   std::atomic<std::shared_ptr<const HttpPolicy>> policy_;
   std::atomic<std::size_t> open_{0};

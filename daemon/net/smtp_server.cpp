@@ -45,6 +45,7 @@ struct SmtpRunner {
   SmtpServer& srv;
   std::shared_ptr<SmtpServer::Conn> conn;
   std::string peer;
+  std::shared_ptr<const SmtpServer::Settings> settings;  // as when the connection was accepted
 
   template <class Socket>
   struct Io {
@@ -74,7 +75,7 @@ struct SmtpRunner {
   template <class Socket>
   asio::awaitable<bool> flush(Io<Socket>& io, std::string& out) {
     if (out.empty()) co_return true;
-    io.arm(SmtpClock::now() + srv.options_.write_timeout);
+    io.arm(SmtpClock::now() + settings->options.write_timeout);
     boost::system::error_code ec;
     if (io.tls)
       std::tie(ec, std::ignore) = co_await asio::async_write(*io.tls, asio::buffer(out), kAwait);
@@ -191,7 +192,7 @@ struct SmtpRunner {
     if (srv.stopping_ && !s.closed()) {
       // RFC 5321 §3.8: a server that shuts down answers 421 and closes; the sender
       // retries what it had not been told was stored.
-      std::string bye = make_reply(421, "4.3.2", srv.options_.session.hostname + " shutting down, try again later").wire();
+      std::string bye = make_reply(421, "4.3.2", s.options().hostname + " shutting down, try again later").wire();
       if (co_await flush(io, bye)) {
         // Close only after the peer's pending bytes are read, so a reset does not
         // destroy the 421 in flight.
@@ -219,14 +220,32 @@ SmtpServer::SmtpServer(asio::io_context& io, SmtpServerOptions options, StoreWri
       writer_(writer),
       intake_(intake),
       pool_(pool),
-      tls_(tls),
-      clients_(options_.max_connections_per_client) {
-  SmtpOptions plain = options_.session;
+      tls_(tls) {
+  settings_.store(make_settings(options_, nullptr));
+}
+
+void SmtpServer::set_options(SmtpServerOptions options) {
+  settings_.store(make_settings(std::move(options), settings()));
+}
+
+std::shared_ptr<const SmtpServer::Settings> SmtpServer::make_settings(
+    SmtpServerOptions options, const std::shared_ptr<const Settings>& previous) const {
+  options.name = options_.name;
+  options.session.lmtp = options_.session.lmtp;
+  auto s = std::make_shared<Settings>();
+  SmtpOptions plain = options.session;
   plain.tls_available = false;
-  session_options_ = std::make_shared<const SmtpOptions>(plain);
-  SmtpOptions with_tls = options_.session;
-  with_tls.tls_available = tls_ != nullptr;
-  session_options_tls_ = std::make_shared<const SmtpOptions>(with_tls);
+  s->plain = std::make_shared<const SmtpOptions>(plain);
+  SmtpOptions with_tls = options.session;
+  with_tls.tls_available = tls_ != nullptr && options.starttls;
+  s->tls = std::make_shared<const SmtpOptions>(with_tls);
+  // An unchanged cap keeps its count: a reload must not let clients past it.
+  if (previous && previous->options.max_connections_per_client == options.max_connections_per_client)
+    s->clients = previous->clients;
+  else
+    s->clients = std::make_shared<ClientCounts>(options.max_connections_per_client);
+  s->options = std::move(options);
+  return s;
 }
 
 std::expected<void, std::string> SmtpServer::listen(const std::string& address,
@@ -308,11 +327,12 @@ void SmtpServer::accept_loop(Acceptor& acc) {
             tcp_peer = true;
             sock.set_option(tcp::no_delay(true), pec);
           }
-          if (self->open_.load() >= self->options_.max_connections) {
+          auto settings = self->settings();
+          if (self->open_.load() >= settings->options.max_connections) {
             metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections"}});
             continue;
           }
-          if (tcp_peer && !self->clients_.admit(key)) {
+          if (tcp_peer && !settings->clients->admit(key)) {
             metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections_per_client"}});
             continue;
           }
@@ -323,17 +343,17 @@ void SmtpServer::accept_loop(Acceptor& acc) {
           conn->executor = sock.get_executor();
           const std::uint64_t id = self->conns_.add(conn);
           // STARTTLS is offered on TCP listeners only (a unix socket is local).
-          auto options = tcp_peer && !self->options_.session.lmtp ? self->session_options_tls_ : self->session_options_;
+          auto options = tcp_peer && !self->options_.session.lmtp ? settings->tls : settings->plain;
           asio::co_spawn(
               conn->executor,
-              [self, conn, peer, options, s = std::move(sock)]() mutable -> asio::awaitable<void> {
-                SmtpRunner runner{*self, conn, peer};
+              [self, conn, peer, options, settings, s = std::move(sock)]() mutable -> asio::awaitable<void> {
+                SmtpRunner runner{*self, conn, peer, settings};
                 co_await runner.run(std::move(s), options);
               },
-              [self, key, id, tcp_peer](std::exception_ptr e) {
+              [self, key, id, tcp_peer, clients = settings->clients](std::exception_ptr e) {
                 log_connection_failure(self->options_.name, e);
                 self->conns_.remove(id);
-                if (tcp_peer) self->clients_.release(key);
+                if (tcp_peer) clients->release(key);
                 --self->open_;
                 metrics().add("tlsrptd_open_connections", {{"listener", self->options_.name}}, -1);
               });

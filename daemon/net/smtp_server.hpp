@@ -28,6 +28,7 @@ namespace tlsrpt::daemon {
 struct SmtpServerOptions {
   std::string name = "smtp";  // "smtp" or "lmtp", in logs and metrics
   SmtpOptions session;        // lmtp, hostname, recipients, limits
+  bool starttls = true;       // offer STARTTLS on TCP SMTP connections when a TLS context is given
   std::size_t max_connections = 256;
   std::size_t max_connections_per_client = 10;
   std::chrono::milliseconds write_timeout{60000};
@@ -46,17 +47,29 @@ class SmtpServer : public std::enable_shared_from_this<SmtpServer> {
   void stop_accepting();
   std::size_t open_connections() const { return open_.load(); }
   std::vector<std::string> local_endpoints() const;
+  // Replaces the options (SIGHUP) for connections accepted afterwards; sessions in
+  // flight keep theirs. The name and the LMTP mode stay as constructed.
+  void set_options(SmtpServerOptions options);
 
   struct Conn;  // implementation (smtp_server.cpp)
 
  private:
+  // What a new connection is admitted and run with, swapped whole by set_options().
+  struct Settings {
+    SmtpServerOptions options;
+    std::shared_ptr<const SmtpOptions> plain, tls;  // a session's options without / with STARTTLS offered
+    // Open connections per client key (TCP peers); each connection releases to the
+    // object that admitted it, so a reload that changes the cap starts a new count.
+    std::shared_ptr<ClientCounts> clients;
+  };
+  std::shared_ptr<const Settings> settings() const { return settings_.load(); }
+  std::shared_ptr<const Settings> make_settings(SmtpServerOptions options,
+                                                const std::shared_ptr<const Settings>& previous) const;
   template <class Acceptor>
   void accept_loop(Acceptor& acceptor);
 
   boost::asio::io_context& io_;
-  SmtpServerOptions options_;
-  std::shared_ptr<const SmtpOptions> session_options_;
-  std::shared_ptr<const SmtpOptions> session_options_tls_;
+  const SmtpServerOptions options_;  // as constructed: only its name and LMTP mode are read
   StoreWriter& writer_;
   const Intake& intake_;
   boost::asio::thread_pool& pool_;
@@ -66,7 +79,7 @@ class SmtpServer : public std::enable_shared_from_this<SmtpServer> {
   std::vector<std::string> unix_paths_;
   std::atomic<std::size_t> open_{0};
   std::atomic<bool> stopping_{false};
-  ClientCounts clients_;  // open connections per client key (TCP peers)
+  std::atomic<std::shared_ptr<const Settings>> settings_;
   ConnectionRegistry<Conn> conns_;
 
   friend struct SmtpRunner;

@@ -21,7 +21,9 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <ranges>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "daemon/cli/commands.hpp"
@@ -94,6 +96,11 @@ SmtpServerOptions smtp_options(const Config& cfg, bool lmtp, const std::string& 
   return o;
 }
 
+// One budget for both mail listeners: what matters is the process's memory.
+std::size_t mail_budget_limit(const Config& cfg) {
+  return std::max(cfg.smtp.max_message_bytes_in_flight, cfg.smtp.max_message_bytes);
+}
+
 std::shared_ptr<InspectService> make_inspect(const Config& cfg) {
   if (!cfg.inspect.enabled) return nullptr;
   InspectServiceOptions io;
@@ -137,11 +144,84 @@ std::expected<std::shared_ptr<asio::ssl::context>, std::string> load_tls(const C
   return make_server_context(cfg.https.certificate, cfg.https.private_key);
 }
 
+void log_alert_line(std::string_view line) { log_notice(line); }
+
+// How long replaced or stopping alert sinks get to deliver what they hold.
+constexpr std::chrono::seconds kAlertDrain{10};
+
+// Settings fixed when the daemon starts: sockets, the database and the user, the
+// store writer, the network threads, the Maildir watcher, and the HTTP servers'
+// deadlines and caps. Each one the file changed is named, and keeps its running
+// value in `next`, so that the next reload compares against what runs.
+std::vector<std::string> keep_restart_only(Config& next, const Config& running) {
+  std::vector<std::string> changed;
+  auto fixed = [&](std::string_view key, auto field) {
+    if (field(next) == field(running)) return;
+    changed.emplace_back(key);
+    field(next) = field(running);
+  };
+  fixed("database", [](auto& c) -> auto& { return c.database; });
+  fixed("user", [](auto& c) -> auto& { return c.user; });
+  fixed("https.listen", [](auto& c) -> auto& { return c.https.listen; });
+  fixed("https.threads", [](auto& c) -> auto& { return c.https.threads; });
+  fixed("https.handshake_timeout", [](auto& c) -> auto& { return c.https.handshake_timeout; });
+  fixed("https.header_timeout", [](auto& c) -> auto& { return c.https.header_timeout; });
+  fixed("https.request_timeout", [](auto& c) -> auto& { return c.https.request_timeout; });
+  fixed("https.idle_timeout", [](auto& c) -> auto& { return c.https.idle_timeout; });
+  fixed("https.write_timeout", [](auto& c) -> auto& { return c.https.write_timeout; });
+  fixed("https.max_connections", [](auto& c) -> auto& { return c.https.max_connections; });
+  fixed("https.max_connections_per_client", [](auto& c) -> auto& { return c.https.max_connections_per_client; });
+  fixed("https.max_header_bytes", [](auto& c) -> auto& { return c.https.max_header_bytes; });
+  fixed("https.max_requests_per_connection", [](auto& c) -> auto& { return c.https.max_requests_per_connection; });
+  fixed("https.max_body_bytes_in_flight", [](auto& c) -> auto& { return c.https.max_body_bytes_in_flight; });
+  fixed("https.max_body_bytes_per_client", [](auto& c) -> auto& { return c.https.max_body_bytes_per_client; });
+  fixed("admin.listen", [](auto& c) -> auto& { return c.admin.listen; });
+  fixed("store.commit_delay", [](auto& c) -> auto& { return c.store.commit_delay; });
+  fixed("store.max_batch", [](auto& c) -> auto& { return c.store.max_batch; });
+  fixed("store.busy_timeout", [](auto& c) -> auto& { return c.store.busy_timeout; });
+  fixed("smtp.listen", [](auto& c) -> auto& { return c.smtp.listen; });
+  fixed("smtp.lmtp_listen", [](auto& c) -> auto& { return c.smtp.lmtp_listen; });
+  fixed("maildir.paths", [](auto& c) -> auto& { return c.maildir.paths; });
+  fixed("maildir.rescan_interval", [](auto& c) -> auto& { return c.maildir.rescan_interval; });
+  return changed;
+}
+
+// Rebuilding the inspection service resets its rate limits: only when it changed.
+bool same_inspection(const Config& a, const Config& b) {
+  return std::tie(a.inspect.enabled, a.inspect.trusted_proxies, a.inspect.max_concurrent, a.dns.servers,
+                  a.dns.timeout) ==
+         std::tie(b.inspect.enabled, b.inspect.trusted_proxies, b.inspect.max_concurrent, b.dns.servers, b.dns.timeout);
+}
+
+// Every field but `where` (the table's file:line moves when other lines do).
+auto sink_fields(const AlertSinkConfig& s) {
+  return std::tie(s.type, s.path, s.to, s.from, s.smarthost, s.starttls, s.username, s.password_file, s.ca_file, s.url,
+                  s.format, s.allow_private, s.timeout, s.retries);
+}
+
+// Replacing the sinks drops retries in progress: only when [alerts] changed.
+bool same_alerts(const AlertsConfig& a, const AlertsConfig& b) {
+  auto rules = [](const AlertsConfig& c) {
+    return std::tie(c.cooldown, c.failure_ratio, c.min_sessions, c.baseline_days, c.trust_unauthenticated,
+                    c.max_per_hour, c.stale_after);
+  };
+  auto same_sink = [](const AlertSinkConfig& x, const AlertSinkConfig& y) { return sink_fields(x) == sink_fields(y); };
+  return rules(a) == rules(b) && std::ranges::equal(a.sinks, b.sinks, same_sink);
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
 // The running daemon: its parts in the order they are built, torn down in reverse.
 // cmd_serve() calls the steps in order; each returns an exit code when it fails.
 class Service {
  public:
-  Service(Config cfg, const GlobalOptions& g) : cfg_(std::move(cfg)), g_(g) {}
+  // `user` is serve --user, which a reload keeps over the file's `user`.
+  Service(Config cfg, const GlobalOptions& g, std::optional<std::string> user)
+      : cfg_(std::move(cfg)), g_(g), user_override_(std::move(user)) {}
 
   int prepare_files();
   int load_certificate();
@@ -157,11 +237,18 @@ class Service {
   bool bind_mail(SmtpServer& srv, const std::vector<std::string>& addrs, const std::string& name);
   void wait_signal();
   void reload();
+  std::optional<Config> reread_config() const;
+  void reload_intake(Config& next);
+  void reload_certificate(Config& next);
+  void reload_mail(const Config& next);
+  void reload_inspection(const Config& next);
+  void reload_alerts(Config& next);
   void drain();
   void start_watchdog();
 
-  Config cfg_;
+  Config cfg_;  // what runs: after a reload, the file's values except those that need a restart
   const GlobalOptions& g_;
+  const std::optional<std::string> user_override_;
   const bool root_ = geteuid() == 0;
   std::optional<ServiceUser> service_user_;
   TlsContextHolder tls_;
@@ -171,9 +258,13 @@ class Service {
   std::unique_ptr<Intake> intake_;  // before every channel that refers to it
   std::shared_ptr<HttpServer> https_, admin_;  // https_ holds the inspection service
   std::unique_ptr<AlertingSlot> alerting_;
-  asio::thread_pool mail_pool_{2};  // ingest + DKIM lookups, off the network threads
+  asio::thread_pool retire_pool_{1};  // drains replaced alert sinks, off the network threads
+  asio::thread_pool mail_pool_{2};    // ingest + DKIM lookups, off the network threads
+  std::string host_;                  // the SMTP greeting's default name
+  std::shared_ptr<MessageBudget> budget_;
   std::shared_ptr<SmtpServer> smtp_, lmtp_;
   std::unique_ptr<MaildirWatcher> maildir_;
+  std::size_t maildir_max_bytes_ = 0;  // fixed in the watcher: a reload cannot change it
   std::map<std::string, std::vector<int>> inherited_;  // sockets from systemd, by listener name
   asio::signal_set signals_{io_, SIGTERM, SIGINT, SIGHUP};
   bool stopping_ = false;
@@ -243,7 +334,7 @@ int Service::build() {
 
   // Alerts run after each commit, on the writer thread (docs/architecture.md#the-flow-of-one-report).
   // A reload replaces the Alerting in the slot, so the hook asks the slot each time.
-  auto alerting = Alerting::create(cfg_.alerts, [](std::string_view line) { log_notice(line); });
+  auto alerting = Alerting::create(cfg_.alerts, log_alert_line);
   if (!alerting) {
     log_error(alerting.error());
     return kExitConfig;
@@ -253,18 +344,18 @@ int Service::build() {
     a->after_commit(db, ids, auth);
   });
 
-  const std::string host = host_name();
-  // One budget for both listeners: what matters is the process's memory.
-  auto budget =
-      std::make_shared<MessageBudget>(std::max(cfg_.smtp.max_message_bytes_in_flight, cfg_.smtp.max_message_bytes));
-  // The SMTP server always gets the certificate: smtp.starttls decides whether it is offered.
-  smtp_ = std::make_shared<SmtpServer>(io_, smtp_options(cfg_, false, host, budget), *writer_, *intake_, mail_pool_,
+  host_ = host_name();
+  budget_ = std::make_shared<MessageBudget>(mail_budget_limit(cfg_));
+  // The SMTP server always gets the certificate: smtp.starttls decides, and may change on reload.
+  smtp_ = std::make_shared<SmtpServer>(io_, smtp_options(cfg_, false, host_, budget_), *writer_, *intake_, mail_pool_,
                                        &tls_);
-  lmtp_ = std::make_shared<SmtpServer>(io_, smtp_options(cfg_, true, host, budget), *writer_, *intake_, mail_pool_,
+  lmtp_ = std::make_shared<SmtpServer>(io_, smtp_options(cfg_, true, host_, budget_), *writer_, *intake_, mail_pool_,
                                        nullptr);
-  if (!cfg_.maildir.paths.empty())
+  if (!cfg_.maildir.paths.empty()) {
+    maildir_max_bytes_ = cfg_.smtp.max_message_bytes;
     maildir_ = std::make_unique<MaildirWatcher>(cfg_.maildir.paths, cfg_.maildir.rescan_interval, *writer_, *intake_,
-                                                cfg_.smtp.max_message_bytes);
+                                                maildir_max_bytes_);
+  }
   return kExitOk;
 }
 
@@ -373,34 +464,104 @@ void Service::wait_signal() {
   });
 }
 
-// The config file again (or the running config without --config): log level, HTTP
-// policy and certificate change at once; addresses, database and user only on restart.
+// SIGHUP (README.md#deployment-with-systemd): the config file again. Every setting
+// that needs no new socket or thread applies to what starts afterwards (requests,
+// sessions, batches); requests and sessions in flight finish under the old ones.
+// Settings that need a restart are named in one warning. A part that cannot be
+// set up (a certificate, an alert sink) keeps its old settings and says so.
 void Service::reload() {
-  std::optional<Config> fresh = cfg_;
-  if (g_.config) {
-    auto r = load_config(*g_.config);
-    if (!r) {
-      for (const auto& e : r.error()) log_error("reload: " + e.text());
-      return;
-    }
-    fresh = std::move(*r);
-    if (g_.db) fresh->database = *g_.db;
-  }
+  auto next = reread_config();
+  if (!next) return;
+  std::vector<std::string> fixed = keep_restart_only(*next, cfg_);
+  // The watcher's message cap is fixed; SMTP and LMTP take the new one.
+  if (maildir_ && next->smtp.max_message_bytes != maildir_max_bytes_)
+    fixed.emplace_back("smtp.max_message_bytes (Maildir)");
   LogLevel lvl = LogLevel::info;
-  log_level_from_token(fresh->log_level, lvl);
+  log_level_from_token(next->log_level, lvl);
   set_log_level(lvl);
-  https_->set_policy(policy_from(*fresh, false));
-  admin_->set_policy(policy_from(*fresh, true));
-  if (auto rules = intake_rules(*fresh)) intake_->set_rules(std::move(*rules));
-  else log_error("reload: keeping the old intake rules: " + rules.error());
-  if (auto ctx = load_tls(*fresh, false); ctx) {
-    tls_.set(*ctx);
-    log_notice("reload: configuration and certificate reloaded");
-  } else {
-    log_error("reload: keeping the old certificate: " + ctx.error());
+  reload_intake(*next);
+  reload_certificate(*next);
+  reload_mail(*next);
+  reload_inspection(*next);
+  reload_alerts(*next);
+  if (!fixed.empty())
+    log_warning("reload: changed settings that only a restart applies (their running values stay): " + joined(fixed));
+  cfg_ = std::move(*next);
+  log_notice("reload: applied " + (g_.config ? *g_.config : std::string("the built-in defaults")));
+}
+
+// The file as at startup: --config (or the file found then), --db and --user win.
+// Nullopt, logged, when it does not load: everything keeps running as it is.
+std::optional<Config> Service::reread_config() const {
+  if (!g_.config) return cfg_;
+  auto r = load_config(*g_.config);
+  if (!r) {
+    for (const auto& e : r.error()) log_error("reload: " + e.text());
+    log_error("reload: the configuration has errors; nothing was changed");
+    return std::nullopt;
   }
-  if (fresh->https.listen != cfg_.https.listen || fresh->database != cfg_.database || fresh->user != cfg_.user)
-    log_warning("reload: listen addresses, database and user change only on restart");
+  if (g_.db) r->database = *g_.db;
+  if (user_override_) r->user = *user_override_;
+  return std::move(*r);
+}
+
+// Limits, domains, DKIM and its DNS for every channel; the HTTP policy follows the
+// limits the intake actually has.
+void Service::reload_intake(Config& next) {
+  if (auto rules = intake_rules(next)) {
+    intake_->set_rules(std::move(*rules));
+  } else {
+    log_error("reload: keeping the old limits, domains, DKIM and DNS settings: " + rules.error());
+    next.limits = cfg_.limits;
+    next.domains = cfg_.domains;
+    next.smtp.dkim = cfg_.smtp.dkim;
+    next.smtp.trusted_authserv_ids = cfg_.smtp.trusted_authserv_ids;
+    next.dns = cfg_.dns;
+  }
+  https_->set_policy(policy_from(next, false));
+  admin_->set_policy(policy_from(next, true));
+}
+
+// The certificate is read again even when its paths did not change: renewal.
+void Service::reload_certificate(Config& next) {
+  auto ctx = load_tls(next, false);
+  if (ctx) {
+    tls_.set(*ctx);
+    return;
+  }
+  log_error("reload: keeping the old certificate: " + ctx.error());
+  next.https.certificate = cfg_.https.certificate;
+  next.https.private_key = cfg_.https.private_key;
+}
+
+// New SMTP/LMTP sessions get the new options. A changed in-flight cap gets a new
+// budget: until the sessions that began before the reload end, they keep counting
+// against the old one.
+void Service::reload_mail(const Config& next) {
+  if (mail_budget_limit(next) != budget_->limit()) budget_ = std::make_shared<MessageBudget>(mail_budget_limit(next));
+  smtp_->set_options(smtp_options(next, false, host_, budget_));
+  lmtp_->set_options(smtp_options(next, true, host_, budget_));
+}
+
+void Service::reload_inspection(const Config& next) {
+  if (!next.inspect.enabled) https_->set_inspect(nullptr);
+  else if (!https_->inspect() || !same_inspection(next, cfg_)) https_->set_inspect(make_inspect(next));
+}
+
+// The new sinks take the next batch's alerts at once; the old ones deliver what they
+// hold on the retire thread (up to kAlertDrain), never on a network thread.
+void Service::reload_alerts(Config& next) {
+  if (same_alerts(next.alerts, cfg_.alerts)) return;
+  auto fresh = Alerting::create(next.alerts, log_alert_line);
+  if (!fresh) {
+    log_error("reload: keeping the old alert settings and sinks: " + fresh.error());
+    next.alerts = cfg_.alerts;
+    return;
+  }
+  auto old = alerting_->replace(std::shared_ptr<Alerting>(std::move(*fresh)));
+  asio::post(retire_pool_, [slot = alerting_.get(), old = std::move(old)]() mutable {
+    slot->retire(std::move(old), kAlertDrain);
+  });
 }
 
 // Stops accepting, lets the connections in flight finish (up to shutdown_timeout),
@@ -463,7 +624,8 @@ void Service::run() {
   if (maildir_) maildir_->stop();
   mail_pool_.join();
   writer_->stop();
-  alerting_->current()->shutdown(std::chrono::seconds(10));
+  retire_pool_.join();
+  alerting_->current()->shutdown(kAlertDrain);
   log_notice("stopped");
 }
 
@@ -481,7 +643,7 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
   log_level_from_token(loaded->log_level, level);
   set_log_level(level);
 
-  Service service(std::move(*loaded), g);
+  Service service(std::move(*loaded), g, o.user.empty() ? std::nullopt : std::optional<std::string>(o.user));
   for (int (Service::*step)() : {&Service::prepare_files, &Service::load_certificate, &Service::build,
                                  &Service::bind_listeners, &Service::start})
     if (int rc = (service.*step)(); rc != kExitOk) return rc;

@@ -18,7 +18,7 @@ root=$(pwd)
 
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"smtp_session ingest mail record http_request"}
+targets=${*:-"smtp_session ingest mail record http_request intake"}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 cxx=${CXX:-clang++-16}
 

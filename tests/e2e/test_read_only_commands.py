@@ -11,7 +11,7 @@ import os
 
 from support import QUIRKS, TempDirTest, main, sql, tlsrptd
 
-READ_ONLY = (["stats"], ["alerts", "list"], ["report", "held"])
+READ_ONLY = (["stats"], ["alerts", "list"], ["report", "held"], ["report", "list"], ["report", "show", "1"])
 
 
 class ReadOnly(TempDirTest):

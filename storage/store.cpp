@@ -77,7 +77,7 @@ std::expected<void, StoreError> Store::prepare_statements() {
   if (auto r = prep(upgrade_signer_, "UPDATE report SET signing_domain = ?2 WHERE id = ?1"); !r) return r;
   if (auto r = prep(attribute_twin_,
                     "UPDATE policy SET policy_domain = ?3 WHERE report = ?1 AND idx = ?2 AND policy_domain = '' "
-                    "AND policy_type = ?4");
+                    "AND policy_type = ?4 AND successful_sessions = ?5 AND failed_sessions = ?6");
       !r)
     return r;
   if (auto r = prep(insert_report_,
@@ -180,7 +180,8 @@ std::expected<std::int64_t, StoreError> Store::improve_twin(const Twin& twin, co
   return twin.id;
 }
 
-// The stored copy's domainless policies take the domains this copy attributed.
+// The stored copy's domainless policies take the domains this copy attributed (the
+// same policy: same position, type and counts; both copies were filtered alike).
 std::expected<bool, StoreError> Store::attribute_twin(const Twin& twin, const Report& r) {
   bool changed = false;
   for (std::size_t i = 0; i < r.policies.size(); ++i) {
@@ -189,7 +190,9 @@ std::expected<bool, StoreError> Store::attribute_twin(const Twin& twin, const Re
     attribute_twin_.bind(1, twin.id)
         .bind(2, static_cast<std::int64_t>(i))
         .bind(3, std::string_view(policy.domain))
-        .bind(4, policy.type.token());
+        .bind(4, policy.type.token())
+        .bind(5, r.policies[i].summary.successful)
+        .bind(6, r.policies[i].summary.failed);
     if (auto res = attribute_twin_.run(); !res) return std::unexpected(res.error());
     changed = changed || sqlite3_changes(db_.handle()) > 0;
   }

@@ -74,9 +74,10 @@ bool is_served(std::string_view d, const std::vector<std::string>& domains) {
   return false;
 }
 
-std::size_t attribute_domainless(Ingested& report, std::string_view attribute_to,
-                                 const std::vector<std::string>& domains) {
-  if (attribute_to.empty() || !is_served(attribute_to, domains)) return 0;
+std::size_t attribute_domainless(Ingested& report, std::string_view attribute_to) {
+  // For a domain not served too: the next step then leaves the policy out of the
+  // counts, since the sender said whose it is.
+  if (attribute_to.empty()) return 0;
   std::size_t n = 0;
   auto& policies = report.parsed.report.policies;
   for (std::size_t i = 0; i < policies.size(); ++i) {
@@ -233,7 +234,7 @@ IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ing
   // 3. attribution: RFC 8460 §5.3 makes TLS-Report-Domain mandatory in a report mail.
   const std::string attribute_to = ing->mail ? normalize_domain(ing->mail->tls_report_domain).value_or(std::string())
                                              : s.path_domain;
-  attribute_domainless(*ing, attribute_to, rules.domains);
+  attribute_domainless(*ing, attribute_to);
   // 4. domains
   if (!keep_served(*ing, rules.domains))
     return refuse(Outcome::no_policy_for_domain,

@@ -117,9 +117,8 @@ void log_outcome(const Submission& s, const IntakeDecision& d, Outcome outcome, 
 // The pure steps, for the unit tests and the fuzzer.
 
 // Step 3: gives each policy without a policy-domain the domain the envelope names
-// (`attribute_to`, "" = none) when it is served, with a note. Returns how many.
-std::size_t attribute_domainless(Ingested& report, std::string_view attribute_to,
-                                 const std::vector<std::string>& domains);
+// (`attribute_to`, "" = none), with a note. Returns how many.
+std::size_t attribute_domainless(Ingested& report, std::string_view attribute_to);
 
 // Step 4: drops the policies for domains not served (kept in the raw report, noted);
 // false when nothing is left that is served or unattributed: refuse the report.

@@ -205,6 +205,26 @@ class Dnsmasq:
         self.proc.stderr.close()
 
 
+class DkimKey:
+    """A DKIM key made for the test (tests/tools/dkim_tool.py, dkimpy) and a real DNS
+    server (dnsmasq) publishing it as selector `sel` of each of `domains`."""
+
+    def __init__(self, folder, domains, local=("test", "example")):
+        os.makedirs(folder, exist_ok=True)
+        self.tool = os.path.join(SOURCE, "tests", "tools", "dkim_tool.py")
+        self.txt = subprocess.run([sys.executable, self.tool, "keygen", folder, "1024"], capture_output=True,
+                                  check=True).stdout.decode().strip()
+        self.key = os.path.join(folder, "key.pem")
+        self.dns = Dnsmasq([(f"sel._domainkey.{d}", self.txt) for d in domains], local=local)
+
+    def sign(self, message, domain, *extra):
+        return subprocess.run([sys.executable, self.tool, "sign", self.key, "sel", domain, *extra], input=message,
+                              capture_output=True, check=True).stdout
+
+    def stop(self):
+        self.dns.stop()
+
+
 def curl(url, data=None, content_type=None, headers=(), method=None, extra=(), timeout=30):
     """A request with curl, the real client; returns (status, headers dict, body)."""
     args = ["curl", "-sk", "-D", "-", "--max-time", str(timeout)]

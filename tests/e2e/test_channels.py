@@ -16,15 +16,12 @@ import json
 import os
 import re
 import smtplib
-import subprocess
-import sys
 import time
 import urllib.request
 
-from support import (CORPUS, SOURCE, TLSRPTD, Daemon, Dnsmasq, TempDirTest, as_service_user, curl, free_port, main,
-                     run, sql)
+from support import (CORPUS, SOURCE, TLSRPTD, Daemon, DkimKey, TempDirTest, as_service_user, curl, free_port, main, run,
+                     sql)
 
-DKIM_TOOL = os.path.join(SOURCE, "tests", "tools", "dkim_tool.py")
 CHANNELS = ("HTTPS", "SMTP", "LMTP", "Maildir", "import")
 DAY = "2026-11-27"
 
@@ -113,12 +110,8 @@ class Channels(TempDirTest):
 
     def setUp(self):
         super().setUp()
-        keys = self.path("keys")
-        os.makedirs(keys)
-        txt = subprocess.run([sys.executable, DKIM_TOOL, "keygen", keys, "1024"], capture_output=True,
-                             check=True).stdout.decode().strip()
-        self.key = os.path.join(keys, "key.pem")
-        self.dns = Dnsmasq([("sel._domainkey.reporter.example", txt), ("sel._domainkey.other-signer.example", txt)])
+        self.dkim = DkimKey(self.path("keys"), ["reporter.example", "other-signer.example"])
+        self.dns = self.dkim.dns
         self.smtp_port, self.lmtp_port = free_port(), free_port()
         self.maildir = self.path("Maildir")
         for sub in ("new", "cur", "tmp"):
@@ -140,8 +133,7 @@ class Channels(TempDirTest):
             super().tearDown()
 
     def sign(self, message, domain):
-        return subprocess.run([sys.executable, DKIM_TOOL, "sign", self.key, "sel", domain], input=message,
-                              capture_output=True, check=True).stdout
+        return self.dkim.sign(message, domain)
 
     def mail_for(self, probe, channel):
         m = report_mail(report(probe, channel))

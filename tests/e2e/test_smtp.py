@@ -16,12 +16,10 @@ import shutil
 import smtplib
 import socket
 import subprocess
-import sys
 import time
 
-from support import CORPUS, QUIRKS, SOURCE, Daemon, Dnsmasq, TempDirTest, curl, main, sql, tlsrptd
+from support import CORPUS, QUIRKS, Daemon, DkimKey, Dnsmasq, TempDirTest, curl, main, sql, tlsrptd
 
-DKIM_TOOL = os.path.join(SOURCE, "tests", "tools", "dkim_tool.py")
 
 
 def emls(folder):
@@ -323,14 +321,10 @@ class Dkim(TempDirTest):
     def setUp(self):
         super().setUp()
         from support import free_port
-        keys = self.path("keys")
-        os.makedirs(keys)
-        txt = subprocess.run([sys.executable, DKIM_TOOL, "keygen", keys, "1024"], capture_output=True,
-                             check=True).stdout.decode().strip()
-        self.key = os.path.join(keys, "key.pem")
         # The Mail.ru report mail of tests/corpus, re-signed here by corp.mail.ru and by an unrelated domain.
-        self.dns = Dnsmasq([("sel._domainkey.corp.mail.ru", txt), ("sel._domainkey.mail.ru", txt),
-                            ("sel._domainkey.unrelated.example", txt)], local=("test", "example", "ru", "org"))
+        self.dkim = DkimKey(self.path("keys"), ["corp.mail.ru", "mail.ru", "unrelated.example"],
+                            local=("test", "example", "ru", "org"))
+        self.dns = self.dkim.dns
         self.port = free_port()
         self.d = Daemon(self.tmp, sections=(
             f'[smtp]\nlisten = ["127.0.0.1:{self.port}"]\n'
@@ -344,8 +338,7 @@ class Dkim(TempDirTest):
             super().tearDown()
 
     def sign(self, message, domain, *extra):
-        return subprocess.run([sys.executable, DKIM_TOOL, "sign", self.key, "sel", domain, *extra], input=message,
-                              capture_output=True, check=True).stdout
+        return self.dkim.sign(message, domain, *extra)
 
     def send(self, data):
         rc, out = swaks("--server", f"127.0.0.1:{self.port}", "--to", "tlsrpt@example.com", data=data)

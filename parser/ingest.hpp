@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <expected>
 #include <optional>
 #include <string>
@@ -50,6 +51,16 @@ struct Ingested {
   // Set when the submission was a mail (RFC 8460 §5.3): its headers and the report
   // part's label. The stored raw bytes stay the whole mail.
   std::optional<MailProvenance> mail;
+  // Set by the receiver's intake (daemon/intake/intake.hpp), not by the parser: the
+  // index in the report as sent of each policy in parsed.report.policies (empty: the
+  // same), once policies for domains not served are left out; and those whose
+  // policy-domain was attributed. The stored policy rows keep the index as sent.
+  std::vector<std::uint32_t> policy_index;
+  std::vector<std::uint32_t> attributed;
+
+  std::uint32_t index_as_sent(std::size_t i) const {
+    return policy_index.empty() ? static_cast<std::uint32_t>(i) : policy_index[i];
+  }
 };
 
 // Owns the reusable buffers and the JSON parser: one per thread.

@@ -69,9 +69,11 @@ void AlertStore::rollback() {
 
 std::expected<void, StoreError> AlertStore::record_authentication(std::span<const std::int64_t> report_ids,
                                                                   bool authenticated) {
-  // The store records it with the report; this keeps the method it wrote.
+  // The store records it with the report; this keeps the method it wrote, and only
+  // ever raises the flag (a row evaluated again must not lose what vouched for it).
   auto st = db_.cached("INSERT INTO report_auth (report, authenticated) SELECT id, ?2 FROM report WHERE id = ?1 "
-                        "ON CONFLICT (report) DO UPDATE SET authenticated = excluded.authenticated");
+                        "ON CONFLICT (report) DO UPDATE SET authenticated = "
+                        "max(report_auth.authenticated, excluded.authenticated)");
   if (!st) return std::unexpected(st.error());
   for (std::int64_t id : report_ids) {
     st->bind(1, id).bind(2, authenticated ? 1 : 0);

@@ -1,5 +1,6 @@
 #include "storage/store.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "parser/canonical_json.hpp"
@@ -72,12 +73,17 @@ std::expected<void, StoreError> Store::prepare_statements() {
                     "SELECT 1 FROM report WHERE organization_name = ?1 AND report_id = ?2 AND reporter = ?3 LIMIT 1");
       !r)
     return r;
-  if (auto r = prep(upgrade_auth_, "UPDATE report_auth SET authenticated = 1, method = ?2 WHERE report = ?1"); !r)
+  if (auto r = prep(upgrade_auth_,
+                    "INSERT INTO report_auth (report, authenticated, method) VALUES (?1, 1, ?2) "
+                    "ON CONFLICT (report) DO UPDATE SET authenticated = 1, method = excluded.method");
+      !r)
     return r;
-  if (auto r = prep(upgrade_signer_, "UPDATE report SET signing_domain = ?2 WHERE id = ?1"); !r) return r;
+  if (auto r = prep(upgrade_signer_, "UPDATE report SET signing_domain = ?2, reporter = 'dkim:' || ?2 WHERE id = ?1");
+      !r)
+    return r;
   if (auto r = prep(attribute_twin_,
                     "UPDATE policy SET policy_domain = ?3 WHERE report = ?1 AND idx = ?2 AND policy_domain = '' "
-                    "AND policy_type = ?4 AND successful_sessions = ?5 AND failed_sessions = ?6");
+                    "AND policy_type = ?4");
       !r)
     return r;
   if (auto r = prep(insert_report_,
@@ -134,7 +140,7 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
   if (!id) return std::unexpected(id.error());
   row_id = *id;
   if (auto res = insert_raw_and_auth(*id, p); !res) return std::unexpected(res.error());
-  if (auto res = insert_policies(*id, p.report->parsed.report); !res) return std::unexpected(res.error());
+  if (auto res = insert_policies(*id, *p.report); !res) return std::unexpected(res.error());
   return outcome;
 }
 
@@ -167,32 +173,50 @@ std::expected<bool, StoreError> Store::key_taken(const PendingReport& p, const s
 // stored row's id when it changed (for the alert hook), else 0.
 std::expected<std::int64_t, StoreError> Store::improve_twin(const Twin& twin, const PendingReport& p) {
   const Provenance& prov = *p.provenance;
-  if (!twin.counted || !p.hold_reason.empty()) return 0;
-  auto attributed = attribute_twin(twin, p.report->parsed.report);
+  // Only a copy vouched for at least as well may change the counted one.
+  if (!twin.counted || !p.hold_reason.empty() || (twin.authenticated && !prov.authenticated)) return 0;
+  bool changed = false;
+  if (!twin.authenticated && prov.authenticated) {
+    auto vouched = authenticate_twin(twin, p);
+    if (!vouched) return std::unexpected(vouched.error());
+    changed = *vouched;
+  }
+  auto attributed = attribute_twin(twin, *p.report);
   if (!attributed) return std::unexpected(attributed.error());
-  if (twin.authenticated || !prov.authenticated) return *attributed ? twin.id : 0;
-  upgrade_auth_.bind(1, twin.id).bind(2, std::string_view(prov.auth_method + " (a later copy)"));
-  if (auto res = upgrade_auth_.run(); !res) return std::unexpected(res.error());
-  upgrade_signer_.bind(1, twin.id);
-  if (prov.signing_domain.empty()) upgrade_signer_.bind_null(2);
-  else upgrade_signer_.bind(2, std::string_view(prov.signing_domain));
-  if (auto res = upgrade_signer_.run(); !res) return std::unexpected(res.error());
-  return twin.id;
+  return changed || *attributed ? twin.id : 0;
 }
 
-// The stored copy's domainless policies take the domains this copy attributed (the
-// same policy: same position, type and counts; both copies were filtered alike).
-std::expected<bool, StoreError> Store::attribute_twin(const Twin& twin, const Report& r) {
+// The counted copy becomes authenticated, and with a signer becomes that signer's
+// report, unless the signer already has a report under this organization-name and
+// report-id (then two copies would count for one reporter: it is left as it was).
+std::expected<bool, StoreError> Store::authenticate_twin(const Twin& twin, const PendingReport& p) {
+  const Provenance& prov = *p.provenance;
+  if (!prov.signing_domain.empty()) {
+    auto taken = key_taken(p, reporter_identity(p.report->parsed.report, prov));
+    if (!taken) return std::unexpected(taken.error());
+    if (*taken) return false;
+  }
+  upgrade_auth_.bind(1, twin.id).bind(2, std::string_view(prov.auth_method + " (a later copy)"));
+  if (auto res = upgrade_auth_.run(); !res) return std::unexpected(res.error());
+  if (prov.signing_domain.empty()) return true;
+  upgrade_signer_.bind(1, twin.id).bind(2, std::string_view(prov.signing_domain));
+  if (auto res = upgrade_signer_.run(); !res) return std::unexpected(res.error());
+  return true;
+}
+
+// The stored copy's domainless policies take the domains this copy attributed: the
+// same policies, by their index in the report as sent (the same content).
+std::expected<bool, StoreError> Store::attribute_twin(const Twin& twin, const Ingested& copy) {
   bool changed = false;
+  const Report& r = copy.parsed.report;
   for (std::size_t i = 0; i < r.policies.size(); ++i) {
+    const std::uint32_t as_sent = copy.index_as_sent(i);
+    if (std::find(copy.attributed.begin(), copy.attributed.end(), as_sent) == copy.attributed.end()) continue;
     const Policy& policy = r.policies[i].policy;
-    if (policy.domain.empty()) continue;
     attribute_twin_.bind(1, twin.id)
-        .bind(2, static_cast<std::int64_t>(i))
+        .bind(2, static_cast<std::int64_t>(as_sent))
         .bind(3, std::string_view(policy.domain))
-        .bind(4, policy.type.token())
-        .bind(5, r.policies[i].summary.successful)
-        .bind(6, r.policies[i].summary.failed);
+        .bind(4, policy.type.token());
     if (auto res = attribute_twin_.run(); !res) return std::unexpected(res.error());
     changed = changed || sqlite3_changes(db_.handle()) > 0;
   }
@@ -249,12 +273,15 @@ std::expected<void, StoreError> Store::insert_raw_and_auth(std::int64_t id, cons
   return {};
 }
 
-// One `policy` row per policy and one `failure` row per failure-detail.
-std::expected<void, StoreError> Store::insert_policies(std::int64_t id, const Report& r) {
+// One `policy` row per policy and one `failure` row per failure-detail, numbered by
+// the policy's index in the report as sent (the data-quality notes' paths use it).
+std::expected<void, StoreError> Store::insert_policies(std::int64_t id, const Ingested& ingested) {
+  const Report& r = ingested.parsed.report;
   for (std::size_t i = 0; i < r.policies.size(); ++i) {
     const PolicyResult& pr = r.policies[i];
+    const auto idx = static_cast<std::int64_t>(ingested.index_as_sent(i));
     insert_policy_.bind(1, id)
-        .bind(2, static_cast<std::int64_t>(i))
+        .bind(2, idx)
         .bind(3, pr.policy.type.token())
         .bind(4, std::string_view(pr.policy.domain))
         .bind(5, std::string_view(json_array(pr.policy.strings)))
@@ -265,7 +292,7 @@ std::expected<void, StoreError> Store::insert_policies(std::int64_t id, const Re
     for (std::size_t j = 0; j < pr.failures.size(); ++j) {
       const FailureDetail& f = pr.failures[j];
       insert_failure_.bind(1, id)
-          .bind(2, static_cast<std::int64_t>(i))
+          .bind(2, idx)
           .bind(3, static_cast<std::int64_t>(j))
           .bind(4, f.result_type.token())
           .bind(5, f.sending_mta_ip)

@@ -72,11 +72,12 @@ class Store {
   std::expected<Twin, StoreError> find_twin(const PendingReport& p);
   std::expected<bool, StoreError> key_taken(const PendingReport& p, const std::string& reporter);
   std::expected<std::int64_t, StoreError> improve_twin(const Twin& twin, const PendingReport& p);
-  std::expected<bool, StoreError> attribute_twin(const Twin& twin, const Report& r);
+  std::expected<bool, StoreError> authenticate_twin(const Twin& twin, const PendingReport& p);
+  std::expected<bool, StoreError> attribute_twin(const Twin& twin, const Ingested& copy);
   std::expected<std::int64_t, StoreError> insert_report_row(const PendingReport& p, std::string_view status,
                                                             const std::string& reporter);
   std::expected<void, StoreError> insert_raw_and_auth(std::int64_t id, const PendingReport& p);
-  std::expected<void, StoreError> insert_policies(std::int64_t id, const Report& r);
+  std::expected<void, StoreError> insert_policies(std::int64_t id, const Ingested& ingested);
   std::expected<void, StoreError> prepare_statements();
 
   Db db_;

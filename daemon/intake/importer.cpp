@@ -229,6 +229,9 @@ class ImportRun {
 
   // A regular file, or each message of an mbox.
   void import(const std::string& path);
+  // After an I/O error the file descriptor's state is unknown (fsyncgate): the import
+  // stops rather than commit more through it; run it again.
+  bool io_error() const { return io_error_; }
   ImportSummary finish() {
     if (!batch_.empty()) flush();
     return sum_;
@@ -256,6 +259,7 @@ class ImportRun {
   ImportSummary sum_;
   std::vector<Item> batch_;
   std::size_t batch_bytes_ = 0;
+  bool io_error_ = false;
 };
 
 void ImportRun::import(const std::string& path) {
@@ -352,6 +356,7 @@ void ImportRun::settle(Item& item, const Committed& committed) {
   if (!committed.outcome) {
     item.result.kind = ImportResult::Kind::failed;
     item.result.reason = "not stored: database error: " + committed.outcome.error().message;
+    io_error_ = io_error_ || (committed.outcome.error().code & 0xff) == SQLITE_IOERR;
     return;
   }
   switch (*committed.outcome) {
@@ -388,6 +393,7 @@ ImportSummary Importer::run(const std::vector<std::string>& files,
   for (const auto& path : files) {
     import.import(path);
     if (on_progress) on_progress(++done, files.size());
+    if (import.io_error()) break;
   }
   return import.finish();
 }

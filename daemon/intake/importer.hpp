@@ -55,7 +55,7 @@ class Importer {
   // Imports `files`; `on_result` sees each outcome (per file, or per mbox message)
   // once its batch is committed.
   // A database error fails the reports of the batch it hit (reported as failed);
-  // the import goes on with the next batch.
+  // the import goes on with the next batch, except after an I/O error, which stops it.
   ImportSummary run(const std::vector<std::string>& files, const std::function<void(const ImportResult&)>& on_result,
                     const std::function<void(std::size_t done, std::size_t total)>& on_progress = {});
 

@@ -83,6 +83,7 @@ std::size_t attribute_domainless(Ingested& report, std::string_view attribute_to
   for (std::size_t i = 0; i < policies.size(); ++i) {
     if (!policies[i].policy.domain.empty()) continue;
     policies[i].policy.domain = std::string(attribute_to);
+    report.attributed.push_back(static_cast<std::uint32_t>(i));
     report.parsed.notes.push_back({std::string(note::kPolicyDomainAttributed),
                                    "policies[" + std::to_string(i) + "].policy.policy-domain",
                                    "no policy-domain; counted for " + std::string(attribute_to) +
@@ -96,10 +97,12 @@ bool keep_served(Ingested& report, const std::vector<std::string>& domains) {
   auto& policies = report.parsed.report.policies;
   if (domains.empty()) return true;
   std::vector<PolicyResult> kept;
+  std::vector<std::uint32_t> index;
   for (std::size_t i = 0; i < policies.size(); ++i) {
     const std::string& d = policies[i].policy.domain;
     if (d.empty() || is_served(d, domains)) {
       kept.push_back(std::move(policies[i]));
+      index.push_back(static_cast<std::uint32_t>(i));
       continue;
     }
     report.parsed.notes.push_back({std::string(note::kPolicyNotServed),
@@ -108,6 +111,7 @@ bool keep_served(Ingested& report, const std::vector<std::string>& domains) {
   }
   // A report that names no policy at all is refused only when it names nothing served.
   const bool keep = !kept.empty() || policies.empty();
+  if (kept.size() != policies.size()) report.policy_index = std::move(index);
   policies = std::move(kept);
   return keep;
 }

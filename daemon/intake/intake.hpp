@@ -128,8 +128,9 @@ bool keep_served(Ingested& report, const std::vector<std::string>& domains);
 // (DANE policies name MX hosts: mx1.example.com is served with example.com).
 bool is_served(std::string_view domain, const std::vector<std::string>& domains);
 
-// RFC 8460 §3 with DMARC's relaxed rule: d= is the From domain or its
-// organizational domain (public suffix list).
+// RFC 8460 §3 ("by the reporting domain"): d= is the From domain or its
+// organizational domain (RFC 7489 §3.2, public suffix list). Stricter than DMARC's
+// relaxed alignment: a sibling or child of the From domain does not count.
 bool dkim_aligned(std::string_view signing_domain, std::string_view from_domain);
 
 // Step 6: the hold reason when the report names a well-known reporter's

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "parser/ingest.hpp"
 #include "storage/schema.hpp"
 #include "storage/store.hpp"
@@ -50,7 +52,8 @@ class AlertStoreTest : public ::testing::Test {
     store_ = std::move(*s);
   }
   // Stores reports in one batch; returns the row ids.
-  std::vector<std::int64_t> store(const std::vector<std::string>& jsons, Transport t = Transport::import) {
+  std::vector<std::int64_t> store(const std::vector<std::string>& jsons, Transport t = Transport::import,
+                                  std::optional<bool> authenticated = std::nullopt) {
     Ingestor ing;
     std::vector<Ingested> parsed;
     for (const auto& j : jsons) {
@@ -61,7 +64,7 @@ class AlertStoreTest : public ::testing::Test {
     Provenance prov;
     prov.transport = t;
     prov.source = "test";
-    prov.authenticated = t != Transport::https;  // as the channels set it
+    prov.authenticated = authenticated.value_or(t != Transport::https);  // as the channels set it
     std::vector<PendingReport> batch;
     for (std::size_t i = 0; i < parsed.size(); ++i) batch.push_back({&parsed[i], &prov, jsons[i]});
     std::vector<std::int64_t> ids;
@@ -155,10 +158,10 @@ TEST_F(AlertStoreTest, ObservationsAreSummedPerDayReporterPolicyAndAuthenticatio
 
 TEST_F(AlertStoreTest, UnauthenticatedReportsAreLeftOutUnlessAskedFor) {
   auto https = store({report_json("Forger", "f1", "2024-05-01", "example.com", "sts", kPolicy, 0, 9)}, Transport::https);
-  auto mail = store({report_json("Spoofer", "s1", "2024-05-01", "example.com", "sts", kPolicy, 0, 9)}, Transport::smtp);
+  // A mail whose DKIM failed (dkim = "record").
+  store({report_json("Spoofer", "s1", "2024-05-01", "example.com", "sts", kPolicy, 0, 9)}, Transport::smtp, false);
   store({report_json("Google LLC", "g1", "2024-05-01", "example.com", "sts", kPolicy, 10, 0)});
   AlertStore a(store_->db());
-  ASSERT_TRUE(a.record_authentication(mail, false));  // a mail whose DKIM failed
   auto trusted = a.observations("example.com", "2024-05-01", "2024-05-01", false);
   ASSERT_TRUE(trusted);
   ASSERT_EQ(trusted->size(), 1u);  // HTTPS without a row counts as unauthenticated
@@ -167,8 +170,11 @@ TEST_F(AlertStoreTest, UnauthenticatedReportsAreLeftOutUnlessAskedFor) {
   ASSERT_TRUE(all);
   ASSERT_EQ(all->size(), 3u);
   EXPECT_EQ(std::count_if(all->begin(), all->end(), [](const PolicySum& p) { return !p.authenticated; }), 2);
-  // An HTTPS report the channel vouches for (a row says so) counts as authenticated.
+  // An HTTPS report the channel vouches for (a row says so) counts as authenticated;
+  // being evaluated again as unauthenticated never takes that away.
   ASSERT_TRUE(a.record_authentication(https, true));
+  EXPECT_EQ(a.observations("example.com", "2024-05-01", "2024-05-01", false)->size(), 2u);
+  ASSERT_TRUE(a.record_authentication(https, false));
   EXPECT_EQ(a.observations("example.com", "2024-05-01", "2024-05-01", false)->size(), 2u);
 }
 

@@ -224,6 +224,61 @@ TEST_F(StoreTest, ASignedCopyAuthenticatesTheCountedOne) {
   EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
 }
 
+// A signed copy of a counted unsigned report makes it the signer's report: that
+// signer's other content under the same report-id is then a conflict, whatever the order.
+TEST_F(StoreTest, ASignedCopyMakesTheCountedReportTheSignersReport) {
+  std::vector<Submitted> a;
+  a.push_back(from(kHttps, {kHttps, "Google Inc.", "d1", 10, StoreOutcome::stored, 10}));
+  a.push_back(from(kGoogleMail, {kGoogleMail, "Google Inc.", "d1", 10, StoreOutcome::duplicate, 10}));
+  a.push_back(from(kGoogleMail, {kGoogleMail, "Google Inc.", "d1", 20, StoreOutcome::conflict, 10}));
+  EXPECT_EQ(store(*st, a),
+            (std::vector<StoreOutcome>{StoreOutcome::stored, StoreOutcome::duplicate, StoreOutcome::conflict}));
+  EXPECT_EQ(scalar(st->db(), "SELECT count(*) FROM reports WHERE reporter = 'dkim:google.com'"), 2);
+  EXPECT_EQ(scalar(st->db(), "SELECT successful_sessions FROM policy_daily"), 10);
+}
+
+// What a copy may change about the counted report, policy by policy, by the index
+// each policy has in the report as sent.
+TEST_F(StoreTest, ACopyAttributesOnlyWhatItAttributedAndOnlyIfVouchedForAsWell) {
+  const std::string json =
+      R"({"organization-name":"Org","date-range":{"start-datetime":"2024-03-01T00:00:00Z","end-datetime":"2024-03-01T23:59:59Z"},)"
+      R"("contact-info":"r@reporter.example","report-id":"r1","policies":[)"
+      R"({"policy":{"policy-type":"no-policy-found"},"summary":{"total-successful-session-count":0,"total-failure-session-count":5}},)"
+      R"({"policy":{"policy-type":"no-policy-found","policy-domain":"example.com"},"summary":{"total-successful-session-count":0,"total-failure-session-count":5}}]})";
+  auto domains = [&] {
+    auto q = st->db().prepare("SELECT group_concat(idx || '=' || policy_domain, ' ') FROM policy ORDER BY idx");
+    EXPECT_TRUE(q && *q->step());
+    return q->text(0);
+  };
+  std::vector<Submitted> a;
+  a.push_back(make(json));  // nothing attributes its first policy
+  a[0].provenance.authenticated = true;  // the admin's import
+  store(*st, a);
+  EXPECT_EQ(domains(), "0= 1=example.com");
+  // A copy sent for other.org: its first policy went to other.org and was left out
+  // (not served); the second is now its position 0, but was not attributed.
+  std::vector<Submitted> b;
+  b.push_back(make(json));
+  b[0].provenance.authenticated = true;
+  b[0].ingested.parsed.report.policies.erase(b[0].ingested.parsed.report.policies.begin());
+  b[0].ingested.policy_index = {1};
+  b[0].ingested.attributed = {0};
+  EXPECT_EQ(store(*st, b), std::vector<StoreOutcome>{StoreOutcome::duplicate});
+  EXPECT_EQ(domains(), "0= 1=example.com");
+  // An unauthenticated copy attributing it to a served domain: not vouched for as well.
+  std::vector<Submitted> c;
+  c.push_back(make(json));
+  c[0].ingested.parsed.report.policies[0].policy.domain = "example.com";
+  c[0].ingested.attributed = {0};
+  EXPECT_EQ(store(*st, c), std::vector<StoreOutcome>{StoreOutcome::duplicate});
+  EXPECT_EQ(domains(), "0= 1=example.com");
+  EXPECT_EQ(scalar(st->db(), "SELECT authenticated FROM report_auth"), 1);
+  // The same, vouched for: attributed.
+  c[0].provenance.authenticated = true;
+  EXPECT_EQ(store(*st, c), std::vector<StoreOutcome>{StoreOutcome::duplicate});
+  EXPECT_EQ(domains(), "0=example.com 1=example.com");
+}
+
 // Migration 5 moves a version 4 database to the reporter identity: every row kept
 // with its status, nothing re-counted, DKIM rows named by their signer.
 TEST_F(StoreTest, MigrationFiveKeepsEveryRowAndCount) {

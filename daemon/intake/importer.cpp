@@ -311,7 +311,7 @@ void ImportRun::add(std::string label, const std::string& source, std::string by
     sub.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
     item.decision = intake_.check(sub);
     if (!item.decision.report) {
-      log_outcome(sub, item.decision, item.decision.outcome);
+      // The outcome line printed for the file is this channel's log line.
       item.result.kind = ImportResult::Kind::rejected;
       item.result.reason = item.decision.detail;
       std::string().swap(item.bytes);

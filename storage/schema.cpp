@@ -212,8 +212,9 @@ UPDATE report SET reporter = CASE
   WHEN signing_domain IS NOT NULL AND signing_domain <> '' THEN 'dkim:' || signing_domain
   ELSE 'org:' || organization_name || ' <' || coalesce(contact_info, '') || '>' END;
 
+-- The content is the duplicate test; the key lookup (organization_name, report_id,
+-- reporter) is served by the UNIQUE index of migration 1 (its first two columns).
 CREATE INDEX report_by_content ON report (content_sha256);
-CREATE INDEX report_by_reporter ON report (organization_name, report_id, reporter);
 
 DROP VIEW reports;
 CREATE VIEW reports AS

@@ -32,7 +32,7 @@ class TempDir {
 // Takes a current database back to before schema migration 5 (the reporter
 // identity), so a test can make the shape an older tlsrptd left behind.
 inline constexpr const char* kUndoMigration5 =
-    "DROP INDEX report_by_content; DROP INDEX report_by_reporter; DROP VIEW reports; "
+    "DROP INDEX report_by_content; DROP VIEW reports; "
     "CREATE VIEW reports AS SELECT id FROM report; "
     "ALTER TABLE report DROP COLUMN reporter; ALTER TABLE report DROP COLUMN signing_domain;";
 

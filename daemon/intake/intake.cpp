@@ -42,6 +42,19 @@ std::string describe(const DkimResult& r) {
   return s;
 }
 
+// What is stored with the report about how it came and who vouched for it.
+Provenance provenance_of(const Submission& s, bool authenticated, std::string method, std::string signer) {
+  Provenance p;
+  p.transport = s.transport;
+  p.source = s.source;
+  p.media_type = s.media_type;
+  p.received_at = s.received_at;
+  p.authenticated = authenticated;
+  p.auth_method = std::move(method);
+  p.signing_domain = std::move(signer);
+  return p;
+}
+
 IntakeDecision refuse(Outcome outcome, Error error) {
   IntakeDecision d;
   d.kind = IntakeDecision::Kind::reject;
@@ -252,13 +265,7 @@ IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ing
     d.detail = auth.why;
     return d;
   }
-  d.provenance.transport = s.transport;
-  d.provenance.source = s.source;
-  d.provenance.media_type = s.media_type;
-  d.provenance.received_at = s.received_at;
-  d.provenance.authenticated = auth.verdict == Auth::Verdict::authenticated;
-  d.provenance.auth_method = auth.method;
-  d.provenance.signing_domain = auth.signer;
+  d.provenance = provenance_of(s, auth.verdict == Auth::Verdict::authenticated, auth.method, auth.signer);
   d.kind = auth.verdict == Auth::Verdict::hold ? IntakeDecision::Kind::hold : IntakeDecision::Kind::store;
   d.hold_reason = auth.why;
   // 6. reporter: only a signature can contradict a claimed name.

@@ -6,6 +6,9 @@
 
 namespace tlsrpt::daemon {
 
+namespace {
+
+// The metrics of one committed outcome.
 void count_committed(const storage::PendingReport& p, storage::StoreOutcome outcome) {
   const std::string_view token = storage::to_token(outcome);
   metrics().inc("tlsrptd_reports_total",
@@ -19,6 +22,8 @@ void count_committed(const storage::PendingReport& p, storage::StoreOutcome outc
                   static_cast<double>(policy.summary.failed));
   }
 }
+
+}  // namespace
 
 std::vector<Committed> commit_reports(storage::Store& store, std::span<const storage::PendingReport> batch) {
   std::vector<Committed> out;

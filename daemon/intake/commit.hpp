@@ -26,7 +26,4 @@ struct Committed {
 // channel, tlsrptd_sessions_total by policy domain for the stored ones).
 std::vector<Committed> commit_reports(storage::Store& store, std::span<const storage::PendingReport> batch);
 
-// The metrics of one committed outcome.
-void count_committed(const storage::PendingReport& p, storage::StoreOutcome outcome);
-
 }  // namespace tlsrpt::daemon

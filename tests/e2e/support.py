@@ -66,10 +66,60 @@ def sql(db, query, service=False):
     return json.loads(p.stdout) if p.stdout.strip() else []
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _ephemeral_start():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORT_LOCKS = {}  # port -> open lock file, held until this process exits
+_PORT_LOCK_DIR = os.path.join(tempfile.gettempdir(), "tlsrptd-test-ports")
+
+
+def _bindable(port, udp):
+    kinds = [socket.SOCK_STREAM] + ([socket.SOCK_DGRAM] if udp else [])
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port(udp=False):
+    """A loopback port for a server the test starts (TCP, and UDP too with `udp`).
+
+    Ports come from below the kernel's ephemeral range, so no outgoing connection and
+    no bind(0) of another process takes one between this call and the server's bind;
+    each port handed out is locked (flock on a file in a shared directory, released
+    when this process exits), so two tests running at once never get the same one."""
+    import fcntl
+    import random
+    os.makedirs(_PORT_LOCK_DIR, mode=0o1777, exist_ok=True)
+    top = min(_ephemeral_start(), 32768)
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(2000):
+        port = rng.randrange(max(1024, top - 12000), top)
+        if port in _PORT_LOCKS:
+            continue
+        path = os.path.join(_PORT_LOCK_DIR, str(port))
+        try:
+            f = open(path, "a")
+        except OSError:
+            continue
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        if _bindable(port, udp):
+            _PORT_LOCKS[port] = f
+            return port
+        f.close()
+    raise RuntimeError("no free port")
 
 
 class Daemon:
@@ -151,20 +201,7 @@ DNSMASQ = "/usr/sbin/dnsmasq"
 
 def free_udp_tcp_port():
     """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both)."""
-    for _ in range(50):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
-    raise RuntimeError("no free port")
+    return free_port(udp=True)
 
 
 class Dnsmasq:

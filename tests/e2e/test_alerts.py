@@ -204,10 +204,8 @@ def read_jsonl(path):
         return [json.loads(line) for line in f]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from support import free_port  # noqa: E402  (ports outside the ephemeral range, locked per test)
 
 
 def make_cert(tmp):

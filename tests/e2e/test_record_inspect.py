@@ -10,10 +10,14 @@ import os
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from support import free_udp_tcp_port  # noqa: E402  (ports outside the ephemeral range, locked per test)
 
 TLSRPTD = os.environ.get("TLSRPTD", "tlsrptd")
 DNSMASQ = "/usr/sbin/dnsmasq"
@@ -48,24 +52,6 @@ ZONE_ARGS = [
     "--dns-rr=_25._tcp.mx1.full.test,52,030101" + TLSA_HEX,
     "--cname=_smtp._tls.cname.test,_smtp._tls.provider.test",
 ]
-
-
-def free_udp_tcp_port():
-    """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both)."""
-    for _ in range(50):
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
-    raise RuntimeError("no free port")
 
 
 def closed_port():

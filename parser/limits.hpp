@@ -32,6 +32,19 @@ struct Limits {
   std::size_t max_text_bytes = 8 * kKiB;
   // Data-quality notes kept per report; the rest is summarised in one note.
   std::size_t max_notes = 100;
+  // The stored footprint (parser/footprint.hpp): each failure-detail string the rows
+  // keep (real ones: at most ~160 bytes), and the text all rows of one report keep,
+  // as a multiple of the submission's bytes.
+  std::size_t max_stored_text_bytes = 256;
+  std::size_t max_stored_text_ratio = 4;
+
+  // Used by the daemon's intake and store, not by the parser.
+  // Unauthenticated bytes (HTTPS, unsigned mail) one client (IPv4 address or IPv6
+  // /64) may submit per UTC day; 0: no budget.
+  std::size_t max_unauthenticated_bytes_per_client = 64 * kMiB;
+  // Reports are refused while the database's filesystem has less free space than
+  // this, or than 1 % of its size when that is less.
+  std::size_t min_free_disk = 256 * kMiB;
 
   // Mail (RFC 8460 §5.3). The decoded report part is a submission like any other
   // and is bounded by max_submission_bytes.

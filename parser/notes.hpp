@@ -50,6 +50,11 @@ inline constexpr std::string_view kTextTruncated = "text-truncated";
 inline constexpr std::string_view kGzipMultiMember = "gzip-multi-member";
 inline constexpr std::string_view kNotesTruncated = "notes-truncated";
 
+// The stored footprint (parser/footprint.hpp): what the rows keep of a big report.
+inline constexpr std::string_view kStoredTextCut = "stored-text-cut";              // over max_stored_text_bytes
+inline constexpr std::string_view kStoredTextBudget = "stored-text-budget";        // over max_stored_text_ratio
+inline constexpr std::string_view kFailureDetailsMerged = "failure-details-merged";  // identical rows, counts summed
+
 // Mail (RFC 8460 §5.3): what the mail around a report got wrong.
 inline constexpr std::string_view kMailExtraReportPart = "mail-extra-report-part";      // only the first part is used
 inline constexpr std::string_view kMailPartLabelMismatch = "mail-part-label-mismatch";  // quirk(parsedmarc): +gzip holding JSON

@@ -53,6 +53,16 @@ std::string organizational_domain(std::string_view domain) {
   return std::string(registrable);
 }
 
+bool under_listed_public_suffix(std::string_view domain) {
+  std::string name = normalized(domain);
+  if (name.empty() || name.find('\0') != std::string::npos) return false;
+  const psl_ctx_t* ctx = psl();
+  if (!ctx || !psl_registrable_domain(ctx, name.c_str())) return false;
+  // The suffix the registrable part hangs from must be a rule of the list itself.
+  const char* suffix = psl_unregistrable_domain(ctx, name.c_str());
+  return suffix && psl_is_public_suffix2(ctx, suffix, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE) != 0;
+}
+
 bool dkim_aligned_domain(std::string_view signing_domain, std::string_view from_domain) {
   std::string d = normalized(signing_domain);
   std::string from = normalized(from_domain);

@@ -19,6 +19,13 @@ namespace tlsrpt {
 // if that fails; without either, every name is its own organizational domain.
 std::string organizational_domain(std::string_view domain);
 
+// Whether the name is registrable under a suffix the PSL lists: "mail.example.com",
+// "x.co.uk", "foo.github.io" yes; "intranet.corp", "host.local", "x.internal", "lan",
+// "com" no (libpsl's implicit "*" rule, which makes any unknown top-level label a
+// suffix, does not count here; a public suffix itself has no registrable part). Same
+// normalisation as organizational_domain(). Without a loaded list, false.
+bool under_listed_public_suffix(std::string_view domain);
+
 // DKIM relaxed alignment (RFC 7489 §3.1.1): the organizational domains of the DKIM d=
 // and of the From domain are equal. Both are compared lower case, one trailing dot
 // dropped. Empty names never align.

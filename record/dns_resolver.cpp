@@ -219,10 +219,11 @@ DnsResolver::Raw DnsResolver::query(std::string_view name, int type) {
   Pending p;
   std::string qname(name);
   ares_query(channel_, qname.c_str(), kClassIn, type, on_answer, &p);
-  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  const auto own_deadline = std::chrono::steady_clock::now() + timeout_;
+  const auto deadline = std::min(own_deadline, stop_at_);
   while (!p.done) {
     auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) {
+    if (now >= deadline || (cancel_ && cancel_->load())) {
       ares_cancel(channel_);  // runs on_answer with ARES_ECANCELLED before returning
       break;
     }
@@ -241,6 +242,7 @@ DnsResolver::Raw DnsResolver::query(std::string_view name, int type) {
     timeval tv{};
     timeval* wait = ares_timeout(channel_, &max_tv, &tv);
     int ms = static_cast<int>(wait->tv_sec * 1000 + (wait->tv_usec + 999) / 1000);
+    if (cancel_) ms = std::min(ms, 100);  // to see the flag
     int ready = poll(fds, n, ms);
     if (ready < 0) {
       if (errno == EINTR) continue;
@@ -260,7 +262,9 @@ DnsResolver::Raw DnsResolver::query(std::string_view name, int type) {
     }
   }
   raw.status = from_ares(p.status);
-  if (raw.status == DnsStatus::timeout) raw.detail = "no answer within " + std::to_string(timeout_.count()) + " ms";
+  if (raw.status == DnsStatus::timeout)
+    raw.detail = deadline < own_deadline ? std::string("no answer before the inspection's deadline")
+                                         : "no answer within " + std::to_string(timeout_.count()) + " ms";
   else if (raw.status != DnsStatus::answer) raw.detail = ares_strerror(p.status);
   raw.message = std::move(p.message);
   return raw;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -84,6 +85,12 @@ class DnsResolver {
   DnsAnswer<TxtRecord> txt(std::string_view name);
   DnsAnswer<MxRecord> mx(std::string_view name);     // sorted by preference, then host
   DnsAnswer<TlsaRecord> tlsa(std::string_view name); // type 52, parsed from the raw RDATA
+  // No query of this resolver runs past `at` (on top of the per-query timeout): one
+  // whole inspection's deadline. A query asked after it is a timeout at once.
+  void stop_at(std::chrono::steady_clock::time_point at) { stop_at_ = at; }
+  // A query under way ends (as a timeout) within 100 ms of `*flag` turning true: the
+  // daemon stopping. The flag must outlive the resolver.
+  void cancel_when(const std::atomic<bool>* flag) { cancel_ = flag; }
 
  private:
   struct Raw {
@@ -96,6 +103,8 @@ class DnsResolver {
 
   ares_channeldata* channel_;
   std::chrono::milliseconds timeout_;
+  std::chrono::steady_clock::time_point stop_at_ = std::chrono::steady_clock::time_point::max();
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 // The TLSA records (class IN, type 52) in the answer section of a DNS message, for

@@ -388,56 +388,89 @@ std::string render_inspect_page(std::string_view domain_input, const InspectResu
   return layout("Inspect", b);
 }
 
-SiteReply serve_inspect_site(std::string_view method, std::string_view target, const InspectFn& inspect) {
-  auto qpos = target.find('?');
-  std::string_view path = target.substr(0, qpos);
-  std::string_view query = qpos == std::string_view::npos ? std::string_view() : target.substr(qpos + 1);
-  const bool head = method == "HEAD";
-  auto finish = [&](SiteReply r) {
-    if (head) r.body.clear();  // same status and headers as GET, no body
-    return r;
-  };
-  if (method != "GET" && !head) {
-    SiteReply r = reply(405, "text/plain; charset=utf-8", "method not allowed\n");
-    r.headers.emplace_back("Allow", "GET, HEAD");
-    return r;
-  }
-  if (query.size() > kMaxQueryBytes) return finish(reply(414, "text/plain; charset=utf-8", "query too long\n"));
+namespace {
+
+// The pages and answers that need no DNS: everything but an inspection.
+SiteReply static_site_reply(std::string_view path, std::string_view query) {
   const std::string_view html = "text/html; charset=utf-8";
-  if (path == "/") return finish(reply(200, html, render_home_page()));
-  if (path == kStylePath) return finish(reply(200, "text/css; charset=utf-8", page_css(), true));
+  if (path == "/") return reply(200, html, render_home_page());
+  if (path == kStylePath) return reply(200, "text/css; charset=utf-8", page_css(), true);
   if (path == "/generate") {
     auto q = parse_query(query);
     bool has_domain = false, has_rua = false;
     param(q, "domain", has_domain);
     param(q, "rua", has_rua);
     GenerateForm f = generate_form_from_query(query);
-    if (!has_domain && !has_rua) return finish(reply(200, html, render_generate_page(f, nullptr)));
+    if (!has_domain && !has_rua) return reply(200, html, render_generate_page(f, nullptr));
     auto ruas = form_rua_lines(f.rua);
     std::expected<GeneratedRecord, std::vector<std::string>> result =
         ruas.size() > kMaxFormRua
             ? std::expected<GeneratedRecord, std::vector<std::string>>(std::unexpected(std::vector<std::string>{
                   "at most " + std::to_string(kMaxFormRua) + " destinations, please"}))
             : generate_record(f.domain, ruas);
-    return finish(reply(200, html, render_generate_page(f, &result)));
+    return reply(200, html, render_generate_page(f, &result));
   }
-  if (path == "/inspect" || path == "/api/v1/inspect") {
-    const bool api = path != "/inspect";
-    auto q = parse_query(query);
-    bool present = false;
-    std::string input = param(q, "domain", present);
-    if (!present && !api) return finish(reply(200, html, render_inspect_page("", nullptr)));
-    auto domain = validate_inspect_domain(input);
-    if (!domain) {
-      // 400 before any DNS query: the validator is the only gate to inspect().
-      return finish(api ? reply(400, "application/json", api_error(domain.error()) + "\n")
-                        : reply(400, html, render_inspect_page(input, nullptr, domain.error())));
-    }
-    InspectResult r = inspect(*domain);
-    if (api) return finish(reply(r.dns_failed() ? 502 : 200, "application/json", inspect_json(r) + "\n"));
-    return finish(reply(200, html, render_inspect_page(input, &r)));
+  return reply(404, "text/plain; charset=utf-8", "not found\n");
+}
+
+// /inspect and /api/v1/inspect: the name checked (400, 403) before any DNS query.
+SitePlan plan_inspection(SitePlan plan, std::string_view query, const SiteOptions& options) {
+  const std::string_view html = "text/html; charset=utf-8";
+  auto q = parse_query(query);
+  bool present = false;
+  plan.input = param(q, "domain", present);
+  if (!present && !plan.api) {
+    plan.reply = reply(200, html, render_inspect_page("", nullptr));
+    return plan;
   }
-  return finish(reply(404, "text/plain; charset=utf-8", "not found\n"));
+  auto domain = validate_inspect_domain(plan.input);
+  std::optional<std::string> refusal;
+  if (domain && !options.allow_private_names) refusal = private_name_refusal(*domain);
+  if (!domain || refusal) {
+    // The validator and the public-name check are the only gates to inspect().
+    const int status = domain ? 403 : 400;
+    const std::string why = domain ? *refusal : domain.error();
+    plan.reply = plan.api ? reply(status, "application/json", api_error(why) + "\n")
+                          : reply(status, html, render_inspect_page(plan.input, nullptr, why));
+    return plan;
+  }
+  plan.domain = std::move(*domain);
+  return plan;
+}
+
+}  // namespace
+
+SitePlan plan_inspect_site(std::string_view method, std::string_view target, const SiteOptions& options) {
+  auto qpos = target.find('?');
+  std::string_view path = target.substr(0, qpos);
+  std::string_view query = qpos == std::string_view::npos ? std::string_view() : target.substr(qpos + 1);
+  SitePlan plan;
+  plan.head = method == "HEAD";
+  plan.api = path == "/api/v1/inspect";
+  if (method != "GET" && !plan.head) {
+    plan.reply = reply(405, "text/plain; charset=utf-8", "method not allowed\n");
+    plan.reply->headers.emplace_back("Allow", "GET, HEAD");
+    return plan;
+  }
+  if (query.size() > kMaxQueryBytes) plan.reply = reply(414, "text/plain; charset=utf-8", "query too long\n");
+  else if (path == "/inspect" || plan.api) plan = plan_inspection(std::move(plan), query, options);
+  else plan.reply = static_site_reply(path, query);
+  if (plan.head && plan.reply) plan.reply->body.clear();  // same status and headers as GET, no body
+  return plan;
+}
+
+SiteReply finish_inspect_site(const SitePlan& plan, const InspectResult& r) {
+  SiteReply out = plan.api ? reply(r.dns_failed() ? 502 : 200, "application/json", inspect_json(r) + "\n")
+                           : reply(200, "text/html; charset=utf-8", render_inspect_page(plan.input, &r));
+  if (plan.head) out.body.clear();
+  return out;
+}
+
+SiteReply serve_inspect_site(std::string_view method, std::string_view target, const InspectFn& inspect,
+                             const SiteOptions& options) {
+  SitePlan plan = plan_inspect_site(method, target, options);
+  if (plan.reply) return std::move(*plan.reply);
+  return finish_inspect_site(plan, inspect(plan.domain));
 }
 
 }  // namespace tlsrpt::record

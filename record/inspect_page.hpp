@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -61,10 +62,31 @@ struct SiteReply {
 };
 using InspectFn = std::function<InspectResult(const std::string& domain)>;
 
+struct SiteOptions {
+  // Also inspect names private_name_refusal() refuses (an intranet deployment).
+  bool allow_private_names = false;
+};
+
+// A request to the site split in two, so that the caller can run the DNS work where it
+// wants (daemon/net/inspect_service.cpp: on the inspection pool): either `reply` is
+// the whole answer (no DNS needed, or refused before any query), or `domain` is to be
+// inspected and finish_inspect_site() renders the result.
+struct SitePlan {
+  std::optional<SiteReply> reply;
+  std::string domain;  // the A-label to inspect, when !reply
+  std::string input;   // the name as typed (the page shows it back)
+  bool api = false;
+  bool head = false;
+};
+SitePlan plan_inspect_site(std::string_view method, std::string_view target, const SiteOptions& options = {});
+SiteReply finish_inspect_site(const SitePlan& plan, const InspectResult& result);
+
 // Routes GET/HEAD of "/", "/generate", "/inspect", "/style.css" and
-// "/api/v1/inspect?domain=D". An invalid domain gets 400 before `inspect` is called;
-// an inspection whose DNS failed gets 502 (the JSON says why); other methods 405,
-// other paths 404, an overlong query 414. Rate limiting is the caller's, before this.
-SiteReply serve_inspect_site(std::string_view method, std::string_view target, const InspectFn& inspect);
+// "/api/v1/inspect?domain=D". An invalid domain gets 400 and a private one 403 before
+// `inspect` is called; an inspection whose DNS failed gets 502 (the JSON says why);
+// other methods 405, other paths 404, an overlong query 414. Rate limiting is the
+// caller's, before this. plan_inspect_site() then finish_inspect_site().
+SiteReply serve_inspect_site(std::string_view method, std::string_view target, const InspectFn& inspect,
+                             const SiteOptions& options = {});
 
 }  // namespace tlsrpt::record

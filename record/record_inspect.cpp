@@ -7,6 +7,7 @@
 
 #include "parser/domain.hpp"
 #include "parser/json_writer.hpp"
+#include "parser/org_domain.hpp"
 
 namespace tlsrpt::record {
 namespace {
@@ -94,6 +95,17 @@ std::expected<std::string, std::string> validate_inspect_domain(std::string_view
   }
   if (labels < 2) return std::unexpected(std::string("enter a full domain name, e.g. example.com"));
   return d;
+}
+
+std::optional<std::string> private_name_refusal(std::string_view domain) {
+  auto under = [&](std::string_view tld) {
+    return domain == tld || (domain.size() > tld.size() && domain.ends_with(tld) &&
+                             domain[domain.size() - tld.size() - 1] == '.');
+  };
+  if (under("arpa") || under("onion") || !under_listed_public_suffix(domain))
+    return std::string("this site inspects only public domain names, under a suffix of the public suffix list "
+                       "(publicsuffix.org); internal and special-use names are not looked up");
+  return std::nullopt;
 }
 
 void judge_mta_sts(MtaStsLook& m) {
@@ -352,6 +364,7 @@ MxLook look_at_mail_host(DnsResolver& resolver, const MxRecord& h, std::vector<s
 
 InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain, std::chrono::milliseconds budget) {
   Deadline deadline(budget);
+  resolver.stop_at(std::chrono::steady_clock::now() + budget);  // no query outlives the budget either
   InspectResult r;
   r.domain = domain;
   r.name = "_smtp._tls." + domain;

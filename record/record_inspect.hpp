@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,8 +18,8 @@ namespace tlsrpt::record {
 
 // Most MX hosts whose TLSA records are looked up (an MX RRset is attacker-sized).
 inline constexpr std::size_t kMaxMxInspected = 10;
-// Time for a whole inspection; once spent, the remaining look-around queries are
-// skipped (one query already under way may still use its own dns.timeout).
+// Time for a whole inspection; once spent, the query under way is cut and the remaining
+// look-around queries are skipped.
 inline constexpr std::chrono::milliseconds kInspectBudget{20'000};
 // Longest domain input read before any conversion.
 inline constexpr std::size_t kMaxDomainInput = 1024;
@@ -28,6 +29,14 @@ inline constexpr std::size_t kMaxDomainInput = 1024;
 // addresses, names over 253 characters, labels over 63, empty labels ("a..b"),
 // underscores ("_x") and single labels. A leading "_smtp._tls." is tolerated.
 std::expected<std::string, std::string> validate_inspect_domain(std::string_view input);
+
+// Why a name (from validate_inspect_domain) is not one the public inspection site
+// answers for, or nullopt when it is: the name must be registrable under a suffix of the
+// public suffix list (not "intranet.corp", "host.local", "x.internal", "nas.lan"), and
+// not a special-use name (RFC 6761/7686/8375: anything under .arpa, such as
+// home.arpa, or .onion). No DNS query; the internal names of the host's resolver stay
+// internal. `record inspect` (the admin's own tool) does not ask.
+std::optional<std::string> private_name_refusal(std::string_view domain);
 
 struct MtaStsLook {
   std::string name;                  // "_mta-sts.<domain>"
@@ -79,8 +88,8 @@ std::string_view stage_label(std::string_view stage);
 
 // Runs every lookup through `resolver` (the domain must come from
 // validate_inspect_domain). When the TLS-RPT lookup itself fails, no more queries
-// are made: the server is unlikely to answer the others. Look-around queries stop
-// when `budget` is spent (a warning says so).
+// are made: the server is unlikely to answer the others. No query runs past `budget`
+// (resolver.stop_at); look-around queries stop when it is spent (a warning says so).
 InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain,
                              std::chrono::milliseconds budget = kInspectBudget);
 

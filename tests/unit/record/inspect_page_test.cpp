@@ -180,6 +180,57 @@ TEST_F(Router, ValidNameIsInspectedOnce) {
   expect_csp_clean(page.body);
 }
 
+TEST_F(Router, PrivateNamesGet403WithoutDns) {
+  for (const std::string q : {"intranet.corp", "host.local", "x.internal", "nas.lan", "router.home.arpa",
+                              "printer.home", "1.0.0.127.in-addr.arpa", "secret.onion", "mail.localhost"}) {
+    auto api = serve_inspect_site("GET", "/api/v1/inspect?domain=" + q, fn);
+    EXPECT_EQ(api.status, 403) << q;
+    EXPECT_EQ(api.content_type, "application/json");
+    EXPECT_NE(api.body.find("public domain names"), std::string::npos) << api.body;
+    auto page = serve_inspect_site("GET", "/inspect?domain=" + q, fn);
+    EXPECT_EQ(page.status, 403) << q;
+    EXPECT_NE(page.body.find("public suffix list"), std::string::npos);
+    expect_csp_clean(page.body);
+    EXPECT_TRUE(serve_inspect_site("HEAD", "/api/v1/inspect?domain=" + q, fn).body.empty());
+  }
+  EXPECT_EQ(calls, 0) << "DNS was asked about a private name";
+  // Public names, private-section suffixes included, are inspected.
+  for (const std::string q : {"example.com", "mail.example.co.uk", "foo.github.io"})
+    EXPECT_EQ(serve_inspect_site("GET", "/api/v1/inspect?domain=" + q, fn).status, 200) << q;
+  EXPECT_EQ(calls, 3);
+}
+
+TEST_F(Router, AllowPrivateNamesInspectsThem) {
+  SiteOptions allow{.allow_private_names = true};
+  auto r = serve_inspect_site("GET", "/api/v1/inspect?domain=intranet.corp", fn, allow);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(asked, "intranet.corp");
+  EXPECT_EQ(serve_inspect_site("GET", "/api/v1/inspect?domain=a..corp", fn, allow).status, 400);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(Router, PlanThenFinishIsTheSameAsServing) {
+  SitePlan page = plan_inspect_site("GET", "/inspect?domain=Example.COM");
+  ASSERT_FALSE(page.reply);
+  EXPECT_EQ(page.domain, "example.com");
+  EXPECT_EQ(page.input, "Example.COM");
+  EXPECT_FALSE(page.api);
+  InspectResult r = canned;
+  r.domain = page.domain;
+  EXPECT_EQ(finish_inspect_site(page, r).body, serve_inspect_site("GET", "/inspect?domain=Example.COM", fn).body);
+  SitePlan head = plan_inspect_site("HEAD", "/api/v1/inspect?domain=example.com");
+  ASSERT_FALSE(head.reply);
+  EXPECT_TRUE(head.api);
+  auto done = finish_inspect_site(head, r);
+  EXPECT_EQ(done.status, 200);
+  EXPECT_TRUE(done.body.empty());
+  // Everything else is answered by the plan itself.
+  for (const char* t : {"/", "/style.css", "/generate", "/inspect", "/nope", "/api/v1/inspect?domain=a..b",
+                        "/api/v1/inspect?domain=intranet.corp"})
+    EXPECT_TRUE(plan_inspect_site("GET", t).reply) << t;
+  EXPECT_TRUE(plan_inspect_site("POST", "/api/v1/inspect?domain=example.com").reply);
+}
+
 TEST_F(Router, DnsFailureIs502) {
   canned.status = DnsStatus::timeout;
   auto r = serve_inspect_site("GET", "/api/v1/inspect?domain=example.com", fn);

@@ -75,6 +75,16 @@ MtaStsLook sts(std::vector<std::string> records, DnsStatus st = DnsStatus::answe
   return m;
 }
 
+TEST(InspectDomain, OnlyPublicNamesForThePublicSite) {
+  for (const char* name : {"intranet.corp", "host.local", "x.internal", "a.b.internal", "nas.lan", "home.arpa",
+                           "router.home.arpa", "1.0.0.127.in-addr.arpa", "x.arpa", "secret.onion", "mail.localhost",
+                           "printer.home", "x.test", "x.example", "x.invalid", "com", "co.uk", "github.io"})
+    EXPECT_TRUE(private_name_refusal(name)) << name;
+  for (const char* name : {"example.com", "mail.example.com", "x.co.uk", "foo.github.io", "xn--bcher-kva.de",
+                           "gmail.com", "example.org"})
+    EXPECT_FALSE(private_name_refusal(name)) << name;
+}
+
 TEST(MtaSts, Judgement) {
   auto ok = sts({"v=STSv1; id=20240101T000000"});
   EXPECT_TRUE(ok.valid);
@@ -321,13 +331,67 @@ TEST(InspectLoopback, BudgetCutsTheLookAroundShort) {
   NxdomainServer srv;
   auto res = DnsResolver::create(ResolverOptions{.servers = {srv.spec()}});
   ASSERT_TRUE(res) << res.error();
-  InspectResult r = inspect_domain(**res, "example.com", std::chrono::milliseconds{0});
-  EXPECT_EQ(r.status, DnsStatus::nxdomain);  // the verdict's own lookup always runs
-  EXPECT_EQ(srv.queries(), 1);
-  bool said = false;
-  for (const auto& w : r.warnings) said |= w.find("cut short") != std::string::npos;
-  EXPECT_TRUE(said);
-  EXPECT_EQ(r.stage, "none");
+  // Enough for the verdict's own lookup (answered at once on loopback), then the
+  // look-around finds the budget spent.
+  InspectResult r = inspect_domain(**res, "example.com", std::chrono::milliseconds{1500});
+  ASSERT_EQ(r.status, DnsStatus::nxdomain);
+  EXPECT_GE(srv.queries(), 1);
+  InspectResult none = inspect_domain(**res, "example.com", std::chrono::milliseconds{0});
+  EXPECT_EQ(none.status, DnsStatus::timeout) << "no query runs past the budget, the verdict's own included";
+  EXPECT_TRUE(none.dns_failed());
+  EXPECT_EQ(none.stage, "unknown");
+}
+
+// A server that reads every query and never answers (the scenario-29 kind of DNS).
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentServer() { close(fd_); }
+  std::string spec() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  unsigned short port_ = 0;
+};
+
+TEST(InspectLoopback, NoQueryOutlivesTheInspectionBudget) {
+  SilentServer srv;
+  auto res = DnsResolver::create(ResolverOptions{.servers = {srv.spec()}, .timeout = std::chrono::milliseconds{30'000}});
+  ASSERT_TRUE(res) << res.error();
+  const auto t0 = std::chrono::steady_clock::now();
+  InspectResult r = inspect_domain(**res, "example.com", std::chrono::milliseconds{300});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r.status, DnsStatus::timeout);
+  EXPECT_NE(r.detail.find("deadline"), std::string::npos) << r.detail;
+  // 300 ms budget against a 30 s per-query timeout: a huge margin either way.
+  EXPECT_LT(took, std::chrono::seconds(10));
+}
+
+TEST(InspectLoopback, AStopFlagEndsTheQueryUnderWay) {
+  SilentServer srv;
+  auto res = DnsResolver::create(ResolverOptions{.servers = {srv.spec()}, .timeout = std::chrono::milliseconds{30'000}});
+  ASSERT_TRUE(res) << res.error();
+  std::atomic<bool> stop{false};
+  (*res)->cancel_when(&stop);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    stop = true;
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto txt = (*res)->txt("_smtp._tls.example.com");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  stopper.join();
+  EXPECT_EQ(txt.status, DnsStatus::timeout);
+  EXPECT_LT(took, std::chrono::seconds(10));  // against 30 s: a huge margin
 }
 
 }  // namespace

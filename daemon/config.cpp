@@ -362,8 +362,21 @@ std::vector<Param> build_table() {
                     if (!canonical_ip(ip)) return "\"" + ip + "\" is not an IP address";
                     return std::nullopt;
                   }));
-  add("inspect.max_concurrent", "integer", "32", "Inspections (DNS look-ups) in flight at most; beyond, 503.",
-      count_value([](Config& c) -> std::size_t& { return c.inspect.max_concurrent; }, 1, 1024));
+  add("inspect.max_concurrent", "integer", "8",
+      "Inspections running at once, each on its own inspection thread (never on a network thread); more wait in "
+      "the queue.",
+      count_value([](Config& c) -> std::size_t& { return c.inspect.max_concurrent; }, 1, 256));
+  add("inspect.max_queued", "integer", "16",
+      "Inspections waiting for an inspection thread; beyond, 503 with Retry-After at once, without a DNS query.",
+      count_value([](Config& c) -> std::size_t& { return c.inspect.max_queued; }, 0, 10000));
+  add("inspect.timeout", "duration", R"("20s")",
+      "Deadline of one inspection, its wait in the queue included: one that cannot start in time gets 503; "
+      "lookups still unanswered then are cut and shown as timeouts. Each lookup is also under dns.timeout.",
+      duration_value([](Config& c) -> Millis& { return c.inspect.timeout; }, Millis{1000}, Millis{300000}));
+  add("inspect.allow_private_names", "boolean", "false",
+      "Also inspect names outside the public suffix list (intranet.corp, host.local, x.internal, home.arpa); by "
+      "default they get 403 without a DNS query, so the page cannot show what an internal resolver knows.",
+      bool_value([](Config& c) -> bool& { return c.inspect.allow_private_names; }));
 
   add("dns.servers", "string array", "[]",
       "DNS servers for `record inspect` and the inspection endpoint, as IP:port (\"127.0.0.1:5353\", "

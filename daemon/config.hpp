@@ -69,7 +69,10 @@ struct SmtpConfig {
 struct InspectConfig {
   bool enabled = false;
   std::vector<std::string> trusted_proxies;
-  std::size_t max_concurrent = 0;
+  std::size_t max_concurrent = 0;  // inspections running (the inspection threads)
+  std::size_t max_queued = 0;      // waiting for a thread; beyond, 503 at once
+  Millis timeout{};                // one whole inspection, its wait included
+  bool allow_private_names = false;
 };
 
 // [maildir]: Maildirs an MTA or fetchmail/mbsync delivers report mails into.

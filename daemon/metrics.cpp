@@ -66,7 +66,9 @@ Metrics::Metrics() {
   define("tlsrptd_tls_handshake_failures_total", "TLS handshakes that failed or timed out, by listener.", Kind::counter);
   define("tlsrptd_timeouts_total", "Connections closed by a deadline, by listener and phase.", Kind::counter);
   define("tlsrptd_bytes_in_flight", "Request body bytes reserved by requests being read.", Kind::gauge);
-  define("tlsrptd_inspect_requests_total", "Inspection requests by result (HTTP status, rate-limited, busy); never by domain.",
+  define("tlsrptd_inspect_requests_total",
+         "Inspection requests by result (HTTP status, rate-limited, busy: refused at admission, expired: waited "
+         "past inspect.timeout in the queue); never by domain.",
          Kind::counter);
   define("tlsrptd_start_time_seconds", "Unix time the daemon started.", Kind::gauge);
 }
@@ -92,6 +94,8 @@ Metrics::Series& Metrics::series(std::string_view family, Labels labels) {
   std::lock_guard lock(f.mu);
   auto s = f.series.find(key);
   if (s != f.series.end()) return *s->second;
+  define("tlsrptd_inspect_running", "Inspections running on the inspection threads.", Kind::gauge);
+  define("tlsrptd_inspect_queued", "Inspections admitted and waiting for an inspection thread.", Kind::gauge);
   if (f.series.size() >= kMaxSeries) key = "overflow=\"true\"";
   auto& slot = f.series[key];
   if (!slot) {

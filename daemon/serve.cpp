@@ -108,6 +108,9 @@ std::shared_ptr<InspectService> make_inspect(const Config& cfg) {
   io.dns_timeout = cfg.dns.timeout;
   io.max_concurrent = cfg.inspect.max_concurrent;
   io.trusted_proxies = cfg.inspect.trusted_proxies;
+  io.max_queued = cfg.inspect.max_queued;
+  io.timeout = cfg.inspect.timeout;
+  io.allow_private_names = cfg.inspect.allow_private_names;
   return std::make_shared<InspectService>(io);
 }
 
@@ -188,9 +191,10 @@ std::vector<std::string> keep_restart_only(Config& next, const Config& running) 
 
 // Rebuilding the inspection service resets its rate limits: only when it changed.
 bool same_inspection(const Config& a, const Config& b) {
-  return std::tie(a.inspect.enabled, a.inspect.trusted_proxies, a.inspect.max_concurrent, a.dns.servers,
-                  a.dns.timeout) ==
-         std::tie(b.inspect.enabled, b.inspect.trusted_proxies, b.inspect.max_concurrent, b.dns.servers, b.dns.timeout);
+  return std::tie(a.inspect.enabled, a.inspect.trusted_proxies, a.inspect.max_concurrent, a.inspect.max_queued,
+                  a.inspect.timeout, a.inspect.allow_private_names, a.dns.servers, a.dns.timeout) ==
+         std::tie(b.inspect.enabled, b.inspect.trusted_proxies, b.inspect.max_concurrent, b.inspect.max_queued,
+                  b.inspect.timeout, b.inspect.allow_private_names, b.dns.servers, b.dns.timeout);
 }
 
 // Every field but `where` (the table's file:line moves when other lines do).
@@ -652,3 +656,4 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
 }
 
 }  // namespace tlsrpt::daemon
+  InspectService::drain_all();  // before the event loop they complete on goes away

@@ -170,15 +170,19 @@ struct SessionRunner {
     co_return reply;
   }
 
-  // The inspection site: DNS work on its own pool, never logged (README.md#inspection-endpoint).
+  // The inspection site, never logged (README.md#inspection-endpoint): what needs no DNS
+  // (pages, refusals, 503 beyond the queue) answered here at once; an admitted
+  // inspection runs on the inspection threads and resumes on this connection's executor.
   // `inspect` is held to the end: a reload may replace the server's meanwhile.
   asio::awaitable<HttpReply> answer_inspection(std::shared_ptr<InspectService> inspect, const HttpRequestHead& head,
                                                std::string_view forwarded_for) {
     const std::string client = inspect->client_for(peer, forwarded_for);
-    auto home = co_await asio::this_coro::executor;
-    co_await asio::post(inspect->pool(), asio::use_awaitable);
-    record::SiteReply site = inspect->handle(head.method, head.target, client);
-    co_await asio::post(home, asio::use_awaitable);
+    auto begun = inspect->begin(head.method, head.target, client);
+    record::SiteReply site;
+    if (auto* now = std::get_if<record::SiteReply>(&begun))
+      site = std::move(*now);
+    else
+      site = co_await inspect->async_run(std::get<PendingInspection>(std::move(begun)), asio::use_awaitable);
     HttpReply reply;
     reply.status = site.status;
     reply.content_type = site.content_type;

@@ -1,6 +1,7 @@
 """End to end: the inspection endpoint and web pages on `tlsrptd serve`
 (README.md#inspection-endpoint):
 GET /api/v1/inspect against a real DNS server (dnsmasq), 400 before any DNS query,
+403 for names outside the public suffix list,
 12 requests a minute per client then 429 with Retry-After, X-Forwarded-For ignored
 unless from a trusted proxy, IPv6 /64 buckets (in a private network namespace), the
 pages in headless Chromium with a screenshot kept under tests/artifacts/, and nothing
@@ -23,8 +24,10 @@ ARTIFACTS = os.path.join(SOURCE, "tests", "artifacts")
 class InspectEndpoint(TempDirTest):
     def setUp(self):
         super().setUp()
-        self.dns = Dnsmasq([("_smtp._tls.valid.test", "v=TLSRPTv1; rua=mailto:tlsrpt@valid.test"),
-                            ("_smtp._tls.typo.test", "v=TLSRPTV1; rua=mailto:x@typo.test")])
+        self.dns = Dnsmasq([("_smtp._tls.valid.example.com", "v=TLSRPTv1; rua=mailto:tlsrpt@valid.example.com"),
+                            ("_smtp._tls.typo.example.com", "v=TLSRPTV1; rua=mailto:x@typo.example.com"),
+                            ("_smtp._tls.intranet.corp", "v=TLSRPTv1; rua=mailto:internal-team@intranet.corp")],
+                           local=("example.com", "corp"))
         self.d = Daemon(self.tmp, sections=(f'[inspect]\nenabled = true\ntrusted_proxies = ["127.0.0.9"]\n'
                                             f'[dns]\nservers = ["{self.dns.server}"]\ntimeout = "2s"\n')).start()
 
@@ -33,7 +36,8 @@ class InspectEndpoint(TempDirTest):
             self.assertEqual(self.d.stop(), 0, self.d.read_log())
             log = self.d.read_log()
             # The endpoint never logs the queried domain or the result.
-            for secret in ["valid.test", "typo.test", "nxdomain-here.test", "TLSRPTv1"]:
+            for secret in ["valid.example.com", "typo.example.com", "nxdomain-here.example.com", "TLSRPTv1",
+                           "intranet.corp"]:
                 self.assertNotIn(secret, log)
         finally:
             self.dns.stop()
@@ -44,14 +48,14 @@ class InspectEndpoint(TempDirTest):
         return status, hdrs, body
 
     def test_api_answers_and_refuses_bad_names_before_dns(self):
-        status, hdrs, body = self.api("valid.test")
+        status, hdrs, body = self.api("valid.example.com")
         self.assertEqual(status, 200, body)
         doc = json.loads(body)
-        self.assertEqual(doc["domain"], "valid.test")
+        self.assertEqual(doc["domain"], "valid.example.com")
         self.assertTrue(doc["valid"])
-        self.assertEqual(doc["records"], ["v=TLSRPTv1; rua=mailto:tlsrpt@valid.test"])
+        self.assertEqual(doc["records"], ["v=TLSRPTv1; rua=mailto:tlsrpt@valid.example.com"])
         self.assertIn("default-src 'none'", hdrs["content-security-policy"])
-        status, _, body = self.api("typo.test")
+        status, _, body = self.api("typo.example.com")
         self.assertEqual(status, 200)
         self.assertFalse(json.loads(body)["valid"])
         for bad in ["192.0.2.1", "a..b", "_x.example", "x" * 64 + ".test", ("abc." * 64) + "x"]:
@@ -62,25 +66,38 @@ class InspectEndpoint(TempDirTest):
                   b'"end-datetime":"2026-01-02T00:00:00Z"},"report-id":"x","policies":[]}')
         self.assertEqual(curl(self.d.url(), report, "application/json")[0], 200)
 
+    def test_private_names_get_403_and_nothing_internal(self):
+        for i, name in enumerate(["intranet.corp", "host.local", "x.internal", "nas.lan", "router.home.arpa"]):
+            status, hdrs, body = self.api(name, "--interface", f"127.0.0.{40 + i}")
+            self.assertEqual(status, 403, (name, body))
+            self.assertIn("public domain names", json.loads(body)["error"])
+            self.assertNotIn(b"internal-team", body)
+        status, _, body = curl(self.d.url("/inspect?domain=intranet.corp"))
+        self.assertEqual(status, 403)
+        self.assertIn(b"public suffix list", body)
+        self.assertNotIn(b"internal-team", body)
+        # The same dnsmasq answers for it: only the daemon's refusal kept it out.
+        self.assertEqual(self.api("valid.example.com", "--interface", "127.0.0.46")[0], 200)
+
     def test_rate_limit_twelve_then_429(self):
         for i in range(12):
-            status, _, body = self.api("nxdomain-here.test", "--interface", "127.0.0.2")
+            status, _, body = self.api("nxdomain-here.example.com", "--interface", "127.0.0.2")
             self.assertIn(status, (200, 502), (i, body))
-        status, hdrs, body = self.api("nxdomain-here.test", "--interface", "127.0.0.2")
+        status, hdrs, body = self.api("nxdomain-here.example.com", "--interface", "127.0.0.2")
         self.assertEqual(status, 429, body)
         self.assertGreaterEqual(int(hdrs["retry-after"]), 1)
         # Invalid names count too (they are refused after the limit check).
         self.assertEqual(self.api("a..b", "--interface", "127.0.0.2")[0], 429)
         # Another address has its own bucket.
-        self.assertEqual(self.api("valid.test", "--interface", "127.0.0.3")[0], 200)
+        self.assertEqual(self.api("valid.example.com", "--interface", "127.0.0.3")[0], 200)
         # A spoofed X-Forwarded-For from an untrusted peer changes nothing.
-        self.assertEqual(self.api("valid.test", "--interface", "127.0.0.2", "-H",
+        self.assertEqual(self.api("valid.example.com", "--interface", "127.0.0.2", "-H",
                                   "X-Forwarded-For: 198.51.100.7")[0], 429)
         # From the trusted proxy, the forwarded address is the client.
         for i in range(12):
-            self.assertNotEqual(self.api("valid.test", "--interface", "127.0.0.9", "-H",
+            self.assertNotEqual(self.api("valid.example.com", "--interface", "127.0.0.9", "-H",
                                          "X-Forwarded-For: 127.0.0.2, 198.51.100.8")[0], 429)
-        self.assertEqual(self.api("valid.test", "--interface", "127.0.0.9", "-H",
+        self.assertEqual(self.api("valid.example.com", "--interface", "127.0.0.9", "-H",
                                   "X-Forwarded-For: 198.51.100.8")[0], 429)
         # The static pages are not rate-limited.
         self.assertEqual(curl(self.d.url("/"), extra=["--interface", "127.0.0.2"])[0], 200)
@@ -103,8 +120,8 @@ class InspectEndpoint(TempDirTest):
                          "inspect-generate.png")
             self.assertIn("v=TLSRPTv1; rua=mailto:tlsrpt@example.com", dom)
             self.assertIn("_smtp._tls.example.com", dom)
-            dom = browse("/inspect?domain=valid.test", "inspect-result.png")
-            self.assertIn("v=TLSRPTv1; rua=mailto:tlsrpt@valid.test", dom)
+            dom = browse("/inspect?domain=valid.example.com", "inspect-result.png")
+            self.assertIn("v=TLSRPTv1; rua=mailto:tlsrpt@valid.example.com", dom)
             self.assertNotIn("<script", dom)
             self.assertTrue(os.path.getsize(os.path.join(ARTIFACTS, "inspect-result.png")) > 1000)
         finally:
@@ -119,14 +136,14 @@ subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 for a in ["2001:db8:1::1/64", "2001:db8:1::2/64", "2001:db8:2::1/64"]:
     subprocess.run(["ip", "-6", "addr", "add", a, "dev", "lo", "nodad"], check=True)
 work = sys.argv[2]
-dns = Dnsmasq([("_smtp._tls.valid.test", "v=TLSRPTv1; rua=mailto:tlsrpt@valid.test")])
+dns = Dnsmasq([("_smtp._tls.valid.example.com", "v=TLSRPTv1; rua=mailto:tlsrpt@valid.example.com")], local=("example.com",))
 d = Daemon(work, sections=f'[inspect]\nenabled = true\n[dns]\nservers = ["{dns.server}"]\n')
 with open(d.config) as f:
     cfg = f.read().replace(f'listen = ["127.0.0.1:{d.port}"]', f'listen = ["127.0.0.1:{d.port}", "[::]:{d.port}"]')
 with open(d.config, "w") as f:
     f.write(cfg)
 d.start()
-url = f"https://[2001:db8:1::1]:{d.port}/api/v1/inspect?domain=valid.test"
+url = f"https://[2001:db8:1::1]:{d.port}/api/v1/inspect?domain=valid.example.com"
 codes = {}
 try:
     codes["first_12"] = [curl(url, extra=["--interface", "2001:db8:1::1"])[0] for _ in range(6)] + \

@@ -270,6 +270,29 @@ std::vector<Param> build_table() {
       count_value([](Config& c) -> std::size_t& { return c.limits.max_failure_details; }, 1, 10000000));
   add("limits.max_json_depth", "integer", "32", "Deepest JSON nesting accepted (a report needs 6).",
       count_value([](Config& c) -> std::size_t& { return c.limits.max_json_depth; }, 8, 1024));
+  add("limits.max_stored_text_bytes", "size", R"("256B")",
+      "Longest string of a failure-detail (additional-information, failure-reason-code, host names ...) kept in "
+      "the database's rows; longer ones are stored cut, with a data-quality note (real ones stay under 160 "
+      "bytes). The raw submission keeps the original.",
+      size_value([](Config& c) -> std::size_t& { return c.limits.max_stored_text_bytes; }, 64, 64 * kKiB));
+  add("limits.max_stored_text_ratio", "integer", "4",
+      "Text the rows of one report keep (policy strings, mx hosts, failure-detail strings), as a multiple of the "
+      "submission's bytes (at least 64 strings of max_stored_text_bytes). Beyond, the rest is left out of the "
+      "rows, noted; failure-details identical but for their count are one row. Bounds the database's growth by "
+      "what was uploaded.",
+      count_value([](Config& c) -> std::size_t& { return c.limits.max_stored_text_ratio; }, 1, 1000));
+  add("limits.max_unauthenticated_bytes_per_client", "size", R"("64MiB")",
+      "Bytes one client (IPv4 address or IPv6 /64) may submit per UTC day without authentication (HTTPS, and "
+      "SMTP/LMTP mail without an aligned DKIM pass); beyond, 429 with Retry-After (to 00:00 UTC) or 451 4.7.0, "
+      "nothing stored. A reporter sends one report (1-30 KB, at most max_submission_bytes) per policy domain a "
+      "day, so 64 MiB is thousands of domains' worth. Maildir and import are not budgeted; 0 turns it off.",
+      size_value([](Config& c) -> std::size_t& { return c.limits.max_unauthenticated_bytes_per_client; }, 0,
+                 std::size_t{1} << 50));
+  add("limits.min_free_disk", "size", R"("256MiB")",
+      "Free space the database's filesystem must keep (or 1 % of its size, when that is less): below it, "
+      "reports are refused before SQLite would fail (HTTPS 503 with Retry-After, SMTP 452 4.3.1), logged once "
+      "per episode and shown as tlsrptd_disk_low. 0 turns it off.",
+      size_value([](Config& c) -> std::size_t& { return c.limits.min_free_disk; }, 0, std::size_t{1} << 50));
 
   add("smtp.dkim", "string", R"("require")",
       "DKIM check of mailed reports (RFC 8460 §3): \"require\" keeps a report without a valid signature "

@@ -60,6 +60,13 @@ Metrics::Metrics() {
   define("tlsrptd_store_batch_reports", "Reports per store transaction.", Kind::histogram,
          {1, 2, 4, 8, 16, 32, 64, 128, 256});
   define("tlsrptd_store_errors_total", "Failed store transactions, by SQLite error.", Kind::counter);
+  define("tlsrptd_budget_refusals_total",
+         "Submissions refused because their client's unauthenticated bytes today passed "
+         "limits.max_unauthenticated_bytes_per_client, by channel.",
+         Kind::counter);
+  define("tlsrptd_disk_free_bytes", "Free bytes on the database's filesystem at the last commit round.", Kind::gauge);
+  define("tlsrptd_disk_low", "1 while the database's filesystem is below limits.min_free_disk (reports refused).",
+         Kind::gauge);
   define("tlsrptd_open_connections", "Connections currently open, by listener.", Kind::gauge);
   define("tlsrptd_connections_total", "Connections accepted, by listener.", Kind::counter);
   define("tlsrptd_connections_refused_total", "Connections closed at accept, by listener and reason.", Kind::counter);

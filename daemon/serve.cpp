@@ -324,6 +324,7 @@ int Service::build() {
   wo.max_batch = cfg_.store.max_batch;
   wo.commit_delay = std::chrono::duration_cast<std::chrono::microseconds>(cfg_.store.commit_delay);
   wo.busy_timeout_ms = static_cast<int>(cfg_.store.busy_timeout.count());
+  wo.min_free_disk = cfg_.limits.min_free_disk;
   writer_ = std::make_unique<StoreWriter>(wo);
   // Every channel's submissions pass the one intake; mailed reports' DKIM keys are
   // fetched through [dns].
@@ -514,6 +515,7 @@ std::optional<Config> Service::reread_config() const {
 void Service::reload_intake(Config& next) {
   if (auto rules = intake_rules(next)) {
     intake_->set_rules(std::move(*rules));
+    writer_->set_min_free_disk(next.limits.min_free_disk);
   } else {
     log_error("reload: keeping the old limits, domains, DKIM and DNS settings: " + rules.error());
     next.limits = cfg_.limits;

@@ -5,6 +5,7 @@
 #include "daemon/protocol/report_checks.hpp"
 #include "parser/auth_results.hpp"
 #include "parser/domain.hpp"
+#include "parser/footprint.hpp"
 #include "parser/notes.hpp"
 #include "parser/org_domain.hpp"
 #include "parser/well_known_reporters.hpp"
@@ -238,7 +239,28 @@ IntakeDecision Intake::check(const Submission& s, Ingestor& ingestor) const {
   return decide(s, current->rules, ingestor);
 }
 
+// The budget of unauthenticated bytes: a refusal when this submission would take its
+// client past today's limit (nothing is charged then), nullopt to go on.
+std::optional<IntakeDecision> Intake::over_budget(const Submission& s, const IntakeRules& rules) const {
+  const std::size_t limit = rules.limits.max_unauthenticated_bytes_per_client;
+  if (!s.client || s.authority == Authority::admin || limit == 0) return std::nullopt;
+  BudgetDecision b = budget_->charge(*s.client, s.bytes.size(), limit, std::chrono::system_clock::now());
+  if (b.allowed) return std::nullopt;
+  metrics().inc("tlsrptd_budget_refusals_total", {{"channel", to_token(s.transport)}});
+  IntakeDecision d;
+  d.kind = IntakeDecision::Kind::retry_later;
+  d.outcome = Outcome::over_budget;
+  d.retry_after = b.retry_after;
+  d.detail = s.client->str() + " sent " + std::to_string(b.used) + " unauthenticated bytes today; " +
+             std::to_string(s.bytes.size()) + " more would pass limits.max_unauthenticated_bytes_per_client (" +
+             std::to_string(limit) + ")";
+  return d;
+}
+
 IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ingestor& ingestor) const {
+  // 0. budget: HTTPS is never authenticated (RFC 8460 §7), so it is charged before parsing.
+  if (!is_mail_channel(s.transport))
+    if (auto refused = over_budget(s, rules)) return std::move(*refused);
   // 1. ingest
   auto ing = ingestor.ingest(s.bytes);
   if (!ing) {
@@ -265,6 +287,9 @@ IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ing
     d.detail = auth.why;
     return d;
   }
+  // 5b. budget: mail that no signature vouches for.
+  if (is_mail_channel(s.transport) && auth.verdict != Auth::Verdict::authenticated)
+    if (auto refused = over_budget(s, rules)) return std::move(*refused);
   d.provenance = provenance_of(s, auth.verdict == Auth::Verdict::authenticated, auth.method, auth.signer);
   d.kind = auth.verdict == Auth::Verdict::hold ? IntakeDecision::Kind::hold : IntakeDecision::Kind::store;
   d.hold_reason = auth.why;
@@ -275,6 +300,8 @@ IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ing
       d.hold_reason = std::move(why);
     }
   }
+  // 7. footprint: after the hash (the identity is the content as sent).
+  bound_footprint(ing->parsed, rules.limits, s.bytes.size());
   d.report_id = ing->parsed.report.report_id;
   d.organization_name = ing->parsed.report.organization_name;
   d.report = std::move(*ing);

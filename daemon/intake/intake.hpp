@@ -12,6 +12,11 @@
 //   5. authentication DKIM, aligned with From (mail); the admin (import, release);
 //                     nobody (HTTPS, RFC 8460 §7)
 //   6. reporter       a well-known reporter's name signed by another domain is held
+//   7. footprint      what the rows keep, bounded by the submission's size (parser/footprint.hpp)
+//
+// Unauthenticated input from a network client (HTTPS before step 1, mail without a
+// DKIM pass after step 5) is charged to that client's daily budget (client_budget.hpp);
+// beyond it the submission is refused for now (over_budget: 429 / 451 4.7.0).
 //
 // The rules are swapped whole on SIGHUP. Blocking (DKIM key lookups): never call
 // check() on a network thread.
@@ -28,7 +33,9 @@
 #include <vector>
 
 #include "daemon/config.hpp"
+#include "daemon/intake/client_budget.hpp"
 #include "daemon/intake/dkim_verifier.hpp"
+#include "daemon/net/client_key.hpp"
 #include "daemon/protocol/reply_table.hpp"
 #include "parser/ingest.hpp"
 
@@ -64,6 +71,10 @@ struct Submission {
   Authority authority = Authority::sender;
   std::string admin_method;  // Authority::admin: how, for report_auth ("import", ...)
   std::chrono::sys_seconds received_at{};
+  // The network peer (HTTPS, SMTP and LMTP over TCP) whose daily budget of
+  // unauthenticated bytes this is charged to; nullopt: not budgeted (Maildir,
+  // import, a unix socket).
+  std::optional<ClientKey> client;
 };
 
 struct IntakeDecision {
@@ -81,6 +92,7 @@ struct IntakeDecision {
   Outcome outcome = Outcome::malformed;  // reject and retry_later: the reply table's row
   std::optional<Error> error;      // reject: the parser's error, for the HTTP body
   std::string detail;              // why (for the reply and the log)
+  std::chrono::seconds retry_after{0};  // retry_later with over_budget: to 00:00 UTC
 };
 
 class Intake {
@@ -104,8 +116,10 @@ class Intake {
   IntakeDecision decide(const Submission& s, const IntakeRules& rules, Ingestor& ingestor) const;
   struct Auth;
   Auth authenticate(const Submission& s, const Ingested& report, const IntakeRules& rules) const;
+  std::optional<IntakeDecision> over_budget(const Submission& s, const IntakeRules& rules) const;
 
   std::atomic<std::shared_ptr<const Rules>> rules_;
+  std::shared_ptr<ClientBudget> budget_ = std::make_shared<ClientBudget>();  // kept across SIGHUP
 };
 
 // The one log line for what became of a submission, whatever the channel, and the

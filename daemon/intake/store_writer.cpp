@@ -1,5 +1,10 @@
 #include "daemon/intake/store_writer.hpp"
 
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <filesystem>
+
 #include "daemon/intake/commit.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
@@ -7,7 +12,9 @@
 
 namespace tlsrpt::daemon {
 
-StoreWriter::StoreWriter(StoreWriterOptions options) : options_(std::move(options)) {}
+StoreWriter::StoreWriter(StoreWriterOptions options) : options_(std::move(options)) {
+  min_free_disk_.store(options_.min_free_disk);
+}
 
 StoreWriter::~StoreWriter() { stop(); }
 
@@ -119,6 +126,10 @@ void StoreWriter::commit(std::vector<Item>& batch) {
     item.probe(ok);
   }
   if (reports.empty()) return;
+  if (disk_low()) {
+    fail(reports, "free disk below limits.min_free_disk", Outcome::disk_full);
+    return;
+  }
 
   std::vector<storage::PendingReport> pending;
   pending.reserve(reports.size());
@@ -168,9 +179,36 @@ void StoreWriter::finish(std::vector<Item>& batch, const std::vector<Committed>&
   }
 }
 
-void StoreWriter::fail(std::vector<Item>& batch, const std::string& error) {
+void StoreWriter::fail(std::vector<Item>& batch, const std::string& error, Outcome outcome) {
   for (auto& item : batch)
-    if (item.done) item.done(StoreResult{Outcome::storage_unavailable, error});
+    if (item.done) item.done(StoreResult{outcome, error});
+}
+
+// limits.min_free_disk, checked before each commit round (statvfs: microseconds), so
+// a sender is told to retry before SQLite runs out of room mid-transaction. The
+// threshold is the smaller of the limit and 1 % of the filesystem, so a small volume
+// is not refused outright. A filesystem that cannot be asked is left to SQLite.
+bool StoreWriter::disk_low() {
+  const std::size_t min_free = min_free_disk_.load();
+  if (min_free == 0) return false;
+  std::filesystem::path dir = std::filesystem::path(options_.database).parent_path();
+  struct statvfs st {};
+  if (::statvfs(dir.empty() ? "." : dir.c_str(), &st) != 0) return false;
+  const std::uint64_t free = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+  const std::uint64_t size = static_cast<std::uint64_t>(st.f_blocks) * st.f_frsize;
+  const std::uint64_t need = std::min<std::uint64_t>(min_free, size / 100);
+  metrics().set("tlsrptd_disk_free_bytes", {}, static_cast<double>(free));
+  const bool low = free < need;
+  if (low != disk_low_) {
+    disk_low_ = low;
+    metrics().set("tlsrptd_disk_low", {}, low ? 1 : 0);
+    if (low)
+      log_error("store: " + std::to_string(free) + " bytes free on the database's filesystem, below " +
+                std::to_string(need) + " (limits.min_free_disk): reports are refused (503 / 452 4.3.1) until there is room");
+    else
+      log_notice("store: " + std::to_string(free) + " bytes free on the database's filesystem again: reports are accepted");
+  }
+  return low;
 }
 
 }  // namespace tlsrpt::daemon

@@ -5,6 +5,7 @@
 // transport can acknowledge a report that is not durable.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -33,6 +34,7 @@ struct StoreWriterOptions {
   std::chrono::microseconds commit_delay{1000};                // wait for more after the first
   std::size_t max_queue = 4096;                                // submissions waiting: beyond, overloaded
   int busy_timeout_ms = 5000;                                  // a locked database: wait this long, then 503
+  std::size_t min_free_disk = 0;  // limits.min_free_disk: below it (or 1 % of the filesystem), disk_full; 0: off
 };
 
 class StoreWriter {
@@ -53,6 +55,8 @@ class StoreWriter {
   void probe(std::move_only_function<void(bool)> done);
   // Commits what is queued, completes everything, joins the thread.
   void stop();
+  // SIGHUP: a new limits.min_free_disk for the next rounds.
+  void set_min_free_disk(std::size_t bytes) { min_free_disk_.store(bytes); }
 
   // Runs on the writer thread after each commit, once per authentication state,
   // with the row ids of the reports that commit stored (the alert hook, docs/architecture.md#5-alerts
@@ -72,8 +76,9 @@ class StoreWriter {
   void run();
   void commit(std::vector<Item>& batch);
   void finish(std::vector<Item>& batch, const std::vector<Committed>& committed);
-  void fail(std::vector<Item>& batch, const std::string& error);
+  void fail(std::vector<Item>& batch, const std::string& error, Outcome outcome = Outcome::storage_unavailable);
   bool reopen();
+  bool disk_low();
 
   StoreWriterOptions options_;
   std::unique_ptr<storage::Store> store_;
@@ -82,6 +87,8 @@ class StoreWriter {
   std::deque<Item> queue_;
   bool stopping_ = false;
   bool reopen_ = false;  // the last error was an I/O error: use a fresh connection
+  std::atomic<std::size_t> min_free_disk_{0};
+  bool disk_low_ = false;  // in a low-disk episode (logged once at its start and end)
   std::thread thread_;
   AfterCommit after_commit_;
 };

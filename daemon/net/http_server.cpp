@@ -247,6 +247,7 @@ struct SessionRunner {
     Submission sub;
     sub.transport = Transport::https;
     sub.source = peer;
+    sub.client = client_key(peer);  // the daily budget of unauthenticated bytes
     sub.media_type = media_type(head.content_type);
     sub.path_domain = report_path_domain(head.target, *policy).value_or(std::string());
     sub.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
@@ -261,7 +262,11 @@ struct SessionRunner {
     decoded->reset();
     if (d.kind != IntakeDecision::Kind::store && d.kind != IntakeDecision::Kind::hold) {
       log_outcome(sub, d, d.outcome);
-      co_return reply_for_outcome(d.outcome, d.error ? &*d.error : nullptr, *policy);
+      HttpReply r = reply_for_outcome(d.outcome, d.error ? &*d.error : nullptr, *policy);
+      if (d.retry_after.count() > 0)  // over_budget: the time to 00:00 UTC
+        for (auto& [name, value] : r.headers)
+          if (name == "Retry-After") value = std::to_string(d.retry_after.count());
+      co_return r;
     }
     std::string().swap(d.report->canonical_json);  // only its hash is stored: don't keep the text queued
     StoreResult result = co_await async_store(srv.writer_, std::move(*d.report), d.provenance, std::move(body),

@@ -94,6 +94,7 @@ struct SmtpRunner {
     sub.source = srv.options_.name + " " + peer + " helo=" + escape_line(d.envelope.helo, 100) + " from=<" +
                  escape_line(d.envelope.mail_from, 200) + ">";
     sub.media_type = "message/rfc822";
+    sub.client = client_key(peer);  // nullopt on a unix socket: not budgeted
     sub.bytes = d.data;
     sub.received_at = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
     // Ingest and DKIM (DNS lookups) block: off the network thread.

@@ -13,7 +13,7 @@ struct Row {
 
 // RFC 8460 §5.4: success is "typically a 200 or 201"; §5.5: senders retry for up to
 // 24 hours, so anything that might succeed later is a 503 / 4xx SMTP tempfail.
-constexpr std::array<Row, 15> kTable{{
+constexpr std::array<Row, 17> kTable{{
     {Outcome::stored, "stored", {200, 250, "2.0.0", "report stored"}},
     {Outcome::duplicate, "duplicate", {200, 250, "2.0.0", "report already stored"}},
     {Outcome::conflict, "conflict", {200, 250, "2.0.0", "report stored (conflicts with a stored report)"}},
@@ -27,6 +27,10 @@ constexpr std::array<Row, 15> kTable{{
     {Outcome::no_policy_for_domain, "no-policy-for-domain", {422, 550, "5.7.1", "no policy for a domain served here"}},
     {Outcome::storage_unavailable, "storage-unavailable", {503, 451, "4.3.0", "storage temporarily unavailable, try again later"}},
     {Outcome::overloaded, "overloaded", {503, 421, "4.3.2", "too busy, try again later"}},
+    // limits.max_unauthenticated_bytes_per_client: Retry-After is the time to 00:00 UTC.
+    {Outcome::over_budget, "over-budget", {429, 451, "4.7.0", "too much unauthenticated data from your address today, try again tomorrow"}},
+    // limits.min_free_disk: refused before SQLite would fail (RFC 3463 X.3.1: mail system full).
+    {Outcome::disk_full, "disk-full", {503, 452, "4.3.1", "insufficient storage, try again later"}},
     {Outcome::method_not_allowed, "method-not-allowed", {405, 502, "5.5.1", "method not allowed"}},
     {Outcome::not_found, "not-found", {404, 550, "5.1.1", "not found"}},
     {Outcome::timeout, "timeout", {408, 421, "4.4.2", "timeout"}},

@@ -21,6 +21,8 @@ enum class Outcome {
   no_policy_for_domain, // every policy is for a domain we do not serve
   storage_unavailable,  // the commit failed (busy, full, I/O): try again later
   overloaded,           // too many connections or bytes in flight: try again later
+  over_budget,          // the client's unauthenticated bytes today are spent: try tomorrow
+  disk_full,            // the database's filesystem is below limits.min_free_disk: try later
   method_not_allowed,
   not_found,
   bad_request,          // HTTP framing problems
@@ -33,7 +35,7 @@ struct Reply {
   std::string_view enhanced;  // RFC 3463
   std::string_view text;      // lower case, for people
   bool success() const { return http_status >= 200 && http_status < 300; }
-  bool retry_later() const { return http_status == 503; }
+  bool retry_later() const { return http_status == 503 || http_status == 429; }
 };
 
 const Reply& reply_for(Outcome o);

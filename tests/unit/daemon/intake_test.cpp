@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "dkim_test_keys.hpp"
 #include "parser/notes.hpp"
 #include "test_support.hpp"
@@ -273,6 +275,70 @@ TEST_F(IntakeTest, NewRulesApplyToTheNextSubmission) {
   wider.domains.push_back("other.org");
   intake.set_rules(wider);
   EXPECT_EQ(intake.check(s).kind, Kind::store);
+}
+
+// limits.max_unauthenticated_bytes_per_client (issue 19): HTTPS and unsigned mail from
+// one client share its daily budget; beyond it, over_budget (429 / 451 4.7.0) with the
+// seconds to 00:00 UTC; a signed mail, an admin import, Maildir (no client) are not budgeted.
+TEST_F(IntakeTest, UnauthenticatedBytesAreBudgetedPerClient) {
+  const std::string json = report("Org", {{}});
+  rules_.limits.max_unauthenticated_bytes_per_client = 2 * json.size();
+  rules_.dkim = DkimPolicy::record;
+  Intake intake(rules_);
+  auto submit = [&](Transport t, const std::string& bytes, const char* ip) {
+    Submission s;
+    s.transport = t;
+    s.bytes = bytes;
+    s.received_at = kNow;
+    if (ip) s.client = client_key(std::string_view(ip));
+    return intake.check(s);
+  };
+  EXPECT_EQ(submit(Transport::https, json, "192.0.2.1").kind, Kind::store);
+  EXPECT_EQ(submit(Transport::https, json, "192.0.2.1").kind, Kind::store);
+  auto over = submit(Transport::https, json, "192.0.2.1");
+  EXPECT_EQ(over.kind, Kind::retry_later);
+  EXPECT_EQ(over.outcome, Outcome::over_budget);
+  EXPECT_GE(over.retry_after.count(), 1);
+  EXPECT_LE(over.retry_after.count(), 86400);
+  EXPECT_EQ(reply_for(over.outcome).http_status, 429);
+  EXPECT_EQ(reply_for(over.outcome).smtp_code, 451);
+  EXPECT_TRUE(reply_for(over.outcome).retry_later());
+  const std::string unsigned_mail = mail("tlsrpt@reporter.example", "example.com", json);
+  EXPECT_EQ(submit(Transport::smtp, unsigned_mail, "192.0.2.1").outcome, Outcome::over_budget);
+  const std::string signed_mail = signed_by("reporter.example", unsigned_mail);
+  auto signed_d = submit(Transport::smtp, signed_mail, "192.0.2.1");
+  EXPECT_EQ(signed_d.kind, Kind::store) << signed_d.detail;
+  EXPECT_TRUE(signed_d.provenance.authenticated);
+  EXPECT_EQ(submit(Transport::maildir, unsigned_mail, nullptr).kind, Kind::store);
+  EXPECT_EQ(submit(Transport::https, json, "192.0.2.2").kind, Kind::store);  // another client
+  Submission imp;
+  imp.transport = Transport::import;
+  imp.authority = Authority::admin;
+  imp.bytes = json;
+  imp.received_at = kNow;
+  imp.client = client_key(std::string_view("192.0.2.1"));
+  EXPECT_EQ(intake.check(imp).kind, Kind::store);
+}
+
+TEST_F(IntakeTest, TheStoredFootprintIsBoundedWhateverTheChannel) {
+  std::string json = report("Org", {{"sts", "example.com", 10, 3}});
+  const std::string long_info = std::string(1000, 'i');
+  const std::string member = "\"additional-information\":\"" + long_info + "\",";
+  for (std::size_t at = 0; (at = json.find("\"failed-session-count\":1", at)) != std::string::npos;
+       at += member.size() + 10)
+    json.insert(at, member);
+  for (Transport t : {Transport::https, Transport::import}) {
+    auto d = check(t, json);
+    ASSERT_EQ(d.kind, Kind::store) << d.detail;
+    for (const auto& f : d.report->parsed.report.policies[0].failures)
+      EXPECT_EQ(f.additional_information->size(), rules_.limits.max_stored_text_bytes);
+    const auto& notes = d.report->parsed.notes;
+    EXPECT_TRUE(std::any_of(notes.begin(), notes.end(), [](const Note& n) { return n.code == note::kStoredTextCut; }));
+    // The identity is the content as sent: a copy with other text past the cut differs.
+    std::string other = json;
+    other[other.find(long_info) + 900] = 'j';
+    EXPECT_NE(check(t, other).report->content_sha256, d.report->content_sha256);
+  }
 }
 
 }  // namespace

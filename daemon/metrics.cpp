@@ -69,7 +69,22 @@ Metrics::Metrics() {
          Kind::gauge);
   define("tlsrptd_open_connections", "Connections currently open, by listener.", Kind::gauge);
   define("tlsrptd_connections_total", "Connections accepted, by listener.", Kind::counter);
-  define("tlsrptd_connections_refused_total", "Connections closed at accept, by listener and reason.", Kind::counter);
+  define("tlsrptd_connections_refused_total",
+         "Connections closed at accept (SMTP: after a 421 4.7.0), by listener and reason (max_connections, "
+         "max_connections_per_client).",
+         Kind::counter);
+  define("tlsrptd_connections_evicted_total",
+         "Idle connections closed to make room at max_connections (HTTPS: no request yet; SMTP: no MAIL FROM, "
+         "told 421 4.7.0), by listener.",
+         Kind::counter);
+  define("tlsrptd_requests_refused_total",
+         "Requests answered 503 before their body was read, by listener and reason (max_body_bytes_per_client, "
+         "max_body_bytes_in_flight).",
+         Kind::counter);
+  define("tlsrptd_request_bodies_cut_total",
+         "Request bodies cut while being read (503, closed) to make room in a full body budget for a client "
+         "holding less, by listener.",
+         Kind::counter);
   define("tlsrptd_tls_handshake_failures_total", "TLS handshakes that failed or timed out, by listener.", Kind::counter);
   define("tlsrptd_timeouts_total", "Connections closed by a deadline, by listener and phase.", Kind::counter);
   define("tlsrptd_bytes_in_flight", "Request body bytes reserved by requests being read.", Kind::gauge);

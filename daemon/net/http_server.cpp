@@ -209,23 +209,36 @@ struct SessionRunner {
                                                            const std::shared_ptr<const HttpPolicy>& policy) {
     const std::size_t reserve = parser.content_length() ? static_cast<std::size_t>(*parser.content_length())
                                                         : policy->limits.max_submission_bytes;
-    if (!srv.reserve_body(key, reserve)) {
+    // Cutting this body (to make room for a client holding less) cancels its read.
+    auto cancel = [c = conn] {
+      asio::post(c->executor, [c] {
+        if (c->lowest) c->lowest->cancel();
+      });
+    };
+    auto grant = srv.reserve_body(key, reserve, cancel);
+    if (!grant.body) {
       HttpReply reply = reply_for_outcome(Outcome::overloaded, nullptr, *policy);
       reply.close = true;
       co_return reply;
     }
     struct Release {
       HttpServer& s;
-      const std::string& key;
-      std::size_t n;
-      ~Release() { s.release_body(key, n); }
-    } release{srv, key, reserve};
+      std::shared_ptr<BodyBudget::Body> body;
+      ~Release() { s.release_body(*body); }
+    } release{srv, grant.body};
     if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
       http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
       auto [wec, wn] = co_await http::async_write(stream, cont, kAwait);
       if (wec) co_return std::nullopt;
     }
-    auto [ec, bytes] = co_await http::async_read(stream, buffer, parser, kAwait);
+    auto ec = co_await read_body(stream, buffer, parser, *grant.body);
+    if (grant.body->cut) {
+      log_info(srv.options_.name + ": " + peer + ": body cut after " + std::to_string(grant.body->received.load()) +
+               " of " + std::to_string(reserve) + " bytes to make room for a client holding less");
+      HttpReply reply = reply_for_outcome(Outcome::overloaded, nullptr, *policy);
+      reply.close = true;
+      co_return reply;
+    }
     if (ec == http::error::body_limit) {
       Error e = too_large(*policy);
       HttpReply reply = reply_for_outcome(Outcome::too_large, &e, *policy);
@@ -238,6 +251,20 @@ struct SessionRunner {
       co_return std::nullopt;
     }
     co_return co_await store_report(head, std::move(parser.get().body()), policy);
+  }
+
+  // Reads the body, counting its progress (the cut rule takes the slowest body first),
+  // until it is complete, fails, or is cut; once complete it is never cut.
+  template <class Stream>
+  asio::awaitable<beast::error_code> read_body(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
+                                               BodyBudget::Body& body) {
+    while (!parser.is_done() && !body.cut) {
+      auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kAwait);
+      if (ec) co_return ec;
+      srv.bodies_.progress(body, n);
+    }
+    srv.bodies_.settle(body);
+    co_return beast::error_code{};
   }
 
   // The body through the one intake (daemon/intake/intake.hpp) and the store; the
@@ -311,7 +338,8 @@ HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, StoreWri
       intake_(intake),
       tls_(tls),
       inspect_(std::move(inspect)),
-      clients_(options_.max_connections_per_client) {
+      clients_(options_.max_connections_per_client),
+      bodies_(options_.max_body_bytes_in_flight, options_.max_body_bytes_per_client) {
   policy_.store(std::make_shared<const HttpPolicy>(options_.policy));
 }
 
@@ -340,36 +368,23 @@ std::vector<std::string> HttpServer::local_endpoints() const {
   return out;
 }
 
-bool HttpServer::reserve_body(const std::string& client_key, std::size_t n) {
-  {
-    std::lock_guard lock(body_mu_);
-    auto& mine = client_body_[client_key];
-    if (mine > 0 && mine + n > options_.max_body_bytes_per_client) {
-      metrics().inc("tlsrptd_requests_refused_total", {{"listener", options_.name}, {"reason", "max_body_bytes_per_client"}});
-      return false;
-    }
-    std::size_t cur = body_bytes_.load();
-    do {
-      if (cur + n > options_.max_body_bytes_in_flight) {
-        if (mine == 0) client_body_.erase(client_key);
-        metrics().inc("tlsrptd_requests_refused_total", {{"listener", options_.name}, {"reason", "max_body_bytes_in_flight"}});
-        return false;
-      }
-    } while (!body_bytes_.compare_exchange_weak(cur, cur + n));
-    mine += n;
-  }
-  metrics().add("tlsrptd_bytes_in_flight", {{"listener", options_.name}}, static_cast<double>(n));
-  return true;
+BodyBudget::Grant HttpServer::reserve_body(const std::string& client_key, std::size_t n,
+                                           std::function<void()> cancel) {
+  auto grant = bodies_.reserve(client_key, n, BodyBudget::Clock::now(), std::move(cancel));
+  const auto& name = options_.name;
+  if (grant.refused == BodyBudget::Refusal::per_client)
+    metrics().inc("tlsrptd_requests_refused_total", {{"listener", name}, {"reason", "max_body_bytes_per_client"}});
+  else if (grant.refused == BodyBudget::Refusal::in_flight)
+    metrics().inc("tlsrptd_requests_refused_total", {{"listener", name}, {"reason", "max_body_bytes_in_flight"}});
+  if (!grant.cut.empty())
+    metrics().inc("tlsrptd_request_bodies_cut_total", {{"listener", name}}, static_cast<double>(grant.cut.size()));
+  metrics().set("tlsrptd_bytes_in_flight", {{"listener", name}}, static_cast<double>(bodies_.used()));
+  return grant;
 }
 
-void HttpServer::release_body(const std::string& client_key, std::size_t n) {
-  {
-    std::lock_guard lock(body_mu_);
-    auto it = client_body_.find(client_key);
-    if (it != client_body_.end() && (it->second -= std::min(it->second, n)) == 0) client_body_.erase(it);
-    body_bytes_.fetch_sub(n);
-  }
-  metrics().add("tlsrptd_bytes_in_flight", {{"listener", options_.name}}, -static_cast<double>(n));
+void HttpServer::release_body(BodyBudget::Body& body) {
+  bodies_.release(body);
+  metrics().set("tlsrptd_bytes_in_flight", {{"listener", options_.name}}, static_cast<double>(bodies_.used()));
 }
 
 void HttpServer::start() {

@@ -4,7 +4,8 @@
 // deadline; connection counts are capped overall and per client (IPv4 address or
 // IPv6 /64), and at the overall cap the oldest connection that has not sent a
 // request makes room; request bodies in flight share one byte budget, of which one
-// client may hold a bounded share.
+// client may hold a bounded share, and which a client holding less can always enter
+// (daemon/net/body_budget.hpp).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -22,6 +23,7 @@
 
 #include "daemon/intake/intake.hpp"
 #include "daemon/intake/store_writer.hpp"
+#include "daemon/net/body_budget.hpp"
 #include "daemon/net/inspect_service.hpp"
 #include "daemon/net/listener.hpp"
 #include "daemon/protocol/http_handler.hpp"
@@ -92,8 +94,10 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   // Closes the oldest connection still in its TLS handshake or waiting for a request
   // header; false when there is none.
   bool evict_idle();
-  bool reserve_body(const std::string& client_key, std::size_t n);
-  void release_body(const std::string& client_key, std::size_t n);
+  // A body's bytes from the shared budget, cutting the slowest body of the biggest
+  // holder when full (daemon/net/body_budget.hpp); refusals and cuts are counted.
+  BodyBudget::Grant reserve_body(const std::string& client_key, std::size_t n, std::function<void()> cancel);
+  void release_body(BodyBudget::Body& body);
 
   boost::asio::io_context& io_;
   HttpServerOptions options_;
@@ -105,11 +109,9 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   std::atomic<std::shared_ptr<const HttpPolicy>> policy_;
   std::atomic<std::size_t> open_{0};
   std::atomic<std::size_t> evicting_{0};  // evicted connections not yet closed
-  std::atomic<std::size_t> body_bytes_{0};
   std::atomic<bool> stopping_{false};
   ClientCounts clients_;                             // open connections per client key
-  std::mutex body_mu_;
-  std::map<std::string, std::size_t> client_body_;  // body bytes reserved per client key (body_mu_)
+  BodyBudget bodies_;  // request body bytes in flight, per client key
   ConnectionRegistry<Connection> conns_;
 
   friend struct SessionRunner;

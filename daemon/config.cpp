@@ -357,10 +357,12 @@ std::vector<Param> build_table() {
       duration_value([](Config& c) -> Millis& { return c.smtp.command_timeout; }, Millis{100}, Millis{3600000}));
   add("smtp.session_timeout", "duration", R"("10m")", "Longest SMTP/LMTP session, greeting to QUIT.",
       duration_value([](Config& c) -> Millis& { return c.smtp.session_timeout; }, Millis{1000}, Millis{86400000}));
-  add("smtp.max_connections", "integer", "256", "Open SMTP/LMTP connections at most.",
+  add("smtp.max_connections", "integer", "256",
+      "Open SMTP/LMTP connections at most. When reached, the oldest session that has not sent MAIL FROM is "
+      "told 421 4.7.0 and closed to make room; with none, the newcomer is told 421 4.7.0 and closed.",
       count_value([](Config& c) -> std::size_t& { return c.smtp.max_connections; }, 1, 100000));
   add("smtp.max_connections_per_client", "integer", "10",
-      "Open SMTP connections per client IPv4 address or IPv6 /64.",
+      "Open SMTP connections per client IPv4 address or IPv6 /64; more are told 421 4.7.0 and closed.",
       count_value([](Config& c) -> std::size_t& { return c.smtp.max_connections_per_client; }, 1, 100000));
   add("maildir.paths", "string array", "[]",
       "Maildirs to watch (inotify and a periodic rescan): each new/ message is ingested and moved to cur/ once "

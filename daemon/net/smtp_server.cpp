@@ -38,7 +38,38 @@ constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 struct SmtpServer::Conn {
   asio::any_io_executor executor;
   std::function<void()> close;  // runs on `executor`
+  std::function<void()> evict;  // runs on `executor`: 421 4.7.0 and close, if still idle
+  std::atomic<bool> idle{false};  // greeted, no MAIL FROM yet (EHLO, between mails): may be evicted
+  bool evicted = false;          // chosen by evict_idle() (guarded by the registry's lock)
 };
+
+namespace {
+
+// Before MAIL FROM (or between mails), and not in STARTTLS: what eviction may end.
+bool evictable(const SmtpSession& s) {
+  const auto p = s.phase();
+  return (p == SmtpSession::Phase::greeting || p == SmtpSession::Phase::command) && !s.in_transaction();
+}
+
+// The reply-table row of `o` as an SMTP reply line naming this host.
+SmtpReply connection_reply(Outcome o, const std::string& hostname) {
+  const Reply& r = reply_for(o);
+  return make_reply(r.smtp_code, r.enhanced, hostname + " " + std::string(r.text));
+}
+
+// A connection refused at accept gets its 421 4.7.0 line (one non-blocking write into
+// a fresh socket's empty send buffer: it never waits on the peer) and is closed.
+template <class Socket>
+void refuse(Socket& sock, Outcome o, const std::string& hostname) {
+  const std::string line = connection_reply(o, hostname).wire();
+  boost::system::error_code ec;
+  sock.non_blocking(true, ec);
+  if (!ec) sock.write_some(asio::buffer(line), ec);
+  sock.shutdown(Socket::shutdown_send, ec);
+  sock.close(ec);
+}
+
+}  // namespace
 
 // The coroutine bodies, with access to the server's private parts.
 struct SmtpRunner {
@@ -160,6 +191,24 @@ struct SmtpRunner {
     co_return co_await flush(io, out);
   }
 
+  // A 421 and the close, only after the peer's pending bytes are read (1 s at most),
+  // so a reset does not destroy the 421 in flight.
+  template <class Socket>
+  asio::awaitable<void> goodbye(Io<Socket>& io, const SmtpReply& reply) {
+    std::string bye = reply.wire();
+    if (!co_await flush(io, bye)) co_return;
+    boost::system::error_code sec;
+    io.sock.shutdown(Socket::shutdown_send, sec);
+    io.arm(SmtpClock::now() + std::chrono::seconds(1));
+    std::array<char, 4096> buf;
+    for (;;) {
+      auto [rec, rn] = io.tls ? co_await io.tls->async_read_some(asio::buffer(buf), kAwait)
+                              : co_await io.sock.async_read_some(asio::buffer(buf), kAwait);
+      if (rec || io.fired) break;
+    }
+    io.disarm();
+  }
+
   template <class Socket>
   asio::awaitable<void> run(Socket sock, std::shared_ptr<const SmtpOptions> options) {
     SmtpSession s(std::move(options), peer);
@@ -171,9 +220,26 @@ struct SmtpRunner {
       boost::system::error_code ignored;
       sock.cancel(ignored);
     };
+    // Eviction ends a session only while it is still idle when this runs.
+    bool evicted = false;
+    conn->evict = [&sock, &s, &evicted] {
+      if (!evictable(s)) return;
+      evicted = true;
+      boost::system::error_code ignored;
+      sock.cancel(ignored);
+    };
+    struct Forget {
+      SmtpServer::Conn& c;
+      ~Forget() {
+        c.idle = false;
+        c.close = nullptr;  // `sock` dies with this frame
+        c.evict = nullptr;
+      }
+    } forget{*conn};
     if (!co_await perform(s, io, s.start(SmtpClock::now()))) co_return;
+    conn->idle = evictable(s);
     std::array<char, 16 * 1024> buf;
-    while (!s.closed() && (!srv.stopping_ || s.in_data())) {
+    while (!s.closed() && !evicted && (!srv.stopping_ || s.in_data())) {
       io.arm(s.deadline());
       boost::system::error_code ec;
       std::size_t n = 0;
@@ -187,26 +253,18 @@ struct SmtpRunner {
         continue;
       }
       if (ec) break;  // the client went away: nothing half-delivered is kept
-      if (!co_await perform(s, io, s.feed(std::string_view(buf.data(), n), SmtpClock::now()))) break;
+      const bool more = co_await perform(s, io, s.feed(std::string_view(buf.data(), n), SmtpClock::now()));
+      conn->idle = evictable(s);
+      if (!more) break;
     }
-    conn->close = nullptr;  // `sock` dies with this frame
-    if (srv.stopping_ && !s.closed()) {
+    conn->idle = false;
+    if (evicted && !s.closed()) {
+      log_info(srv.options_.name + ": " + peer + ": idle session evicted to make room");
+      co_await goodbye(io, connection_reply(Outcome::evicted_idle, s.options().hostname));
+    } else if (srv.stopping_ && !s.closed()) {
       // RFC 5321 §3.8: a server that shuts down answers 421 and closes; the sender
       // retries what it had not been told was stored.
-      std::string bye = make_reply(421, "4.3.2", s.options().hostname + " shutting down, try again later").wire();
-      if (co_await flush(io, bye)) {
-        // Close only after the peer's pending bytes are read, so a reset does not
-        // destroy the 421 in flight.
-        boost::system::error_code sec;
-        sock.shutdown(Socket::shutdown_send, sec);
-        io.arm(SmtpClock::now() + std::chrono::seconds(1));
-        for (;;) {
-          auto [rec, rn] = io.tls ? co_await io.tls->async_read_some(asio::buffer(buf), kAwait)
-                                  : co_await sock.async_read_some(asio::buffer(buf), kAwait);
-          if (rec || io.fired) break;
-        }
-        io.disarm();
-      }
+      co_await goodbye(io, make_reply(421, "4.3.2", s.options().hostname + " shutting down, try again later"));
     }
     boost::system::error_code ignored;
     sock.shutdown(Socket::shutdown_both, ignored);
@@ -329,12 +387,19 @@ void SmtpServer::accept_loop(Acceptor& acc) {
             sock.set_option(tcp::no_delay(true), pec);
           }
           auto settings = self->settings();
-          if (self->open_.load() >= settings->options.max_connections) {
-            metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections"}});
-            continue;
-          }
+          const std::string& hostname = settings->options.session.hostname;
           if (tcp_peer && !settings->clients->admit(key)) {
             metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections_per_client"}});
+            refuse(sock, Outcome::client_connection_limit, hostname);
+            continue;
+          }
+          // Full: the oldest idle session makes room (sessions being evicted do not count).
+          if (self->open_.load() - std::min(self->open_.load(), self->evicting_.load()) >=
+                  settings->options.max_connections &&
+              !self->evict_idle()) {
+            if (tcp_peer) settings->clients->release(key);
+            metrics().inc("tlsrptd_connections_refused_total", {{"listener", name}, {"reason", "max_connections"}});
+            refuse(sock, Outcome::connection_limit, hostname);
             continue;
           }
           ++self->open_;
@@ -351,9 +416,11 @@ void SmtpServer::accept_loop(Acceptor& acc) {
                 SmtpRunner runner{*self, conn, peer, settings};
                 co_await runner.run(std::move(s), options);
               },
-              [self, key, id, tcp_peer, clients = settings->clients](std::exception_ptr e) {
+              [self, key, id, tcp_peer, conn, clients = settings->clients](std::exception_ptr e) {
                 log_connection_failure(self->options_.name, e);
-                self->conns_.remove(id);
+                self->conns_.remove(id, [&] {
+                  if (conn->evicted) --self->evicting_;
+                });
                 if (tcp_peer) clients->release(key);
                 --self->open_;
                 metrics().add("tlsrptd_open_connections", {{"listener", self->options_.name}}, -1);
@@ -363,6 +430,24 @@ void SmtpServer::accept_loop(Acceptor& acc) {
       [self](std::exception_ptr e) {
         if (e) log_error(self->options_.name + ": the accept loop stopped unexpectedly");
       });
+}
+
+bool SmtpServer::evict_idle() {
+  std::shared_ptr<Conn> victim;
+  // The oldest first; `evicted` and evicting_ change under the registry's lock.
+  conns_.find_if([&](const std::shared_ptr<Conn>& c) {
+    if (c->evicted || !c->idle.load()) return false;
+    c->evicted = true;
+    ++evicting_;
+    victim = c;
+    return true;
+  });
+  if (!victim) return false;
+  metrics().inc("tlsrptd_connections_evicted_total", {{"listener", options_.name}});
+  asio::post(victim->executor, [victim] {
+    if (victim->evict) victim->evict();
+  });
+  return true;
 }
 
 void SmtpServer::stop_accepting() {

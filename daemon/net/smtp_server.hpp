@@ -1,7 +1,10 @@
 // The built-in SMTP and LMTP listeners (RFC 8460 §5.3): sockets, STARTTLS and
 // deadlines around the sans-I/O engine (daemon/smtp_session). A mail is answered
 // 250 only after its report is committed (or held); the DKIM policy is applied on
-// a worker pool, never on a network thread. Connection caps as for HTTPS.
+// a worker pool, never on a network thread. Connection caps as for HTTPS: at
+// max_connections the oldest session that has not sent MAIL FROM is told 421 4.7.0
+// and closed to make room; a client over its cap, or refused because nothing can be
+// evicted, is greeted with 421 4.7.0 and closed (reply table: daemon/protocol/reply_table.cpp).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -67,6 +70,9 @@ class SmtpServer : public std::enable_shared_from_this<SmtpServer> {
                                                 const std::shared_ptr<const Settings>& previous) const;
   template <class Acceptor>
   void accept_loop(Acceptor& acceptor);
+  // Tells the oldest idle session (no MAIL FROM) 421 4.7.0 and closes it; false when
+  // there is none.
+  bool evict_idle();
 
   boost::asio::io_context& io_;
   const SmtpServerOptions options_;  // as constructed: only its name and LMTP mode are read
@@ -78,6 +84,7 @@ class SmtpServer : public std::enable_shared_from_this<SmtpServer> {
   std::vector<boost::asio::local::stream_protocol::acceptor> unix_;
   std::vector<std::string> unix_paths_;
   std::atomic<std::size_t> open_{0};
+  std::atomic<std::size_t> evicting_{0};  // evicted sessions not yet closed
   std::atomic<bool> stopping_{false};
   std::atomic<std::shared_ptr<const Settings>> settings_;
   ConnectionRegistry<Conn> conns_;

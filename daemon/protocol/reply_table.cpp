@@ -13,7 +13,8 @@ struct Row {
 
 // RFC 8460 §5.4: success is "typically a 200 or 201"; §5.5: senders retry for up to
 // 24 hours, so anything that might succeed later is a 503 / 4xx SMTP tempfail.
-constexpr std::array<Row, 17> kTable{{
+// The size follows the rows (std::to_array): adding an outcome is one line.
+constexpr auto kTable = std::to_array<Row>({
     {Outcome::stored, "stored", {200, 250, "2.0.0", "report stored"}},
     {Outcome::duplicate, "duplicate", {200, 250, "2.0.0", "report already stored"}},
     {Outcome::conflict, "conflict", {200, 250, "2.0.0", "report stored (conflicts with a stored report)"}},
@@ -27,6 +28,12 @@ constexpr std::array<Row, 17> kTable{{
     {Outcome::no_policy_for_domain, "no-policy-for-domain", {422, 550, "5.7.1", "no policy for a domain served here"}},
     {Outcome::storage_unavailable, "storage-unavailable", {503, 451, "4.3.0", "storage temporarily unavailable, try again later"}},
     {Outcome::overloaded, "overloaded", {503, 421, "4.3.2", "too busy, try again later"}},
+    // Connection caps (https/smtp.max_connections, max_connections_per_client): SMTP
+    // greets a refused client, and an idle session evicted to make room, with these
+    // before closing; HTTPS closes at accept (the 503 is never sent).
+    {Outcome::client_connection_limit, "client-connection-limit", {503, 421, "4.7.0", "too many connections from your address, try again later"}},
+    {Outcome::connection_limit, "connection-limit", {503, 421, "4.7.0", "too many connections, try again later"}},
+    {Outcome::evicted_idle, "evicted-idle", {503, 421, "4.7.0", "idle connection closed to make room, try again later"}},
     // limits.max_unauthenticated_bytes_per_client: Retry-After is the time to 00:00 UTC.
     {Outcome::over_budget, "over-budget", {429, 451, "4.7.0", "too much unauthenticated data from your address today, try again tomorrow"}},
     // limits.min_free_disk: refused before SQLite would fail (RFC 3463 X.3.1: mail system full).
@@ -35,7 +42,7 @@ constexpr std::array<Row, 17> kTable{{
     {Outcome::not_found, "not-found", {404, 550, "5.1.1", "not found"}},
     {Outcome::timeout, "timeout", {408, 421, "4.4.2", "timeout"}},
     {Outcome::bad_request, "bad-request", {400, 500, "5.5.2", "bad request"}},
-}};
+});
 
 const Row& row(Outcome o) {
   for (const auto& r : kTable)

@@ -21,6 +21,9 @@ enum class Outcome {
   no_policy_for_domain, // every policy is for a domain we do not serve
   storage_unavailable,  // the commit failed (busy, full, I/O): try again later
   overloaded,           // too many connections or bytes in flight: try again later
+  client_connection_limit,  // the client is at max_connections_per_client (SMTP: 421 before closing)
+  connection_limit,         // max_connections reached and no idle connection to evict
+  evicted_idle,             // an idle connection closed to make room for a new one
   over_budget,          // the client's unauthenticated bytes today are spent: try tomorrow
   disk_full,            // the database's filesystem is below limits.min_free_disk: try later
   method_not_allowed,

@@ -200,6 +200,9 @@ class SmtpSession {
   bool closed() const { return phase_ == Phase::closed; }
   // Receiving a message (after 354): a graceful stop lets it finish.
   bool in_data() const { return phase_ == Phase::data; }
+  // A MAIL FROM was accepted and its transaction has not ended (message, RSET):
+  // the server never evicts such a session to make room.
+  bool in_transaction() const { return have_mail_; }
   Phase phase() const { return phase_; }
   bool tls_active() const { return tls_active_; }
   std::size_t error_count() const { return errors_; }

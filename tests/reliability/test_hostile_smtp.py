@@ -331,11 +331,11 @@ def session_caps(s, d, port):
         r = c.reply(3)
         if r[0] == 220:
             greeted += 1
-        elif c.closed:
+        elif r[0] == 421 and r[1].startswith("421 4.7.0 ") and c.wait_closed(3)[0]:
             refused += 1
     for c in clients:
         c.close()
-    out.append(("22.6", "12 connections from one address -> 10 greeted, 2 closed at accept",
+    out.append(("22.6", "12 connections from one address -> 10 greeted, 2 told 421 4.7.0 and closed at accept",
                 greeted == 10 and refused == 2, f"greeted={greeted} refused={refused}"))
     return out
 

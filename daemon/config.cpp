@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "daemon/net/client_key.hpp"
 #include "parser/domain.hpp"
 #include "record/dns_resolver.hpp"
 
@@ -68,6 +69,28 @@ Apply string_list(Get get, std::function<std::optional<std::string>(const std::s
   };
 }
 
+// A list of addresses, each kept in its canonical form (the one peers are compared
+// with); a spelling that differs is noted for `config check`.
+using Canonical = std::function<std::expected<std::string, std::string>(const std::string&)>;
+template <class Get>
+Apply address_list(std::string_view key, Get get, Canonical canonical) {
+  return [key, get, canonical](Config& c, const toml::node& n) -> std::optional<std::string> {
+    const auto* arr = n.as_array();
+    if (!arr) return type_error("an array of strings", n);
+    std::vector<std::string> out;
+    for (const auto& el : *arr) {
+      auto v = el.value<std::string>();
+      if (!v || !el.is_string()) return type_error("an array of strings", n);
+      auto canon = canonical(*v);
+      if (!canon) return "\"" + *v + "\" " + canon.error();
+      if (*canon != *v) c.notes.push_back(std::string(key) + ": \"" + *v + "\" is " + *canon);
+      out.push_back(*canon);
+    }
+    get(c) = std::move(out);
+    return std::nullopt;
+  };
+}
+
 template <class Get>
 Apply size_value(Get get, std::size_t min, std::size_t max) {
   return [get, min, max](Config& c, const toml::node& n) -> std::optional<std::string> {
@@ -95,9 +118,19 @@ std::string duration_text(std::chrono::milliseconds d) {
   return d.count() % 1000 ? std::to_string(d.count()) + "ms" : std::to_string(d.count() / 1000) + "s";
 }
 
-std::optional<std::string> listen_check(const std::string& a) {
-  if (!parse_listen_address(a)) return "\"" + a + "\" is not an address:port (e.g. \"127.0.0.1:8443\" or \"[::1]:8443\")";
-  return std::nullopt;
+// "[::FFFF:127.0.0.1]:8443" -> "127.0.0.1:8443"; "[2001:DB8::1]:25" -> "[2001:db8::1]:25".
+std::expected<std::string, std::string> canonical_listen(const std::string& a) {
+  auto hp = parse_listen_address(a);
+  auto ip = hp && hp->first.find('%') == std::string::npos ? canonical_address(hp->first) : std::nullopt;
+  if (!ip) return std::unexpected("is not an address:port (e.g. \"127.0.0.1:8443\" or \"[::1]:8443\")");
+  const std::string host = ip->is_v6() ? "[" + ip->to_string() + "]" : ip->to_string();
+  return host + ":" + std::to_string(hp->second);
+}
+
+std::expected<std::string, std::string> canonical_range(const std::string& text) {
+  auto r = parse_address_range(text);
+  if (!r) return std::unexpected(r.error());
+  return r->str();
 }
 
 std::optional<std::string> dns_server_check(const std::string& s) {
@@ -195,7 +228,8 @@ std::vector<Param> build_table() {
   add("https.listen", "string array", R"(["127.0.0.1:8443"])",
       "Addresses for the RFC 8460 §5.4 HTTPS endpoint, IPv4 or IPv6 (\"[::]:443\"). Sockets passed by systemd "
       "(FileDescriptorName=https) replace these.",
-      string_list([](Config& c) -> std::vector<std::string>& { return c.https.listen; }, listen_check));
+      address_list("https.listen", [](Config& c) -> std::vector<std::string>& { return c.https.listen; },
+                   canonical_listen));
   add("https.certificate", "string", R"("var/tls/cert.pem")",
       "PEM certificate chain. When neither it nor the key exists, a self-signed pair is generated there.",
       string_value([](Config& c) -> std::string& { return c.https.certificate; }));
@@ -245,8 +279,17 @@ std::vector<Param> build_table() {
              &HttpsConfig::max_body_bytes_per_client, 64 * kKiB, 64 * 1024 * kMiB);
 
   add("admin.listen", "string array", R"(["127.0.0.1:9464"])",
-      "Plain-HTTP admin listener for GET /metrics (Prometheus) and GET /healthz. Keep it on loopback; [] disables it.",
-      string_list([](Config& c) -> std::vector<std::string>& { return c.admin.listen; }, listen_check));
+      "Plain-HTTP admin listener for GET /metrics (Prometheus) and GET /healthz (which the HTTPS listener does not "
+      "answer). An address other than loopback needs admin.password_file, else `serve` refuses to start; [] "
+      "disables it.",
+      address_list("admin.listen", [](Config& c) -> std::vector<std::string>& { return c.admin.listen; },
+                   canonical_listen));
+  add("admin.password_file", "string", R"("")",
+      "HTTP basic authentication for every admin request (Prometheus basic_auth): a file of `user:hash` lines, "
+      "the hash from `mkpasswd -m yescrypt` or `openssl passwd -6`, read at startup. Without valid credentials: "
+      "401. Failed attempts: 10 a minute per IPv4 address or IPv6 /64 (a burst of 10, then one every 6 s); "
+      "beyond, 429 without trying the password. Empty: no authentication (loopback only).",
+      string_value([](Config& c) -> std::string& { return c.admin.password_file; }));
 
   add("store.commit_delay", "duration", R"("1ms")",
       "Group commit: after the first report arrives, wait this long for others to share its transaction.",
@@ -318,18 +361,20 @@ std::vector<Param> build_table() {
                     return std::nullopt;
                   }));
 
-  auto smtp_list_check = [](const std::string& a) -> std::optional<std::string> {
-    if (a.starts_with("unix:/")) return std::nullopt;
-    return listen_check(a);
+  auto canonical_lmtp = [](const std::string& a) -> std::expected<std::string, std::string> {
+    if (a.starts_with("unix:/")) return a;
+    return canonical_listen(a);
   };
   add("smtp.listen", "string array", R"(["127.0.0.1:2525"])",
       "Built-in SMTP listener for rua=mailto: reports (STARTTLS offered). Sockets passed by systemd "
       "(FileDescriptorName=smtp) replace these; [] disables it.",
-      string_list([](Config& c) -> std::vector<std::string>& { return c.smtp.listen; }, listen_check));
+      address_list("smtp.listen", [](Config& c) -> std::vector<std::string>& { return c.smtp.listen; },
+                   canonical_listen));
   add("smtp.lmtp_listen", "string array", "[]",
       "LMTP listeners (RFC 2033) for an MTA's lmtp: transport, TCP (\"127.0.0.1:2424\") or a unix socket "
       "(\"unix:/run/tlsrptd/lmtp.sock\", mode 0660, owned by the service user's group).",
-      string_list([](Config& c) -> std::vector<std::string>& { return c.smtp.lmtp_listen; }, smtp_list_check));
+      address_list("smtp.lmtp_listen", [](Config& c) -> std::vector<std::string>& { return c.smtp.lmtp_listen; },
+                   canonical_lmtp));
   add("smtp.recipients", "string array", "[]",
       "The report mailbox addresses accepted in RCPT TO (your rua=mailto: address); empty accepts any. Nothing "
       "is ever relayed.",
@@ -382,13 +427,13 @@ std::vector<Param> build_table() {
         return std::nullopt;
       });
   add("inspect.trusted_proxies", "string array", "[]",
-      "Reverse proxies (IP addresses) whose X-Forwarded-For names the client for the rate limit; from anyone "
-      "else the header is ignored.",
-      string_list([](Config& c) -> std::vector<std::string>& { return c.inspect.trusted_proxies; },
-                  [](const std::string& ip) -> std::optional<std::string> {
-                    if (!canonical_ip(ip)) return "\"" + ip + "\" is not an IP address";
-                    return std::nullopt;
-                  }));
+      "Reverse proxies (IP addresses or networks: \"192.0.2.7\", \"10.0.0.0/8\", \"2001:db8::/32\") whose "
+      "X-Forwarded-For names the client for the rate limit; from anyone else the header is ignored. Compared in "
+      "canonical form: \"127.0.0.1\" also matches ::ffff:127.0.0.1 (an IPv4 peer on a dual-stack [::] socket), "
+      "any spelling of an IPv6 address matches; `config check` prints the form used.",
+      address_list("inspect.trusted_proxies",
+                   [](Config& c) -> std::vector<std::string>& { return c.inspect.trusted_proxies; },
+                   canonical_range));
   add("inspect.max_concurrent", "integer", "8",
       "Inspections running at once, each on its own inspection thread (never on a network thread); more wait in "
       "the queue.",
@@ -671,6 +716,19 @@ const std::vector<Param>& param_table() {
   return table;
 }
 
+// Keys that only make sense together: an admin listener others can reach needs a password.
+void check_admin(const Config& cfg, const toml::table& tbl, const std::string& file, std::vector<ConfigError>& errors) {
+  if (!cfg.admin.password_file.empty()) return;
+  for (const auto& a : cfg.admin.listen) {
+    if (is_loopback_listen(a)) continue;
+    const toml::node* n = tbl.at_path("admin.listen").node();
+    auto where = n ? n->source().begin : toml::source_position{};
+    errors.push_back(ConfigError{file, static_cast<long>(where.line), static_cast<long>(where.column),
+                                 admin_exposed_message(a)});
+    return;
+  }
+}
+
 }  // namespace
 
 std::optional<std::pair<std::string, unsigned short>> parse_listen_address(std::string_view s) {
@@ -695,6 +753,18 @@ std::optional<std::pair<std::string, unsigned short>> parse_listen_address(std::
   }
   if (p > 65535) return std::nullopt;
   return std::pair{host, static_cast<unsigned short>(p)};
+}
+
+bool is_loopback_listen(std::string_view s) {
+  auto hp = parse_listen_address(s);
+  auto ip = hp ? canonical_address(hp->first) : std::nullopt;
+  return ip && ip->is_loopback();
+}
+
+std::string admin_exposed_message(std::string_view address) {
+  return "admin.listen: \"" + std::string(address) + "\" is not a loopback address, and admin.password_file is not "
+         "set: /metrics and /healthz would be open to anyone who can reach it; set admin.password_file (HTTP basic "
+         "authentication) or keep admin.listen on 127.0.0.1 / [::1]";
 }
 
 std::vector<ParamDoc> param_docs() {
@@ -736,6 +806,7 @@ std::expected<Config, std::vector<ConfigError>> load_config(const std::string& p
   }
   std::vector<ConfigError> errors;
   walk_table(tbl, "", cfg, path, index_table(), errors);
+  if (errors.empty()) check_admin(cfg, tbl, path, errors);
   // toml++ iterates keys in sorted order; report errors in file order.
   std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
     return std::tie(a.line, a.column) < std::tie(b.line, b.column);

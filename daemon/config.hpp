@@ -32,6 +32,7 @@ struct HttpsConfig {
 
 struct AdminConfig {
   std::vector<std::string> listen;  // /metrics and /healthz over plain HTTP; empty = off
+  std::string password_file;        // "user:crypt(3) hash" lines: HTTP basic auth; "" = none
 };
 
 struct StoreConfig {
@@ -130,10 +131,17 @@ struct Config {
   } dns;
   AlertsConfig alerts;
   std::string source;  // the file it came from, "" for embedded defaults
+  // What the loader normalised, for `config check`: an address spelt otherwise than it
+  // is compared ("inspect.trusted_proxies: \"::ffff:127.0.0.1\" is 127.0.0.1").
+  std::vector<std::string> notes;
 };
 
 // "127.0.0.1:8443" / "[::1]:8443" -> host and port; nullopt when malformed.
 std::optional<std::pair<std::string, unsigned short>> parse_listen_address(std::string_view s);
+// A listen address's host is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x).
+bool is_loopback_listen(std::string_view s);
+// The refusal for an admin listener beyond loopback without admin.password_file.
+std::string admin_exposed_message(std::string_view address);
 
 // One row of the parameter table, as documentation (the loader keeps the setters).
 struct ParamDoc {

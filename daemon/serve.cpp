@@ -40,6 +40,7 @@
 #include "daemon/net/tls.hpp"
 #include "daemon/service_user.hpp"
 #include "daemon/systemd.hpp"
+#include "storage/sqlite.hpp"
 #include "parser/domain.hpp"
 #include "parser/text.hpp"
 
@@ -114,11 +115,12 @@ std::shared_ptr<InspectService> make_inspect(const Config& cfg) {
   return std::make_shared<InspectService>(io);
 }
 
-HttpServerOptions admin_options(const Config& cfg) {
+HttpServerOptions admin_options(const Config& cfg, std::shared_ptr<AdminAuth> auth) {
   HttpServerOptions o = https_options(cfg);
   o.name = "admin";
   o.tls = false;
   o.policy = policy_from(cfg, true);
+  o.admin_auth = std::move(auth);
   o.max_connections = 64;
   o.max_connections_per_client = 64;
   return o;
@@ -179,6 +181,7 @@ std::vector<std::string> keep_restart_only(Config& next, const Config& running) 
   fixed("https.max_body_bytes_in_flight", [](auto& c) -> auto& { return c.https.max_body_bytes_in_flight; });
   fixed("https.max_body_bytes_per_client", [](auto& c) -> auto& { return c.https.max_body_bytes_per_client; });
   fixed("admin.listen", [](auto& c) -> auto& { return c.admin.listen; });
+  fixed("admin.password_file", [](auto& c) -> auto& { return c.admin.password_file; });
   fixed("store.commit_delay", [](auto& c) -> auto& { return c.store.commit_delay; });
   fixed("store.max_batch", [](auto& c) -> auto& { return c.store.max_batch; });
   fixed("store.busy_timeout", [](auto& c) -> auto& { return c.store.busy_timeout; });
@@ -228,6 +231,7 @@ class Service {
       : cfg_(std::move(cfg)), g_(g), user_override_(std::move(user)) {}
 
   int prepare_files();
+  int load_admin_auth();
   int load_certificate();
   int build();
   int bind_listeners();
@@ -239,6 +243,7 @@ class Service {
   std::optional<bool> adopt_inherited(Server& srv, const std::string& name);
   bool bind_http(HttpServer& srv, const std::vector<std::string>& addrs, const std::string& name);
   bool bind_mail(SmtpServer& srv, const std::vector<std::string>& addrs, const std::string& name);
+  bool admin_exposed() const;
   void wait_signal();
   void reload();
   std::optional<Config> reread_config() const;
@@ -255,6 +260,7 @@ class Service {
   const std::optional<std::string> user_override_;
   const bool root_ = geteuid() == 0;
   std::optional<ServiceUser> service_user_;
+  std::shared_ptr<AdminAuth> admin_auth_;  // admin.password_file, read once at startup
   TlsContextHolder tls_;
   const unsigned threads_ = cfg_.https.threads ? cfg_.https.threads : std::max(1u, std::thread::hardware_concurrency());
   asio::io_context io_{static_cast<int>(threads_)};
@@ -286,7 +292,7 @@ int Service::prepare_files() {
   }
   service_user_ = *user;
   for (const auto& file : {cfg_.database, cfg_.https.certificate, cfg_.https.private_key}) {
-    if (auto r = prepare_dir(std::filesystem::path(file).parent_path(), service_user_); !r) {
+    if (auto r = prepare_dir(std::filesystem::path(file).parent_path(), service_user_, storage::kDatabaseDirMode); !r) {
       log_error(r.error());
       return kExitIoErr;
     }
@@ -297,6 +303,21 @@ int Service::prepare_files() {
       return kExitIoErr;
     }
   }
+  tighten_database(cfg_.database, service_user_ ? service_user_->uid : geteuid());
+  return kExitOk;
+}
+
+// admin.password_file, read while still root (it may be readable by root only).
+int Service::load_admin_auth() {
+  if (cfg_.admin.password_file.empty()) return kExitOk;
+  auto auth = AdminAuth::load(cfg_.admin.password_file);
+  if (!auth) {
+    log_error("admin.password_file: " + auth.error());
+    return kExitConfig;
+  }
+  admin_auth_ = std::move(*auth);
+  log_info("admin: HTTP basic authentication for " + std::to_string(admin_auth_->users()) + " user(s) from " +
+           cfg_.admin.password_file);
   return kExitOk;
 }
 
@@ -335,7 +356,7 @@ int Service::build() {
   }
   intake_ = std::make_unique<Intake>(std::move(*rules));
   https_ = std::make_shared<HttpServer>(io_, https_options(cfg_), *writer_, *intake_, &tls_, make_inspect(cfg_));
-  admin_ = std::make_shared<HttpServer>(io_, admin_options(cfg_), *writer_, *intake_, nullptr);
+  admin_ = std::make_shared<HttpServer>(io_, admin_options(cfg_, admin_auth_), *writer_, *intake_, nullptr);
 
   // Alerts run after each commit, on the writer thread (docs/architecture.md#the-flow-of-one-report).
   // A reload replaces the Alerting in the slot, so the hook asks the slot each time.
@@ -408,12 +429,25 @@ bool Service::bind_mail(SmtpServer& srv, const std::vector<std::string>& addrs, 
   return true;
 }
 
+// The admin listener as bound (systemd's sockets included) reaches beyond loopback
+// without admin.password_file: refused, naming both keys.
+bool Service::admin_exposed() const {
+  if (admin_auth_) return false;
+  for (const auto& ep : admin_->local_endpoints())
+    if (!is_loopback_listen(ep)) {
+      log_error(admin_exposed_message(ep));
+      return true;
+    }
+  return false;
+}
+
 // Binds every listener (as root if needed), then drops privileges.
 int Service::bind_listeners() {
   inherited_ = systemd::listen_fds();
   if (!bind_http(*https_, cfg_.https.listen, "https") || !bind_http(*admin_, cfg_.admin.listen, "admin") ||
       !bind_mail(*smtp_, cfg_.smtp.listen, "smtp") || !bind_mail(*lmtp_, cfg_.smtp.lmtp_listen, "lmtp"))
     return kExitOsErr;
+  if (admin_exposed()) return kExitConfig;
   if (root_) {
     if (auto r = drop_privileges(cfg_.user); !r) {
       log_error(r.error());
@@ -648,10 +682,11 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
   LogLevel level = LogLevel::info;
   log_level_from_token(loaded->log_level, level);
   set_log_level(level);
+  for (const auto& note : loaded->notes) log_info("config: " + note);
 
   Service service(std::move(*loaded), g, o.user.empty() ? std::nullopt : std::optional<std::string>(o.user));
-  for (int (Service::*step)() : {&Service::prepare_files, &Service::load_certificate, &Service::build,
-                                 &Service::bind_listeners, &Service::start})
+  for (int (Service::*step)() : {&Service::prepare_files, &Service::load_admin_auth, &Service::load_certificate,
+                                 &Service::build, &Service::bind_listeners, &Service::start})
     if (int rc = (service.*step)(); rc != kExitOk) return rc;
   service.run();
   return kExitOk;

@@ -34,7 +34,8 @@ std::expected<std::optional<ServiceUser>, std::string> service_user_for(const st
   return ServiceUser{pw->pw_uid, pw->pw_gid};
 }
 
-std::expected<void, std::string> prepare_dir(const std::filesystem::path& dir, const std::optional<ServiceUser>& owner) {
+std::expected<void, std::string> prepare_dir(const std::filesystem::path& dir, const std::optional<ServiceUser>& owner,
+                                             unsigned mode) {
   namespace fs = std::filesystem;
   if (dir.empty()) return {};
   std::vector<fs::path> created;
@@ -45,6 +46,10 @@ std::expected<void, std::string> prepare_dir(const std::filesystem::path& dir, c
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return std::unexpected("cannot create " + dir.string() + ": " + ec.message());
+  if (mode)
+    for (const auto& p : created)
+      if (::chmod(p.c_str(), mode) != 0)
+        return std::unexpected("cannot set the mode of " + p.string() + ": " + std::strerror(errno));
   if (owner)
     for (const auto& p : created)
       if (::chown(p.c_str(), owner->uid, owner->gid) != 0)
@@ -97,6 +102,47 @@ std::expected<void, std::string> hand_database_to(const std::string& database, c
     if (!error.empty()) return std::unexpected(error);
   }
   return {};
+}
+
+namespace {
+
+std::string octal(unsigned mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", mode & 07777);
+  return text;
+}
+
+// fd's mode without the bits in `remove`, when it belongs to `owner_uid`.
+void tighten(int fd, const std::string& name, uid_t owner_uid, unsigned remove) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_uid != owner_uid || !(st.st_mode & remove)) return;
+  const unsigned before = st.st_mode & 07777, after = before & ~remove;
+  if (::fchmod(fd, after) != 0) {
+    log_warning("cannot tighten " + name + " (mode " + octal(before) + "): " + std::strerror(errno));
+    return;
+  }
+  log_notice("tightened " + name + " from mode " + octal(before) + " to " + octal(after) +
+             ": reports are for the service user and its group only");
+}
+
+}  // namespace
+
+void tighten_database(const std::string& database, uid_t owner_uid) {
+  const std::filesystem::path dir = std::filesystem::path(database).parent_path();
+  const std::string dir_text = dir.empty() ? "." : dir.string();
+  if (int fd = ::open(dir_text.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); fd >= 0) {
+    tighten(fd, dir_text, owner_uid, S_IWGRP | S_IRWXO);  // 0750 at most
+    ::close(fd);
+  }
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const std::string f = database + suffix;
+    int fd = ::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+      tighten(fd, f, owner_uid, S_IXUSR | S_IWGRP | S_IXGRP | S_IRWXO);  // 0640 at most
+    ::close(fd);
+  }
 }
 
 std::expected<void, std::string> drop_privileges(const std::string& user) {

@@ -24,8 +24,16 @@ std::expected<std::optional<ServiceUser>, std::string> service_user_for(const st
 
 // Creates the missing folders of `dir`; those it creates belong to the service
 // user, so the unprivileged daemon can write its database there (like systemd's
-// StateDirectory=). Existing folders are left as they are.
-std::expected<void, std::string> prepare_dir(const std::filesystem::path& dir, const std::optional<ServiceUser>& owner);
+// StateDirectory=), with `mode` when given (0750: the service group may read).
+// Existing folders are left as they are.
+std::expected<void, std::string> prepare_dir(const std::filesystem::path& dir, const std::optional<ServiceUser>& owner,
+                                             unsigned mode = 0);
+
+// Database files and their folder made before this version (0644 in 0755: every local
+// user could read the reports) are tightened to at most 0640 and 0750, when they
+// belong to `owner_uid` (the service user); each change is logged. Symbolic links and
+// files of other owners are left alone.
+void tighten_database(const std::string& database, uid_t owner_uid);
 
 // A database that root made (`tlsrptd report import` or `stats` run as root before
 // the daemon ever started) is read-only for the service user, and SQLite says only

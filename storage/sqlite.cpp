@@ -1,5 +1,9 @@
 #include "storage/sqlite.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <utility>
 
 namespace tlsrpt::storage {
@@ -40,7 +44,22 @@ void Db::finalize_cache() {
   cache_.clear();
 }
 
+namespace {
+
+// SQLite creates a database 0644 (SQLITE_DEFAULT_FILE_PERMISSIONS) and gives its -wal,
+// -shm and -journal files the database's mode: made here first as kDatabaseFileMode,
+// every one of them is readable by the service group only. An empty file is an empty
+// database to SQLite.
+void create_private(const std::string& path) {
+  if (path.empty() || path == ":memory:" || path.starts_with("file:")) return;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, kDatabaseFileMode);
+  if (fd >= 0) ::close(fd);  // EEXIST and the rest: SQLite opens it, or says why not
+}
+
+}  // namespace
+
 std::expected<Db, StoreError> Db::open(const std::string& path, bool create, bool read_only) {
+  if (create && !read_only) create_private(path);
   sqlite3* h = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   flags |= read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;

@@ -15,6 +15,11 @@
 
 namespace tlsrpt::storage {
 
+// The database, its -wal, -shm and -journal files are created readable by the service
+// group only, in a folder only the group may enter (README.md#deployment-with-systemd).
+inline constexpr unsigned kDatabaseFileMode = 0640;
+inline constexpr unsigned kDatabaseDirMode = 0750;
+
 struct StoreError {
   std::string message;
   int code = SQLITE_ERROR;  // the SQLite primary result code

@@ -17,6 +17,8 @@ int cmd_config_check(const GlobalOptions& g) {
     return kExitConfig;
   }
   std::cout << "configuration OK\n";
+  // Addresses are compared in canonical form: say so where the file spells one otherwise.
+  for (const auto& note : cfg->notes) std::cout << "canonical: " << note << "\n";
   return kExitOk;
 }
 

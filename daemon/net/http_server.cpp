@@ -154,6 +154,8 @@ struct SessionRunner {
     auto inspect = policy->admin ? nullptr : srv.inspect();
     if (inspect && (head.method == "GET" || head.method == "HEAD") && InspectService::owns(head.target)) {
       reply = co_await answer_inspection(std::move(inspect), head, parser.get()["X-Forwarded-For"]);
+    } else if (auto denied = check_admin_auth(parser.get()[http::field::authorization], *policy)) {
+      reply = std::move(*denied);
     } else if (auto early = check_head(head, *policy)) {
       reply = std::move(*early);
     } else if (route == Route::healthz) {
@@ -168,6 +170,24 @@ struct SessionRunner {
     // A body these routes do not read makes the stream unusable.
     if (parser.content_length().value_or(0) > 0 || parser.chunked()) reply.close = true;
     co_return reply;
+  }
+
+  // admin.password_file: every admin request needs valid credentials (401 with the
+  // challenge Prometheus answers; 429 once this address failed too often).
+  std::optional<HttpReply> check_admin_auth(std::string_view authorization, const HttpPolicy& policy) {
+    const auto& auth = srv.options_.admin_auth;
+    if (!auth) return std::nullopt;
+    auto d = auth->check(authorization, client_key(peer).value_or(ClientKey{}), RateLimiter::Clock::now());
+    if (d.verdict == AdminAuth::Verdict::ok) return std::nullopt;
+    if (d.verdict == AdminAuth::Verdict::throttled) {
+      HttpReply r = reply_for_outcome(Outcome::too_many_attempts, nullptr, policy);
+      for (auto& [name, value] : r.headers)
+        if (name == "Retry-After") value = std::to_string(d.retry_after.count());
+      return r;
+    }
+    HttpReply r = reply_for_outcome(Outcome::unauthorized, nullptr, policy);
+    r.headers.emplace_back("WWW-Authenticate", R"(Basic realm="tlsrptd admin", charset="UTF-8")");
+    return r;
   }
 
   // The inspection site, never logged (README.md#inspection-endpoint): what needs no DNS

@@ -24,6 +24,7 @@
 #include "daemon/intake/intake.hpp"
 #include "daemon/intake/store_writer.hpp"
 #include "daemon/net/body_budget.hpp"
+#include "daemon/net/admin_auth.hpp"
 #include "daemon/net/inspect_service.hpp"
 #include "daemon/net/listener.hpp"
 #include "daemon/protocol/http_handler.hpp"
@@ -46,6 +47,8 @@ struct HttpServerOptions {
   // declaring 2 MiB bodies holds the whole budget (scenario 15 in
   // docs/guarantees.md#reliability-scenarios).
   std::size_t max_body_bytes_per_client = 8 * 1024 * 1024;
+  // The admin listener with admin.password_file: every request needs its credentials.
+  std::shared_ptr<AdminAuth> admin_auth;
 };
 
 // Shared by the listeners: the TLS context (swapped on SIGHUP) and the policy.

@@ -126,11 +126,10 @@ bool InspectService::owns(std::string_view target) {
 
 std::string InspectService::client_for(std::string_view peer, std::string_view forwarded_for) const {
   // RFC 7239 / X-Forwarded-For: only a trusted proxy's word counts, and only its
-  // last hop (what it saw); anything else is the client talking about itself.
+  // last hop (what it saw); anything else is the client talking about itself. The
+  // peer is compared in canonical form (::ffff:127.0.0.1 is 127.0.0.1; networks match).
   const std::string p(peer);
-  if (forwarded_for.empty() ||
-      std::find(options_.trusted_proxies.begin(), options_.trusted_proxies.end(), p) == options_.trusted_proxies.end())
-    return p;
+  if (forwarded_for.empty() || !address_in(options_.trusted_proxies, p)) return p;
   auto comma = forwarded_for.rfind(',');
   std::string last(trim(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1), kWsp));
   return canonical_ip(last) ? *canonical_ip(last) : p;

@@ -47,6 +47,16 @@ RateDecision RateLimiter::check(const ClientKey& key, Clock::time_point now) {
   return RateDecision{true, std::chrono::seconds{0}};
 }
 
+RateDecision RateLimiter::peek(const ClientKey& key, Clock::time_point now) const {
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return RateDecision{true, std::chrono::seconds{0}};
+  Clock::time_point tat = std::max(it->second->tat, now);
+  if (tat - now <= tolerance_) return RateDecision{true, std::chrono::seconds{0}};
+  auto secs = std::chrono::ceil<std::chrono::seconds>((tat - now) - tolerance_);
+  return RateDecision{false, std::max(secs, std::chrono::seconds{1})};
+}
+
 std::size_t RateLimiter::size() const {
   std::lock_guard lock(mutex_);
   return lru_.size();

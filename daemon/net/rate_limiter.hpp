@@ -49,6 +49,9 @@ class RateLimiter {
   // Unparsable addresses all share one bucket (there should be none: the listener
   // always knows its peer).
   RateDecision check(std::string_view client_ip, Clock::time_point now);
+  // What check() would answer now, without taking a token (for limits on failures:
+  // a refused client is not even tried).
+  RateDecision peek(const ClientKey& key, Clock::time_point now) const;
 
   std::size_t size() const;  // clients remembered
 

@@ -20,8 +20,8 @@ std::string media_type(std::string_view content_type) {
 
 Route route_for(std::string_view target, const HttpPolicy& policy) {
   std::string_view path = target.substr(0, target.find('?'));
-  if (path == "/healthz") return Route::healthz;
-  if (policy.admin) return path == "/metrics" ? Route::metrics : Route::unknown;
+  // /healthz only on the admin listener: the public port says nothing about the store.
+  if (policy.admin) return path == "/metrics" ? Route::metrics : path == "/healthz" ? Route::healthz : Route::unknown;
   if (path == policy.report_path) return Route::report;
   if (report_path_domain(target, policy)) return Route::report;
   return Route::unknown;

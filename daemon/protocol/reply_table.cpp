@@ -41,6 +41,9 @@ constexpr auto kTable = std::to_array<Row>({
     {Outcome::method_not_allowed, "method-not-allowed", {405, 502, "5.5.1", "method not allowed"}},
     {Outcome::not_found, "not-found", {404, 550, "5.1.1", "not found"}},
     {Outcome::timeout, "timeout", {408, 421, "4.4.2", "timeout"}},
+    // admin.password_file (HTTP only; SMTP has its own AUTH codes, RFC 4954).
+    {Outcome::unauthorized, "unauthorized", {401, 530, "5.7.0", "authentication required"}},
+    {Outcome::too_many_attempts, "too-many-attempts", {429, 421, "4.7.0", "too many failed authentications, try again later"}},
     {Outcome::bad_request, "bad-request", {400, 500, "5.5.2", "bad request"}},
 });
 

@@ -29,6 +29,8 @@ enum class Outcome {
   method_not_allowed,
   not_found,
   bad_request,          // HTTP framing problems
+  unauthorized,         // the admin listener without valid credentials (admin.password_file)
+  too_many_attempts,    // the admin listener after too many failed credentials from one address
   timeout,
 };
 

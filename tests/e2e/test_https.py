@@ -262,7 +262,7 @@ class HttpsEndpoint(HttpsDaemonTest):
         self.assertIn('tlsrptd_connections_refused_total{listener="https",reason="max_connections_per_client"}', m)
 
     def test_healthz_and_metrics(self):
-        self.assertEqual(curl(self.d.url("/healthz"))[0], 200)
+        self.assertEqual(curl(self.d.url("/healthz"))[0], 404)  # the admin listener only
         status, hdrs, body = curl(self.d.admin("/healthz"))
         self.assertEqual((status, json.loads(body)), (200, {"status": "ok"}))
         curl(self.d.url(), report("m-1", ok=11, failed=2), "application/json")

@@ -21,7 +21,7 @@ void string_array(JsonWriter& w, const std::vector<std::string>& v) {
 }  // namespace
 
 void write_canonical_json(std::string& out, const Report& r) {
-  JsonWriter w(out);
+  JsonWriter w(out, false);  // exact bytes: the content hash of stored reports
   w.begin_object();
   w.member("organization-name", std::string_view(r.organization_name));
   w.key("date-range").begin_object();

@@ -8,7 +8,7 @@
 
 namespace tlsrpt {
 
-void append_json_string(std::string& out, std::string_view s) {
+void append_json_string(std::string& out, std::string_view s, bool escape_invisible) {
   out.push_back('"');
   for (std::size_t i = 0; i < s.size();) {
     // Printable ASCII other than '"' and '\\' (nearly all of a report) needs no
@@ -30,6 +30,15 @@ void append_json_string(std::string& out, std::string_view s) {
       if (n == 0) {
         out += "\xEF\xBF\xBD";
         ++i;
+      } else if (escape_invisible && n == 2 && static_cast<unsigned char>(s[i]) == 0xC2 &&
+                 static_cast<unsigned char>(s[i + 1]) < 0xA0) {
+        char buf[8];  // a C1 control (U+0080..U+009F; CSI is U+009B)
+        std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(s[i + 1]));
+        out += buf;
+        i += n;
+      } else if (escape_invisible && is_invisible_format(s, i, n)) {
+        out += escape_line(s.substr(i, n));  // "\u202e": the same escape in JSON
+        i += n;
       } else {
         out.append(s.substr(i, n));
         i += n;
@@ -93,14 +102,14 @@ JsonWriter& JsonWriter::end_array() {
 }
 JsonWriter& JsonWriter::key(std::string_view k) {
   separate();
-  append_json_string(out_, k);
+  append_json_string(out_, k, escape_invisible_);
   out_.push_back(':');
   after_key_ = true;
   return *this;
 }
 JsonWriter& JsonWriter::value(std::string_view s) {
   separate();
-  append_json_string(out_, s);
+  append_json_string(out_, s, escape_invisible_);
   return *this;
 }
 JsonWriter& JsonWriter::value(std::uint64_t n) {

@@ -11,12 +11,17 @@
 namespace tlsrpt {
 
 // Appends `s` as a JSON string literal (with quotes). Invalid UTF-8 bytes are
-// written as U+FFFD so the output is always valid JSON.
-void append_json_string(std::string& out, std::string_view s);
+// written as U+FFFD so the output is always valid JSON. With `escape_invisible`, C1
+// controls, the bidirectional formatting characters and U+2028/U+2029
+// (is_invisible_format(), parser/text.hpp) are written as \u escapes too: the same JSON value, but nothing a
+// terminal or a JavaScript consumer would act on.
+void append_json_string(std::string& out, std::string_view s, bool escape_invisible = true);
 
 class JsonWriter {
  public:
-  explicit JsonWriter(std::string& out) : out_(out) {}
+  // `escape_invisible` false only for the canonical JSON, whose bytes are the dedupe
+  // identity of stored reports and must not change.
+  explicit JsonWriter(std::string& out, bool escape_invisible = true) : out_(out), escape_invisible_(escape_invisible) {}
 
   JsonWriter& begin_object();
   JsonWriter& end_object();
@@ -45,6 +50,7 @@ class JsonWriter {
   std::string& out_;
   std::vector<bool> first_;  // per open container: no element written yet
   bool after_key_ = false;
+  bool escape_invisible_ = true;
 };
 
 }  // namespace tlsrpt

@@ -32,6 +32,33 @@ bool is_c1(std::string_view s, std::size_t i, std::size_t n) {
   return n == 2 && static_cast<unsigned char>(s[i]) == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0;
 }
 
+}  // namespace
+
+bool is_invisible_format(std::string_view s, std::size_t i, std::size_t n) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  if (n == 2) return b(0) == 0xD8 && b(1) == 0x9C;  // U+061C ARABIC LETTER MARK
+  if (n != 3 || b(0) != 0xE2) return false;
+  if (b(1) == 0x80) {
+    const unsigned char c = b(2);
+    return c == 0x8E || c == 0x8F ||  // U+200E, U+200F: LRM, RLM
+           c == 0xA8 || c == 0xA9 ||  // U+2028, U+2029: line and paragraph separator
+           (c >= 0xAA && c <= 0xAE);  // U+202A..U+202E: embeddings and overrides
+  }
+  return b(1) == 0x81 && b(2) >= 0xA6 && b(2) <= 0xA9;  // U+2066..U+2069: isolates
+}
+
+namespace {
+
+// "\u202e": the code point of a 2- or 3-byte character.
+void append_code_point(std::string& out, std::string_view s, std::size_t i, std::size_t n) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(s[i + k])); };
+  const unsigned cp = n == 2 ? ((b(0) & 0x1F) << 6) | (b(1) & 0x3F)
+                             : ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+  char buf[12];
+  std::snprintf(buf, sizeof buf, "\\u%04x", cp);
+  out += buf;
+}
+
 void append_hex(std::string& out, unsigned char c) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "\\x%02x", c);
@@ -59,6 +86,8 @@ void append_escaped(std::string& out, std::string_view s, std::size_t i, std::si
   } else if (is_c1(s, i, n)) {
     append_hex(out, static_cast<unsigned char>(s[i]));
     append_hex(out, static_cast<unsigned char>(s[i + 1]));
+  } else if (is_invisible_format(s, i, n)) {
+    append_code_point(out, s, i, n);
   } else if (n > 1) {
     out.append(s.substr(i, n));
   } else {
@@ -107,7 +136,7 @@ std::string flatten_line(std::string_view s) {
       continue;
     }
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if ((n == 1 && (c < 0x20 || c == 0x7f)) || is_c1(s, i, n)) out.push_back(' ');
+    if ((n == 1 && (c < 0x20 || c == 0x7f)) || is_c1(s, i, n) || is_invisible_format(s, i, n)) out.push_back(' ');
     else out.append(s.substr(i, n));
     i += n;
   }

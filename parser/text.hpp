@@ -17,17 +17,24 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
 // The longest prefix of at most max_bytes that does not split a UTF-8 character.
 std::string_view cut_utf8(std::string_view s, std::size_t max_bytes);
 
+// Bidirectional formatting characters (U+200E, U+200F, U+061C, U+202A..U+202E,
+// U+2066..U+2069: they reorder what a terminal or mail reader shows, CVE-2021-42574)
+// and the line and paragraph separators U+2028, U+2029 (U+0085 is a C1 control): the
+// n-byte valid UTF-8 character at s[i] is one of them.
+bool is_invisible_format(std::string_view s, std::size_t i, std::size_t n);
+
 // One line of valid UTF-8: CR, LF, TAB, ESC and every other C0 control, DEL and C1
-// control, and invalid UTF-8 bytes become visible escapes ("\n", "\x1b"); backslash is
-// doubled. At most max_bytes of input are shown, then "…" (cut on a character).
+// control, and invalid UTF-8 bytes become visible escapes ("\n", "\x1b"); the
+// characters of is_invisible_format() become "\u202e"; backslash is doubled. At most
+// max_bytes of input are shown, then "…" (cut on a character).
 std::string escape_line(std::string_view s, std::size_t max_bytes = 4096);
 
 // escape_line in double quotes, '"' shown as \", for a value inside a message:
 // `"mx1.example.com"`, `"abc\x1b[2J"…`.
 std::string quote_value(std::string_view s, std::size_t max_bytes = 64);
 
-// Valid UTF-8 with every control character (CR, LF, NUL, TAB, ESC, DEL, C1 ...)
-// replaced by a space and invalid bytes by U+FFFD: for text that must stay on one
+// Valid UTF-8 with every control character (CR, LF, NUL, TAB, ESC, DEL, C1 ...) and
+// every character of is_invisible_format() replaced by a space and invalid bytes by U+FFFD: for text that must stay on one
 // line without escapes, such as a mail Subject before RFC 2047 encoding.
 std::string flatten_line(std::string_view s);
 

@@ -47,5 +47,15 @@ TEST(JsonWriter, NonFiniteDoublesBecomeNull) {
   EXPECT_EQ(out, "[0.5,null]");
 }
 
+TEST(JsonWriter, EscapesBidiSeparatorsAndC1ExceptInCanonicalMode) {
+  std::string out;
+  append_json_string(out, "a\xE2\x80\xAE" "b\xE2\x80\xA8" "c\xC2\x9B" "d");
+  EXPECT_EQ(out, "\"a\\u202eb\\u2028c\\u009bd\"");
+  std::string exact;
+  JsonWriter w(exact, false);  // the canonical JSON: bytes as sent
+  w.value(std::string_view("a\xE2\x80\xAE" "b"));
+  EXPECT_EQ(exact, "\"a\xE2\x80\xAE" "b\"");
+}
+
 }  // namespace
 }  // namespace tlsrpt

@@ -73,5 +73,18 @@ TEST(AsciiCase, NeverByLocale) {
   EXPECT_FALSE(iends_with("gz", ".json.gz"));
 }
 
+TEST(EscapeLine, BidiControlsAndLineSeparatorsAreEscaped) {
+  // CVE-2021-42574 ("Trojan Source"): reordering characters, and separators that
+  // break a line for terminals and JavaScript, are shown as their code points.
+  EXPECT_EQ(escape_line("a\xE2\x80\xAE" "b"), "a\\u202eb");                     // RLO
+  EXPECT_EQ(escape_line("\xE2\x81\xA6x\xE2\x81\xA9"), "\\u2066x\\u2069");        // LRI .. PDI
+  EXPECT_EQ(escape_line("\xE2\x80\x8E\xE2\x80\x8F\xD8\x9C"), "\\u200e\\u200f\\u061c");
+  EXPECT_EQ(escape_line("l1\xE2\x80\xA8l2\xE2\x80\xA9"), "l1\\u2028l2\\u2029");
+  EXPECT_EQ(escape_line("nel\xC2\x85"), "nel\\xc2\\x85");                        // U+0085 is C1
+  EXPECT_EQ(escape_line("\xE2\x80\x94 \xE2\x80\x8B"), "\xE2\x80\x94 \xE2\x80\x8B");  // dash, ZWSP kept
+  EXPECT_EQ(quote_value("\xE2\x80\xAA"), "\"\\u202a\"");
+  EXPECT_EQ(flatten_line("a\xE2\x80\xAE" "b\xE2\x80\xA8" "c"), "a b c");
+}
+
 }  // namespace
 }  // namespace tlsrpt

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "parser/org_domain.hpp"
+
 namespace tlsrpt {
 
 std::expected<std::string, std::string> normalize_domain(std::string_view name) {
@@ -43,6 +45,18 @@ bool is_valid_hostname(std::string_view name, bool allow_underscore) {
     start = dot + 1;
   }
   return true;
+}
+
+std::string served_domain(std::string_view policy_domain, const std::vector<std::string>& served) {
+  if (policy_domain.empty()) return {};
+  if (served.empty()) return organizational_domain(policy_domain);
+  const std::string* best = nullptr;
+  for (const auto& d : served) {
+    const bool under = policy_domain.size() > d.size() && iends_with(policy_domain, d) &&
+                       policy_domain[policy_domain.size() - d.size() - 1] == '.';
+    if ((iequals(policy_domain, d) || under) && (!best || d.size() > best->size())) best = &d;
+  }
+  return best ? ascii_lower(*best) : std::string();
 }
 
 std::optional<std::string> canonical_ip(std::string_view text) {

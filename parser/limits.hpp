@@ -24,6 +24,10 @@ struct Limits {
   std::size_t max_json_values = 200'000;  // every value in the document, known or not
   std::size_t max_policies = 1'000;
   std::size_t max_failure_details = 10'000;  // across all policies of one report
+  // Successful plus failed sessions summed over a report's policies: each count may
+  // be 2^53-1 (I-JSON), but no sender makes 10^12 SMTP sessions to one receiver a day,
+  // and sums of such reports would overflow the stored totals.
+  unsigned long long max_sessions_per_report = 1'000'000'000'000ULL;
   std::size_t max_policy_strings = 1'000;    // per policy (policy-string + mx-host)
   // Identifiers (organization-name, report-id, domains, host names, addresses).
   std::size_t max_identifier_bytes = 1'024;

@@ -458,10 +458,20 @@ bool Walker::walk_policies(od::value& v, const Path& p, std::vector<PolicyResult
   // RFC 8460 §4: "policies" MUST be an array, even with one policy.
   if (t != od::json_type::array)
     return fail(RejectReason::wrong_type, p, "must be an array (RFC 8460 §4), got " + std::string(type_name(t)));
+  // Checked after each policy: at most the limit (configurable up to 2^60) plus two
+  // counts of at most 2^53-1, so the sum cannot overflow.
+  Count sessions = 0;
   return for_elements(v, p, [&](od::value& el, const Path& ep, std::size_t) {
     if (out.size() >= limits_.max_policies)
       return fail(RejectReason::too_many_items, p, "more than " + std::to_string(limits_.max_policies) + " policies");
-    return walk_policy_result(el, ep, out.emplace_back());
+    PolicyResult& pr = out.emplace_back();
+    if (!walk_policy_result(el, ep, pr)) return false;
+    sessions += pr.summary.successful + pr.summary.failed;
+    if (sessions > limits_.max_sessions_per_report)
+      return fail(RejectReason::count_too_large, ep.child("summary"),
+                  "the report's session counts add up to more than " +
+                      std::to_string(limits_.max_sessions_per_report) + " (limits.max_sessions_per_report)");
+    return true;
   });
 }
 
@@ -613,9 +623,14 @@ bool Walker::normalize_policy(const Path& p, Policy& policy, bool strings_was_st
   if (!policy.domain.empty()) {
     const Path dp = p.child("policy-domain");
     auto norm = normalize_domain(trim(policy.domain));
-    if (!norm) {
-      note(note::kPolicyDomainNormalised, dp, "kept as sent: " + norm.error());
-    } else if (*norm != policy.domain) {
+    // A policy domain is a host name (RFC 8460 §4.4 "policy-domain", RFC 1123): what
+    // is not one (CR/LF, quotes, markup) would reach stats, metrics and alerts as a
+    // domain, so the report is refused, like any other field that breaks the RFC.
+    if (!norm) return fail(RejectReason::invalid_value, dp, "not a domain name: " + norm.error());
+    if (!is_valid_hostname(*norm))
+      return fail(RejectReason::invalid_value, dp,
+                  "not a host name (letters, digits and hyphens; IDN as A-labels): " + quote_value(policy.domain));
+    if (*norm != policy.domain) {
       bool only_case_or_dot = ascii_lower(policy.domain) == *norm || ascii_lower(policy.domain) == *norm + ".";
       if (!only_case_or_dot) note(note::kPolicyDomainNormalised, dp, quote_value(policy.domain) + " -> " + quote_value(*norm));
       policy.domain = std::move(*norm);

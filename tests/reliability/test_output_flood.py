@@ -84,7 +84,10 @@ def forged_alert_flood(s):
     """Scenario 27: a forged-report alert flood and extreme counts."""
     os.chmod(s.tmp, 0o777)
     jsonl = s.path("alerts.jsonl")
-    d = s.daemon("flood", sections=(f'[alerts]\ntrust_unauthenticated = true\nmax_per_hour = {MAX_PER_HOUR}\n'
+    # limits.max_sessions_per_report (10^12 by default, scenario 38) raised to 2^60, so
+    # the extreme counts below still reach the store and prove its sums cannot overflow.
+    d = s.daemon("flood", sections=(f'[limits]\nmax_sessions_per_report = {2 ** 60}\n'
+                                    f'[alerts]\ntrust_unauthenticated = true\nmax_per_hour = {MAX_PER_HOUR}\n'
                                     f'[[alerts.sink]]\ntype = "file"\npath = "{jsonl}"\n'))
 
     # 1000 forged reports for watched.example: two failure kinds, so two alert kinds.

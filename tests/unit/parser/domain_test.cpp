@@ -59,5 +59,17 @@ TEST(Domain, CanonicalIpLongTexts) {
   }
 }
 
+TEST(Domain, ServedDomain) {
+  const std::vector<std::string> served = {"example.com", "mail.example.org", "example.org"};
+  EXPECT_EQ(served_domain("example.com", served), "example.com");
+  EXPECT_EQ(served_domain("f7.example.com", served), "example.com");
+  EXPECT_EQ(served_domain("mx.MAIL.example.org", served), "mail.example.org");  // the longest entry
+  EXPECT_EQ(served_domain("www.example.org", served), "example.org");
+  EXPECT_EQ(served_domain("badexample.com", served), "");  // not a label boundary
+  EXPECT_EQ(served_domain("other.example", served), "");
+  EXPECT_EQ(served_domain("", served), "");
+  EXPECT_EQ(served_domain("a.b.example.co.uk", {}), "example.co.uk");  // every domain served: its org domain
+}
+
 }  // namespace
 }  // namespace tlsrpt

@@ -151,7 +151,9 @@ TEST(ReportParser, BadCounts) {
   // Not "above 2^53-1": a leading zero is simply not JSON.
   expect_rejected(with("007"), RejectReason::invalid_count, where, "must not have leading zeros, got 007");
   expect_rejected(with("00"), RejectReason::invalid_count, where, "leading zeros");
-  auto r = parse(with("9007199254740991"));
+  Limits any_sum;  // one count of 2^53-1 is valid JSON for it; the per-report sum is capped apart
+  any_sum.max_sessions_per_report = 1ULL << 60;
+  auto r = parse(with("9007199254740991"), any_sum);
   ASSERT_TRUE(r) << r.error().text();
   EXPECT_EQ(r->report.policies[0].summary.successful, kMaxCount);
 
@@ -320,6 +322,40 @@ TEST(ReportParser, DatetimeVariants) {
     ASSERT_TRUE(r) << ok << ": " << r.error().text();
     EXPECT_EQ(report_day(r->report), "2024-01-01") << ok;
   }
+}
+
+std::string with_domain(const std::string& domain) {
+  std::string json = report();
+  const std::string from = R"("policy-domain":"example.com")";
+  return json.replace(json.find(from), from.size(), R"("policy-domain":)" + domain);
+}
+
+TEST(ReportParser, PolicyDomainMustBeAnLdhHostName) {
+  // CR/LF, quotes and markup ending in a served domain would reach stats, metrics and
+  // alerts as a "domain": refused like any field that breaks RFC 8460 §4.4.
+  for (const char* bad : {R"("a\r\nb.example.com")", R"("x\"q.example.com")", R"("<script>x</script>.example.com")",
+                          R"("a b.example.com")", R"("a_b.example.com")", R"("-a.example.com")", R"("a..example.com")"})
+    expect_rejected(with_domain(bad), RejectReason::invalid_value, "policies[0].policy.policy-domain", "not a");
+  auto idn = parse(with_domain(R"("B\u00fccher.Example.com.")"));
+  ASSERT_TRUE(idn) << idn.error().text();
+  EXPECT_EQ(idn->report.policies[0].policy.domain, "xn--bcher-kva.example.com");
+}
+
+TEST(ReportParser, SessionsPerReportAreCapped) {
+  Limits small;
+  small.max_sessions_per_report = 10;
+  auto ok = parse(report("", R"("total-successful-session-count":9,"total-failure-session-count":1)"), small);
+  EXPECT_TRUE(ok) << ok.error().text();
+  expect_rejected(report("", R"("total-successful-session-count":10,"total-failure-session-count":1)"),
+                  RejectReason::count_too_large, "policies[0].summary", "max_sessions_per_report", small);
+  // The default: 10^12 a report, so 1000 policies of 2^53-1 are refused.
+  std::string pols;
+  for (int i = 0; i < 1000; ++i)
+    pols += std::string(i ? "," : "") +
+            R"({"policy":{"policy-type":"sts","policy-domain":"e.x"},"summary":{"total-successful-session-count":9007199254740991,"total-failure-session-count":0}})";
+  expect_rejected(R"({"organization-name":"O","date-range":{"start-datetime":"2024-01-01T00:00:00Z","end-datetime":"2024-01-02T00:00:00Z"},"report-id":"r","policies":[)" +
+                      pols + "]}",
+                  RejectReason::count_too_large, "policies[0].summary", "1000000000000");
 }
 
 }  // namespace

@@ -52,6 +52,7 @@ void counts(JsonWriter& w, std::string_view key, std::string_view name_key, cons
 void write_json(JsonWriter& w, const Evidence& e) {
   w.begin_object();
   strings(w, "reporters", e.reporters);
+  strings(w, "reporter_ids", e.reporter_ids);
   w.member("sources", std::string_view(e.sources));
   w.member("reports", e.reports);
   w.member("successful_sessions", e.successful_sessions);

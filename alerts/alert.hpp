@@ -43,7 +43,10 @@ struct NamedCount {
 
 // What the alert rests on, for an admin to check and for programs to match.
 struct Evidence {
-  std::vector<std::string> reporters;   // organization-name of the reports behind it
+  // organization-name of the reports behind it, with the aligned DKIM signer that
+  // vouched for it: "Google Inc. (signed by google.com)"
+  std::vector<std::string> reporters;
+  std::vector<std::string> reporter_ids;  // their identities ("dkim:google.com"): whose alert budget it spends
   std::string sources;                  // "authenticated" | "unauthenticated" | "mixed" (RFC 8460 §7)
   Count reports = 0;                    // reports (policy blocks) behind it
   Count successful_sessions = 0;        // the day's sessions for the domain

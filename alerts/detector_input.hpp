@@ -24,6 +24,9 @@ struct FailureObservation {
 // reporter's reports with the same policy type, policy-string and mx-host, summed.
 struct PolicyObservation {
   std::string reporter;                    // organization-name
+  // The reporter identity (docs/receiver-rules.md#report-identity): "dkim:<d>" when an
+  // aligned DKIM signature by <d> authenticated the reports, else "org:<name> <<contact>>".
+  std::string reporter_id;
   bool authenticated = true;               // false: HTTPS or failed DKIM (RFC 8460 §7)
   std::string policy_type;                 // "sts", "tlsa", "no-policy-found", or the token sent
   std::vector<std::string> policy_strings;  // as reported (normalised by the detectors)

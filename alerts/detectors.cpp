@@ -118,10 +118,20 @@ std::vector<std::string> capped(std::vector<std::string> v) {
   return v;
 }
 
+// "Google Inc. (signed by google.com)": the name a report claims next to the domain
+// whose DKIM signature vouched for it, which is the part a forger cannot choose. A name
+// that itself holds a parenthesis is quoted, so it cannot pose as the signer.
+std::string reporter_shown(const PolicyObservation& o) {
+  std::string name(cut_utf8(o.reporter, kMaxNameInText));
+  if (name.find('(') != std::string::npos) name = quote_value(name, kMaxNameInText);
+  if (o.reporter_id.starts_with("dkim:")) name += " (signed by " + o.reporter_id.substr(5) + ")";
+  return name;
+}
+
 // The observations and failures behind one condition.
 struct Acc {
   std::map<std::string, Count> result_types, mx_hosts, failed_by_type;
-  std::set<std::string> reporters;
+  std::set<std::string> reporters, reporter_ids;
   std::set<const Obs*> seen;
   bool authenticated = false, unauthenticated = false;
   bool enforced = false;  // a policy that makes senders refuse delivery (sts enforce, tlsa)
@@ -129,7 +139,8 @@ struct Acc {
 
   void note(const Obs& o) {
     if (!seen.insert(&o).second) return;
-    reporters.insert(o.src->reporter);
+    reporters.insert(reporter_shown(*o.src));
+    if (!o.src->reporter_id.empty()) reporter_ids.insert(o.src->reporter_id);
     (o.src->authenticated ? authenticated : unauthenticated) = true;
     reports = sat_add(reports, o.src->reports);
     if (o.is(kTlsa) || (o.is(kSts) && o.sts.mode == "enforce")) enforced = true;
@@ -178,6 +189,7 @@ struct Context {
 Evidence base_evidence(const Context& c, const Acc& acc) {
   Evidence e;
   e.reporters = capped(std::vector<std::string>(acc.reporters.begin(), acc.reporters.end()));
+  e.reporter_ids = capped(std::vector<std::string>(acc.reporter_ids.begin(), acc.reporter_ids.end()));
   e.sources = acc.authenticated && acc.unauthenticated ? "mixed" : acc.unauthenticated ? "unauthenticated" : "authenticated";
   e.reports = acc.reports;
   e.successful_sessions = c.successful;

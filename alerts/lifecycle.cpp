@@ -49,6 +49,26 @@ bool lapsed(std::string_view alert_last_day, std::string_view day, int baseline_
   return *now - *last > std::chrono::days(baseline_days);
 }
 
+void AlertBudget::spent(std::string_view served_domain, const std::vector<std::string>& reporters) {
+  ++sent_;
+  if (!served_domain.empty()) ++by_domain_[std::string(served_domain)];
+  for (const auto& r : reporters) ++by_reporter_[r];
+}
+
+bool AlertBudget::take(std::string_view served_domain, const std::vector<std::string>& reporters) {
+  auto used = [](const std::map<std::string, int, std::less<>>& m, std::string_view key) {
+    auto it = m.find(key);
+    return it == m.end() ? 0 : it->second;
+  };
+  if (sent_ >= cfg_.per_hour || used(by_domain_, served_domain) >= cfg_.per_domain) return false;
+  const bool reporter_room = reporters.empty() || std::any_of(reporters.begin(), reporters.end(), [&](const auto& r) {
+                               return used(by_reporter_, r) < cfg_.per_reporter;
+                             });
+  if (!reporter_room) return false;
+  spent(served_domain, reporters);
+  return true;
+}
+
 Alert suppressed_notice(std::uint64_t suppressed, int max_per_hour, std::string_view day) {
   Alert a;
   a.kind = std::string(kAlertsSuppressed);
@@ -59,9 +79,11 @@ Alert suppressed_notice(std::uint64_t suppressed, int max_per_hour, std::string_
               (suppressed == 1 ? " more alert was" : " more alerts were") + " not sent (limit " +
               std::to_string(max_per_hour) + " per hour)";
   a.explanation =
-      "More alerts were raised than the hourly limit ([alerts] max_per_hour) allows, so the rest were recorded but "
-      "not sent. This can mean a real outage affecting many domains, or a flood of forged reports. Run `tlsrptd "
-      "alerts list --open` to see every open alert; those still happening are sent again after the cooldown.";
+      "More alerts were raised than the hourly limit ([alerts] max_per_hour) or its shares per reporter "
+      "(max_per_hour_per_reporter) and per served domain (max_per_hour_per_domain) allow, so the rest were "
+      "recorded but not sent. This can mean a real outage affecting many domains, or a flood of forged reports. "
+      "Run `tlsrptd alerts list --open` to see every open alert; those still happening are sent again after the "
+      "cooldown.";
   a.evidence.sources = "authenticated";
   a.evidence.suppressed = suppressed;
   return a;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,6 +72,34 @@ class HourlyCap {
 
  private:
   long long left_;
+};
+
+// The hourly cap with its shares (README.md#alerts): in any rolling hour at most
+// `per_hour` notifications in all, `per_domain` about one served domain (its
+// subdomains included) and `per_reporter` that one reporter identity is behind. A
+// report signed by a stranger's own domain about f0..f19.<served domain> spends that
+// stranger's share and part of that domain's, never what a real reporter needs.
+struct BudgetConfig {
+  int per_hour = 20;
+  int per_reporter = 5;
+  int per_domain = 10;
+};
+
+class AlertBudget {
+ public:
+  explicit AlertBudget(BudgetConfig cfg) : cfg_(cfg) {}
+  // One notification already sent in the last hour, about `served_domain` ("" for a
+  // summary notice), behind which were `reporters` (identities, "dkim:<d>" / "org:...").
+  void spent(std::string_view served_domain, const std::vector<std::string>& reporters);
+  // True, and charged to the domain and to each of the reporters, while the cap, the
+  // domain's share and the share of at least one of its reporters have room. One
+  // reporter that used up its share cannot hold back an alert another reporter backs.
+  bool take(std::string_view served_domain, const std::vector<std::string>& reporters);
+
+ private:
+  BudgetConfig cfg_;
+  long long sent_ = 0;
+  std::map<std::string, int, std::less<>> by_domain_, by_reporter_;
 };
 
 // The "N more alerts suppressed" notice sent when the cap held alerts back.

@@ -190,7 +190,12 @@ std::vector<Param> build_table() {
       "Policy domains served, on every channel. Policies for other domains are kept in the raw report but not "
       "counted; a report with nothing for a served domain is refused (HTTPS 422, SMTP 550 5.7.1). Empty serves "
       "every domain.",
-      string_list([](Config& c) -> std::vector<std::string>& { return c.domains; }, domain_check));
+      [](Config& c, const toml::node& n) -> std::optional<std::string> {
+        auto err = string_list([](Config& c) -> std::vector<std::string>& { return c.domains; }, domain_check)(c, n);
+        c.alerts.served_domains.clear();  // the alert shares' served domains, normalised
+        for (const auto& d : c.domains) c.alerts.served_domains.push_back(normalize_domain(d).value_or(ascii_lower(d)));
+        return err;
+      });
 
   add("user", "string", R"("")",
       "Drop privileges to this user after binding the listeners. tlsrptd refuses to run as root without it. "
@@ -487,8 +492,19 @@ std::vector<Param> build_table() {
       "send them; keep false unless you accept forged reports raising alerts.",
       bool_value([](Config& c) -> bool& { return c.alerts.trust_unauthenticated; }));
   add("alerts.max_per_hour", "integer", "20",
-      "Most alerts sent in any hour over all sinks; the rest are recorded and announced as \"N more suppressed\".",
+      "Most alerts sent in any hour over all sinks (one reporter and one served domain may spend only their shares "
+      "of it, below); the rest are recorded and announced as \"N more suppressed\".",
       count_value([](Config& c) -> int& { return c.alerts.max_per_hour; }, 1, 100000));
+  add("alerts.max_per_hour_per_reporter", "integer", "5",
+      "Most alerts sent in any hour that one reporter (an aligned DKIM signing domain, or the organization-name and "
+      "contact-info an unauthenticated report claims) is behind, so reports signed by a stranger's own domain "
+      "cannot use up max_per_hour; the rest are recorded and counted in the \"N more suppressed\" notice.",
+      count_value([](Config& c) -> int& { return c.alerts.max_per_hour_per_reporter; }, 1, 100000));
+  add("alerts.max_per_hour_per_domain", "integer", "10",
+      "Most alerts sent in any hour about one served domain (the `domains` entry a policy domain falls under, "
+      "subdomains included; its organizational domain when `domains` is empty), so alerts about many subdomains "
+      "cannot use up max_per_hour; the rest are recorded and counted in the \"N more suppressed\" notice.",
+      count_value([](Config& c) -> int& { return c.alerts.max_per_hour_per_domain; }, 1, 100000));
   add("alerts.stale_after", "duration", R"("4d")",
       "Alerts about report days that ended longer ago are recorded (see `tlsrptd alerts list`) but not sent, so "
       "importing an archive pages nobody.",

@@ -108,7 +108,14 @@ struct AlertsConfig {
   int baseline_days = 7;
   bool trust_unauthenticated = false;
   int max_per_hour = 20;
+  // Shares of max_per_hour one reporter identity (dkim:<d> or org:...) and one served
+  // domain (subdomains included) may spend, so one stranger cannot use up the rest.
+  int max_per_hour_per_reporter = 5;
+  int max_per_hour_per_domain = 10;
   std::chrono::seconds stale_after{std::chrono::hours(96)};
+  // The top-level `domains`, normalised (copied when it is read): what "served
+  // domain" means for the per-domain share.
+  std::vector<std::string> served_domains;
   std::vector<AlertSinkConfig> sinks;  // empty: alerts go to the log
 };
 

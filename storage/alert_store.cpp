@@ -129,9 +129,10 @@ std::expected<std::vector<PolicySum>, StoreError> AlertStore::observations(const
   const std::string where = std::string(" WHERE p.policy_domain = ?1 AND r.day >= ?2 AND r.day <= ?3 "
                                         "AND r.status = 'counted' AND (?4 OR ") +
                             kAuthenticated + " = 1) ";
-  const std::string key = std::string("r.day, r.organization_name, p.policy_type, p.policy_strings, p.mx_hosts, ") +
-                          kAuthenticated;
-  using Key = std::tuple<std::string, std::string, std::string, std::string, std::string, bool>;
+  const std::string key =
+      std::string("r.day, r.organization_name, r.reporter, p.policy_type, p.policy_strings, p.mx_hosts, ") +
+      kAuthenticated;
+  using Key = std::tuple<std::string, std::string, std::string, std::string, std::string, std::string, bool>;
   std::map<Key, std::size_t> index;
   std::vector<PolicySum> out;
   std::vector<std::pair<std::string, std::string>> raw;  // strings / mx JSON per row
@@ -150,13 +151,15 @@ std::expected<std::vector<PolicySum>, StoreError> AlertStore::observations(const
       PolicySum p;
       p.day = st->text(0);
       p.reporter = st->text(1);
-      p.policy_type = st->text(2);
-      p.authenticated = st->int64(5) != 0;
-      p.reports = count_of(*st, 6);
-      p.successful_sessions = count_of(*st, 7);
-      p.failed_sessions = count_of(*st, 8);
-      index[Key{p.day, p.reporter, p.policy_type, st->text(3), st->text(4), p.authenticated}] = out.size();
-      raw.emplace_back(st->text(3), st->text(4));
+      p.reporter_id = st->text(2);
+      p.policy_type = st->text(3);
+      p.authenticated = st->int64(6) != 0;
+      p.reports = count_of(*st, 7);
+      p.successful_sessions = count_of(*st, 8);
+      p.failed_sessions = count_of(*st, 9);
+      index[Key{p.day, p.reporter, p.reporter_id, p.policy_type, st->text(4), st->text(5), p.authenticated}] =
+          out.size();
+      raw.emplace_back(st->text(4), st->text(5));
       out.push_back(std::move(p));
     }
   }
@@ -181,9 +184,10 @@ std::expected<std::vector<PolicySum>, StoreError> AlertStore::observations(const
       auto row = st->step();
       if (!row) return std::unexpected(row.error());
       if (!*row) break;
-      auto it = index.find(Key{st->text(0), st->text(1), st->text(2), st->text(3), st->text(4), st->int64(5) != 0});
+      auto it = index.find(
+          Key{st->text(0), st->text(1), st->text(2), st->text(3), st->text(4), st->text(5), st->int64(6) != 0});
       if (it == index.end()) continue;
-      out[it->second].failures.push_back(FailureSum{st->text(6), st->opt_text(7), count_of(*st, 8)});
+      out[it->second].failures.push_back(FailureSum{st->text(7), st->opt_text(8), count_of(*st, 9)});
     }
   }
   return out;
@@ -295,6 +299,26 @@ std::expected<std::int64_t, StoreError> AlertStore::notifications_since(const st
   auto row = st->step();
   if (!row) return std::unexpected(row.error());
   return st->int64(0);
+}
+
+std::expected<std::vector<NotificationSource>, StoreError> AlertStore::notification_sources(const std::string& since) {
+  auto st = db_.cached(
+      "SELECT n.rowid, coalesce(a.policy_domain, ''), j.value FROM alert_notification n "
+      "LEFT JOIN alert a ON a.id = n.alert "
+      "LEFT JOIN json_each(a.evidence, '$.reporter_ids') j WHERE n.at > ?1 ORDER BY n.rowid, j.key");
+  if (!st) return std::unexpected(st.error());
+  st->bind(1, std::string_view(since));
+  std::vector<NotificationSource> out;
+  std::int64_t last = -1;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    if (st->int64(0) != last) out.push_back(NotificationSource{st->text(1), {}});
+    last = st->int64(0);
+    if (auto id = st->opt_text(2)) out.back().reporter_ids.push_back(std::move(*id));
+  }
+  return out;
 }
 
 std::expected<void, StoreError> AlertStore::log_notification(std::optional<std::int64_t> alert_id,

@@ -45,13 +45,22 @@ struct FailureSum {
 // authentication, summed.
 struct PolicySum {
   std::string day;
-  std::string reporter;
+  std::string reporter;     // organization-name
+  std::string reporter_id;  // the report's reporter identity: "dkim:<d>" or "org:<name> <<contact>>"
   std::string policy_type;
   std::vector<std::string> policy_strings;
   std::vector<std::string> mx_hosts;
   bool authenticated = true;
   Count reports = 0, successful_sessions = 0, failed_sessions = 0;
   std::vector<FailureSum> failures;
+};
+
+// One notification of the last hour and what it was about, for the per-reporter and
+// per-domain shares of the hourly cap: the alert's policy domain and the reporter
+// identities (evidence "reporter_ids") behind it; both empty for a summary notice.
+struct NotificationSource {
+  std::string policy_domain;
+  std::vector<std::string> reporter_ids;
 };
 
 class AlertStore {
@@ -91,6 +100,7 @@ class AlertStore {
 
   // The hourly cap: notifications logged since `since` (RFC 3339); the log keeps a day.
   std::expected<std::int64_t, StoreError> notifications_since(const std::string& since);
+  std::expected<std::vector<NotificationSource>, StoreError> notification_sources(const std::string& since);
   std::expected<void, StoreError> log_notification(std::optional<std::int64_t> alert_id, const std::string& now);
   std::expected<void, StoreError> prune_notifications(const std::string& before);
   // Held back by the cap and not yet summarised; when the last summary went out.

@@ -16,6 +16,11 @@ std::string log_line(const Alert& a) {
   line += ": " + escape_line(a.summary, kMaxLogField);
   if (a.evidence.sources == "unauthenticated" || a.evidence.sources == "mixed")
     line += " [sources: " + a.evidence.sources + "]";
+  if (!a.evidence.reporters.empty()) {  // "Google Inc. (signed by google.com)": who vouched for it
+    std::string by;
+    for (const auto& r : a.evidence.reporters) by += (by.empty() ? "" : ", ") + r;
+    line += " [reported by: " + escape_line(by, kMaxLogField) + "]";
+  }
   return line;
 }
 

@@ -17,6 +17,7 @@
 #include "alerts/sinks/log_sink.hpp"
 #include "alerts/sinks/webhook_sink.hpp"
 #include "parser/datetime.hpp"
+#include "parser/domain.hpp"
 #include "storage/alert_store.hpp"
 
 namespace tlsrpt::daemon {
@@ -50,6 +51,7 @@ alerts::DetectorInput to_input(const std::string& domain, const std::string& day
   for (auto& r : rows) {
     alerts::PolicyObservation o;
     o.reporter = std::move(r.reporter);
+    o.reporter_id = std::move(r.reporter_id);
     o.authenticated = r.authenticated;
     o.policy_type = std::move(r.policy_type);
     o.policy_strings = std::move(r.policy_strings);
@@ -172,17 +174,19 @@ class AlertPass {
   const AlertsConfig& cfg_;
   const sys_seconds now_;
   const std::string now_text_;
-  std::optional<alerts::HourlyCap> cap_;
+  std::optional<alerts::AlertBudget> cap_;
   std::int64_t pending_ = 0;                // notices the cap held back, not yet summarised
   std::optional<std::string> last_summary_;  // when the last "N more suppressed" notice went out
   std::string latest_day_;
 };
 
-// The cap's state: notifications of the last hour, and what it held back.
+// The cap's state: notifications of the last hour (by served domain and reporter, for
+// the shares), and what it held back.
 Status AlertPass::start() {
-  auto sent = st_.notifications_since(format_rfc3339(now_ - std::chrono::hours(1)));
+  auto sent = st_.notification_sources(format_rfc3339(now_ - std::chrono::hours(1)));
   if (!sent) return failed(sent);
-  cap_.emplace(cfg_.max_per_hour, *sent);
+  cap_.emplace(alerts::BudgetConfig{cfg_.max_per_hour, cfg_.max_per_hour_per_reporter, cfg_.max_per_hour_per_domain});
+  for (const auto& n : *sent) cap_->spent(served_domain(n.policy_domain, cfg_.served_domains), n.reporter_ids);
   auto throttle = st_.throttle();
   if (!throttle) return failed(throttle);
   std::tie(pending_, last_summary_) = *throttle;
@@ -237,7 +241,8 @@ Status AlertPass::apply(const alerts::Finding& f, const std::string& domain, con
     id = *inserted;
     ++res.opened;
   }
-  const bool cap_held = dec.notify && !cap_->take();
+  const bool cap_held =
+      dec.notify && !cap_->take(served_domain(domain, cfg_.served_domains), f.alert.evidence.reporter_ids);
   if (dec.notify && !cap_held) {
     if (auto r = st_.mark_notified(id, fields.severity, now_text_); !r) return failed(r);
     if (auto r = st_.log_notification(id, now_text_); !r) return failed(r);

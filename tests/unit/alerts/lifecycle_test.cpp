@@ -110,6 +110,26 @@ TEST(Lifecycle, HourlyCap) {
   EXPECT_FALSE(full.take());
 }
 
+TEST(Lifecycle, AlertBudgetSharesPerReporterAndServedDomain) {
+  AlertBudget b(BudgetConfig{20, 5, 10});
+  const std::vector<std::string> stranger = {"dkim:attacker.example"};
+  int sent = 0;
+  for (int i = 0; i < 20; ++i) sent += b.take("example.com", stranger);
+  EXPECT_EQ(sent, 5);  // the stranger's share, not the hour's 20
+  EXPECT_TRUE(b.take("example.com", {"dkim:google.com"}));
+  // A genuine reporter's alert that the stranger also backs still has its room.
+  EXPECT_TRUE(b.take("example.com", {"dkim:attacker.example", "dkim:google.com"}));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(b.take("example.com", {"dkim:r" + std::to_string(i) + ".example"}));
+  EXPECT_FALSE(b.take("example.com", {"dkim:new.example"}));  // the domain's share (10) is spent
+  EXPECT_TRUE(b.take("example.org", {"dkim:new.example"}));   // another served domain is not
+
+  AlertBudget past(BudgetConfig{3, 5, 10});
+  past.spent("", {});  // a summary notice of the last hour counts towards the 3 only
+  past.spent("example.com", {"dkim:a.example"});
+  EXPECT_TRUE(past.take("example.net", {"dkim:b.example"}));
+  EXPECT_FALSE(past.take("example.net", {"dkim:c.example"}));
+}
+
 TEST(Lifecycle, SuppressedNotice) {
   Alert a = suppressed_notice(7, 20, "2024-05-04");
   EXPECT_EQ(a.kind, kAlertsSuppressed);

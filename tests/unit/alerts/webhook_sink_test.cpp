@@ -47,7 +47,10 @@ TEST(LogSink, OneEscapedLine) {
   a.policy_domain = "evil\nexample.com";
   a.summary = "x\x1b[2Jy";
   a.id = 7;
-  EXPECT_EQ(log_line(a), "alert critical starttls-failure evil\\nexample.com sts day=2024-05-04 (new) id=7: x\\x1b[2Jy");
+  a.evidence.reporters = {"Org\xE2\x80\xAE (signed by org.example)", "Other\nInc."};
+  EXPECT_EQ(log_line(a),
+            "alert critical starttls-failure evil\\nexample.com sts day=2024-05-04 (new) id=7: x\\x1b[2Jy "
+            "[reported by: Org\\u202e (signed by org.example), Other\\nInc.]");
 }
 
 }  // namespace

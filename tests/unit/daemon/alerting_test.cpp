@@ -93,7 +93,8 @@ class AlertingTest : public ::testing::Test {
     });
   }
   // Stores one batch and runs the hook on what it stored, as `report import` does.
-  Alerting::Result run(const std::vector<std::string>& jsons, std::chrono::sys_seconds now, bool authenticated = true) {
+  Alerting::Result run(const std::vector<std::string>& jsons, std::chrono::sys_seconds now, bool authenticated = true,
+                       const std::string& signer = "") {
     Ingestor ing;
     std::vector<Ingested> parsed;
     for (const auto& j : jsons) {
@@ -104,6 +105,7 @@ class AlertingTest : public ::testing::Test {
     Provenance prov;
     prov.transport = authenticated ? Transport::import : Transport::https;
     prov.authenticated = authenticated;
+    prov.signing_domain = signer;  // a DKIM d= makes the reporter "dkim:<d>"
     std::vector<storage::PendingReport> batch;
     for (std::size_t i = 0; i < parsed.size(); ++i) batch.push_back({&parsed[i], &prov, jsons[i]});
     std::vector<std::int64_t> ids;
@@ -262,6 +264,39 @@ TEST_F(AlertingTest, HourlyCapWithOneSummary) {
   int held = 0;
   for (const auto& row : stored_alerts()) held += static_cast<int>(row.suppressed);
   EXPECT_EQ(held, 5);
+}
+
+TEST_F(AlertingTest, AStrangersOwnSignatureCannotSpendTheGenuineReportersBudget) {
+  // Issue 19, item 5: reports signed by the attacker's own domain about
+  // f0..f19.<served domain>, each subdomain with its own cooldown, then a genuine
+  // reporter's failure for the served domain itself.
+  AlertsConfig cfg;
+  cfg.served_domains = {"example.com"};
+  start(cfg);
+  const auto t0 = at("2024-05-10T06:00:00Z");
+  for (int i = 0; i < 20; ++i)
+    run({failing("Google Inc.", "f" + std::to_string(i), "2024-05-09", "f" + std::to_string(i) + ".example.com")},
+        t0 + std::chrono::seconds(i), true, "attacker.example");
+  auto genuine = run({failing("Real Reporter", "g1", "2024-05-09")}, t0 + 30s, true, "genuine.example");
+  EXPECT_GE(genuine.notified, 1u);
+  int stranger = 0, real = 0;
+  for (const auto& a : sent()) {
+    if (a.policy_domain == "example.com") {
+      ++real;
+      EXPECT_EQ(a.evidence.reporters, (std::vector<std::string>{"Real Reporter (signed by genuine.example)"}));
+      EXPECT_EQ(a.evidence.reporter_ids, (std::vector<std::string>{"dkim:genuine.example"}));
+    } else if (a.kind != alerts::kAlertsSuppressed) {
+      ++stranger;
+      EXPECT_EQ(a.evidence.reporters, (std::vector<std::string>{"Google Inc. (signed by attacker.example)"}));
+    }
+  }
+  EXPECT_EQ(stranger, cfg.max_per_hour_per_reporter);
+  EXPECT_EQ(real, static_cast<int>(genuine.notified));
+  // An hour later the stranger's share is back; its spent alerts were counted from the
+  // notification log, so a restart in between would change nothing.
+  auto later = run({failing("Google Inc.", "f99", "2024-05-09", "f99.example.com")}, t0 + 61min, true,
+                   "attacker.example");
+  EXPECT_GE(later.notified, 1u);
 }
 
 TEST_F(AlertingTest, EscalationIsSentInsideTheCooldown) {

@@ -50,7 +50,9 @@ Metrics::Metrics() {
   const std::vector<double> latency{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
   define("tlsrptd_reports_total", "Report submissions by channel and outcome (stored, duplicate, conflict, rejected) and reject reason.",
          Kind::counter);
-  define("tlsrptd_sessions_total", "TLS sessions reported in stored reports, by policy domain and result (successful, failed).",
+  define("tlsrptd_sessions_total",
+         "TLS sessions reported in stored reports, by served domain (label policy_domain: the domains entry a policy "
+         "domain falls under, or its organizational domain when domains is empty) and result (successful, failed).",
          Kind::counter);
   define("tlsrptd_http_requests_total", "HTTP requests answered, by listener and status code.", Kind::counter);
   define("tlsrptd_http_request_duration_seconds", "Time from the request's first byte to the end of the response.",

@@ -57,6 +57,10 @@ struct Ingested {
   // policy-domain was attributed. The stored policy rows keep the index as sent.
   std::vector<std::uint32_t> policy_index;
   std::vector<std::uint32_t> attributed;
+  // Also set by the intake: per policy of parsed.report.policies, the served domain it
+  // counts under (parser/domain.hpp served_domain(); "" when unattributed). The
+  // per-domain metrics are keyed by it, so subdomains and foreign names add no series.
+  std::vector<std::string> served_domains;
 
   std::uint32_t index_as_sent(std::size_t i) const {
     return policy_index.empty() ? static_cast<std::uint32_t>(i) : policy_index[i];

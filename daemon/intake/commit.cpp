@@ -2,6 +2,7 @@
 
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
+#include "parser/domain.hpp"
 #include "parser/text.hpp"
 
 namespace tlsrpt::daemon {
@@ -14,12 +15,17 @@ void count_committed(const storage::PendingReport& p, storage::StoreOutcome outc
   metrics().inc("tlsrptd_reports_total",
                 {{"channel", to_token(p.provenance->transport)}, {"outcome", token}, {"reason", token}});
   if (outcome != storage::StoreOutcome::stored) return;
-  for (const auto& policy : p.report->parsed.report.policies) {
-    if (policy.policy.domain.empty()) continue;  // unattributed: counted for no domain
-    metrics().inc("tlsrptd_sessions_total", {{"policy_domain", policy.policy.domain}, {"result", "successful"}},
-                  static_cast<double>(policy.summary.successful));
-    metrics().inc("tlsrptd_sessions_total", {{"policy_domain", policy.policy.domain}, {"result", "failed"}},
-                  static_cast<double>(policy.summary.failed));
+  const auto& policies = p.report->parsed.report.policies;
+  const auto& served = p.report->served_domains;
+  for (std::size_t i = 0; i < policies.size(); ++i) {
+    // Keyed by the served domain (subdomains under theirs), not by the policy domain a
+    // sender names: one report of 999 names cannot fill the series cap.
+    const std::string domain = i < served.size() ? served[i] : served_domain(policies[i].policy.domain, {});
+    if (domain.empty()) continue;  // unattributed: counted for no domain
+    metrics().inc("tlsrptd_sessions_total", {{"policy_domain", domain}, {"result", "successful"}},
+                  static_cast<double>(policies[i].summary.successful));
+    metrics().inc("tlsrptd_sessions_total", {{"policy_domain", domain}, {"result", "failed"}},
+                  static_cast<double>(policies[i].summary.failed));
   }
 }
 

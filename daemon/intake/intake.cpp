@@ -302,6 +302,8 @@ IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ing
   }
   // 7. footprint: after the hash (the identity is the content as sent).
   bound_footprint(ing->parsed, rules.limits, s.bytes.size());
+  for (const auto& p : ing->parsed.report.policies)
+    ing->served_domains.push_back(served_domain(p.policy.domain, rules.domains));
   d.report_id = ing->parsed.report.report_id;
   d.organization_name = ing->parsed.report.organization_name;
   d.report = std::move(*ing);

@@ -36,11 +36,18 @@ std::string percent(std::optional<double> rate) {
   return buf;
 }
 
-// RFC 4180: quote fields holding separators, quotes or line breaks.
+// One CSV cell of report text. Control and bidi characters are escaped as on a
+// terminal (escape_line), so the cell is one line; a cell a spreadsheet would run as
+// a formula (starting with =, +, -, @, TAB or CR: OWASP "CSV injection") gets a
+// leading ' and is shown as text; RFC 4180 quoting for separators and quotes.
 std::string csv_field(std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string cell = escape_line(s);
+  const bool formula = !s.empty() && (s.front() == '\t' || s.front() == '\r' ||
+                                      std::string_view("=+-@").find(cell.front()) != std::string_view::npos);
+  if (formula) cell.insert(cell.begin(), '\'');
+  if (cell.find_first_of(",\"") == std::string::npos) return cell;
   std::string out = "\"";
-  for (char c : s) {
+  for (char c : cell) {
     if (c == '"') out += '"';
     out += c;
   }
@@ -103,8 +110,8 @@ void print_csv(const std::vector<storage::PolicyStats>& rows) {
     char rate[32] = "";
     if (auto r = s.success_rate()) std::snprintf(rate, sizeof rate, "%.6f", *r);
     std::cout << csv_field(s.policy_domain) << ',' << csv_field(s.policy_type) << ',' << s.successful_sessions << ','
-              << s.failed_sessions << ',' << rate << ',' << s.reports << ',' << s.first_day << ',' << s.last_day << ','
-              << csv_field(failures) << ',' << s.conflicts << "\n";
+              << s.failed_sessions << ',' << rate << ',' << s.reports << ',' << csv_field(s.first_day) << ','
+              << csv_field(s.last_day) << ',' << csv_field(failures) << ',' << s.conflicts << "\n";
   }
 }
 

@@ -615,6 +615,7 @@ void Service::drain() {
   admin_->stop_accepting();
   smtp_->stop_accepting();
   lmtp_->stop_accepting();
+  InspectService::stop_all();  // inspections under way answer now, cut
   if (maildir_) maildir_->stop();
   auto open = [this] {
     return https_->open_connections() + admin_->open_connections() + smtp_->open_connections() +

@@ -113,6 +113,11 @@ void InspectService::drain() {
   pool_.join();
 }
 
+void InspectService::stop_all() {
+  std::lock_guard lock(live_mu);
+  for (auto* s : live) s->stopping_ = true;
+}
+
 void InspectService::drain_all() {
   std::lock_guard lock(live_mu);
   for (auto* s : live) s->stopping_ = true;  // every pool's DNS ends at once, then each is joined

@@ -229,7 +229,8 @@ start_tlsrptd() {  # start_tlsrptd NAME -> sets TLS_PID, TLS_DIR, TLS_PORT, TLS_
   local user=""
   [[ $(id -u) == 0 ]] && user="user = \"$SERVICE_USER\""
   # Durability is left at its default (WAL + synchronous=FULL, group commit). All
-  # connections come from 127.0.0.1, so the per-client cap is raised with the total.
+  # connections come from 127.0.0.1, so the per-client cap is raised with the total
+  # and the daily budget of unauthenticated bytes (limits) is off.
   cat >"$TLS_DIR/tlsrptd.toml" <<EOF
 database = "$TLS_DIR/var/tlsrptd.sqlite"
 $user
@@ -243,6 +244,8 @@ max_connections_per_client = $((RSS_CONNECTIONS + 1000))
 max_requests_per_connection = $MAX_REQUESTS_PER_CONNECTION
 [admin]
 listen = ["127.0.0.1:$TLS_ADMIN"]
+[limits]
+max_unauthenticated_bytes_per_client = 0
 EOF
   "$TLSRPTD" serve --config "$TLS_DIR/tlsrptd.toml" >"$TLS_DIR/daemon.log" 2>&1 &
   TLS_PID=$!

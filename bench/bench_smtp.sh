@@ -201,6 +201,8 @@ max_connections = 2000
 max_connections_per_client = 2000
 [dns]
 servers = ["127.0.0.1:$DNS_PORT"]
+[limits]
+max_unauthenticated_bytes_per_client = 0
 EOF
   "$TLSRPTD" serve --config "$TLS_DIR/tlsrptd.toml" >"$TLS_DIR/daemon.log" 2>&1 &
   TLS_PID=$!

@@ -244,7 +244,8 @@ IntakeDecision Intake::check(const Submission& s, Ingestor& ingestor) const {
 std::optional<IntakeDecision> Intake::over_budget(const Submission& s, const IntakeRules& rules) const {
   const std::size_t limit = rules.limits.max_unauthenticated_bytes_per_client;
   if (!s.client || s.authority == Authority::admin || limit == 0) return std::nullopt;
-  BudgetDecision b = budget_->charge(*s.client, s.bytes.size(), limit, std::chrono::system_clock::now());
+  const std::size_t n = s.received_bytes ? s.received_bytes : s.bytes.size();
+  BudgetDecision b = budget_->charge(*s.client, n, limit, std::chrono::system_clock::now());
   if (b.allowed) return std::nullopt;
   metrics().inc("tlsrptd_budget_refusals_total", {{"channel", to_token(s.transport)}});
   IntakeDecision d;
@@ -252,7 +253,7 @@ std::optional<IntakeDecision> Intake::over_budget(const Submission& s, const Int
   d.outcome = Outcome::over_budget;
   d.retry_after = b.retry_after;
   d.detail = s.client->str() + " sent " + std::to_string(b.used) + " unauthenticated bytes today; " +
-             std::to_string(s.bytes.size()) + " more would pass limits.max_unauthenticated_bytes_per_client (" +
+             std::to_string(n) + " more would pass limits.max_unauthenticated_bytes_per_client (" +
              std::to_string(limit) + ")";
   return d;
 }

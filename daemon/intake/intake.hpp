@@ -75,6 +75,9 @@ struct Submission {
   // unauthenticated bytes this is charged to; nullopt: not budgeted (Maildir,
   // import, a unix socket).
   std::optional<ClientKey> client;
+  // The bytes as they came over the wire when that differs from bytes.size() (HTTPS
+  // Content-Encoding): what the budget charges, as the raw submission stores them.
+  std::size_t received_bytes = 0;
 };
 
 struct IntakeDecision {

@@ -305,6 +305,7 @@ struct SessionRunner {
       co_return std::move(decoded.error());
     }
     sub.bytes = *decoded ? std::string_view((*decoded)->data(), (*decoded)->size()) : std::string_view(body);
+    sub.received_bytes = body.size();
     IntakeDecision d = srv.intake_.check(sub);
     decoded->reset();
     if (d.kind != IntakeDecision::Kind::store && d.kind != IntakeDecision::Kind::hold) {

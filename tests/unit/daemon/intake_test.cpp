@@ -320,6 +320,22 @@ TEST_F(IntakeTest, UnauthenticatedBytesAreBudgetedPerClient) {
   EXPECT_EQ(intake.check(imp).kind, Kind::store);
 }
 
+// HTTPS with Content-Encoding: the budget charges the bytes as received (and stored).
+TEST_F(IntakeTest, TheBudgetChargesTheBytesAsReceived) {
+  const std::string json = report("Org", {{}});
+  rules_.limits.max_unauthenticated_bytes_per_client = json.size() / 2;
+  Intake intake(rules_);
+  Submission s;
+  s.transport = Transport::https;
+  s.bytes = json;
+  s.received_at = kNow;
+  s.client = client_key(std::string_view("2001:db8::1"));
+  s.received_bytes = json.size() / 4;  // as if gzipped on the wire
+  EXPECT_EQ(intake.check(s).kind, Kind::store);
+  EXPECT_EQ(intake.check(s).kind, Kind::store);
+  EXPECT_EQ(intake.check(s).outcome, Outcome::over_budget);
+}
+
 TEST_F(IntakeTest, TheStoredFootprintIsBoundedWhateverTheChannel) {
   std::string json = report("Org", {{"sts", "example.com", 10, 3}});
   const std::string long_info = std::string(1000, 'i');

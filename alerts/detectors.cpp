@@ -121,11 +121,14 @@ std::vector<std::string> capped(std::vector<std::string> v) {
 // "Google Inc. (signed by google.com)": the name a report claims next to the domain
 // whose DKIM signature vouched for it, which is the part a forger cannot choose. A name
 // that itself holds a parenthesis is quoted, so it cannot pose as the signer.
+// A long name is cut before the signer is added, so the signer always shows.
 std::string reporter_shown(const PolicyObservation& o) {
-  std::string name(cut_utf8(o.reporter, kMaxNameInText));
+  const bool signed_by = o.reporter_id.starts_with("dkim:");
+  std::string name = o.reporter;
   if (name.find('(') != std::string::npos) name = quote_value(name, kMaxNameInText);
-  if (o.reporter_id.starts_with("dkim:")) name += " (signed by " + o.reporter_id.substr(5) + ")";
-  return name;
+  if (!signed_by) return name;
+  if (name.size() > kMaxNameInText) name = std::string(cut_utf8(name, kMaxNameInText)) + "\xE2\x80\xA6";
+  return name + " (signed by " + o.reporter_id.substr(5) + ")";
 }
 
 // The observations and failures behind one condition.

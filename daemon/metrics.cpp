@@ -94,6 +94,8 @@ Metrics::Metrics() {
          "Inspection requests by result (HTTP status, rate-limited, busy: refused at admission, expired: waited "
          "past inspect.timeout in the queue); never by domain.",
          Kind::counter);
+  define("tlsrptd_inspect_running", "Inspections running on the inspection threads.", Kind::gauge);
+  define("tlsrptd_inspect_queued", "Inspections admitted and waiting for an inspection thread.", Kind::gauge);
   define("tlsrptd_start_time_seconds", "Unix time the daemon started.", Kind::gauge);
 }
 
@@ -118,8 +120,6 @@ Metrics::Series& Metrics::series(std::string_view family, Labels labels) {
   std::lock_guard lock(f.mu);
   auto s = f.series.find(key);
   if (s != f.series.end()) return *s->second;
-  define("tlsrptd_inspect_running", "Inspections running on the inspection threads.", Kind::gauge);
-  define("tlsrptd_inspect_queued", "Inspections admitted and waiting for an inspection thread.", Kind::gauge);
   if (f.series.size() >= kMaxSeries) key = "overflow=\"true\"";
   auto& slot = f.series[key];
   if (!slot) {

@@ -108,10 +108,10 @@ std::shared_ptr<InspectService> make_inspect(const Config& cfg) {
   io.dns_servers = cfg.dns.servers;
   io.dns_timeout = cfg.dns.timeout;
   io.max_concurrent = cfg.inspect.max_concurrent;
-  io.trusted_proxies = cfg.inspect.trusted_proxies;
   io.max_queued = cfg.inspect.max_queued;
   io.timeout = cfg.inspect.timeout;
   io.allow_private_names = cfg.inspect.allow_private_names;
+  io.trusted_proxies = cfg.inspect.trusted_proxies;
   return std::make_shared<InspectService>(io);
 }
 
@@ -662,6 +662,7 @@ void Service::run() {
   for (unsigned i = 1; i < threads_; ++i) pool.emplace_back([this] { io_.run(); });
   io_.run();
   for (auto& t : pool) t.join();
+  InspectService::drain_all();  // before the event loop they complete on goes away
   if (maildir_) maildir_->stop();
   mail_pool_.join();
   writer_->stop();
@@ -694,4 +695,3 @@ int cmd_serve(const GlobalOptions& g, const ServeOptions& o) {
 }
 
 }  // namespace tlsrpt::daemon
-  InspectService::drain_all();  // before the event loop they complete on goes away

@@ -29,19 +29,23 @@ std::vector<std::shared_ptr<BodyBudget::Body>> BodyBudget::plan_cuts(const std::
   auto planned = [&](const std::shared_ptr<Body>& b) { return std::ranges::find(chosen, b) != chosen.end(); };
   auto cuttable = [&](const std::shared_ptr<Body>& b) { return !b->settled && !b->cut.load() && !planned(b); };
   std::size_t used = used_;
+  // The client that holds less wins: a body may be cut only if its client still holds
+  // at least as much as the requester once admitted (equal holdings before: no cut).
+  auto allowed = [&](const std::shared_ptr<Body>& b) {
+    return cuttable(b) && held[b->key] >= b->bytes && held[b->key] - b->bytes >= mine + n;
+  };
   while (used + n > total_) {
-    // The biggest holder with a body that can still be cut (ties: every such holder).
-    std::size_t most = 0;
-    for (const auto& [k, h] : holders_)
-      if (k != key && held[k] > most && std::ranges::any_of(h.bodies, cuttable)) most = held[k];
-    // The requester must hold less: after the cut the victim still holds at least as much.
-    if (most == 0 || most < mine + n) return {};
+    // The slowest allowed body of the biggest holder that has one.
     std::shared_ptr<Body> victim;
     for (const auto& [k, h] : holders_) {
-      if (k == key || held[k] != most) continue;
-      for (const auto& b : h.bodies)
-        if (cuttable(b) && (!victim || cut_first(*b, *victim, now))) victim = b;
+      if (k == key) continue;
+      for (const auto& b : h.bodies) {
+        if (!allowed(b)) continue;
+        const bool bigger = victim && held[k] > held[victim->key];
+        if (!victim || bigger || (held[k] == held[victim->key] && cut_first(*b, *victim, now))) victim = b;
+      }
     }
+    if (!victim) return {};
     chosen.push_back(victim);
     held[victim->key] -= victim->bytes;
     used -= victim->bytes;
@@ -101,7 +105,14 @@ void BodyBudget::forget(Body& b) {
 
 void BodyBudget::settle(Body& b) {
   std::lock_guard lock(mu_);
+  if (b.settled) return;
   b.settled = true;
+  if (!b.cut.load()) return;
+  b.cut = false;
+  auto& h = holders_[b.key];
+  h.held += b.bytes;
+  h.bodies.push_back(b.shared_from_this());
+  used_ += b.bytes;
 }
 
 void BodyBudget::release(Body& b) {

@@ -5,12 +5,14 @@
 //
 // The cut rule (README.md#configuration, docs/guarantees.md#limits-and-deadlines):
 // when the budget is full, a request is let in by cutting bodies still being read
-// from the client that holds the most, as long as that client still holds at least
-// as much as the requester will once admitted ("the client that holds less wins").
-// Among that client's bodies the slowest goes first (fewest bytes received per second
-// since it started; then the oldest). So 8 addresses x 4 connections trickling 2 MiB
-// bodies cannot lock a ninth address out, and an attacker with endless IPv6 /64s only
-// ever cuts its own bodies, never a smaller holder's. Thread-safe.
+// from the client that holds the most, as long as that client, after the cut, still
+// holds at least as much as the requester will once admitted ("the client that holds
+// less wins": equal holdings before the cut never cut, so two clients cannot cut each
+// other back and forth). Among that client's bodies the slowest allowed one goes first
+// (fewest bytes received per second since it started; then the oldest). So 8
+// addresses x 4 connections trickling 2 MiB bodies cannot lock a ninth address out,
+// and an attacker with endless IPv6 /64s never cuts a client's only body (nor any
+// client that would then hold less than one of its /64s). Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -30,7 +32,7 @@ class BodyBudget {
   using Clock = std::chrono::steady_clock;
 
   // One reservation: a request body being read.
-  struct Body {
+  struct Body : std::enable_shared_from_this<Body> {
     std::string key;
     std::size_t bytes = 0;
     Clock::time_point started;
@@ -53,6 +55,8 @@ class BodyBudget {
   Grant reserve(const std::string& key, std::size_t n, Clock::time_point now, std::function<void()> cancel = {});
   void progress(Body& b, std::size_t n) { b.received.fetch_add(n, std::memory_order_relaxed); }
   // The body is complete: from now on it is never cut (it holds its bytes until released).
+  // A complete body wins over a cut that landed as its last bytes came in: the cut is
+  // undone and its bytes counted again (the budget may then run over by that body).
   void settle(Body& b);
   // Gives the bytes back; nothing for a body that was cut (its bytes went at the cut).
   void release(Body& b);

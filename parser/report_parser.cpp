@@ -34,6 +34,10 @@ struct ReportParser::Impl {
 
 namespace {
 
+// Where check_counts' sums stop: above any limits.max_sessions_per_report (at most
+// 2^60), and low enough that adding one more sum cannot wrap a uint64.
+constexpr Count kSaturated = Count{1} << 62;
+
 // A JSON path, built into a string only when an error or note needs it.
 struct Path {
   const Path* parent = nullptr;
@@ -332,7 +336,7 @@ class Walker {
   bool walk_date_range(od::value& v, const Path& p, DateRange& out);
   bool walk_datetime(od::value& v, const Path& p, SysSeconds& out);
   bool walk_policies(od::value& v, const Path& p, std::vector<PolicyResult>& out);
-  bool walk_policy_result(od::value& v, const Path& p, PolicyResult& out);
+  bool walk_policy_result(od::value& v, const Path& p, PolicyResult& out, Count& detailed);
   bool walk_policy(od::value& v, const Path& p, Policy& out);
   bool walk_string_list(od::value& v, const Path& p, std::vector<std::string>& out, bool& was_string,
                         std::size_t depth);
@@ -344,7 +348,7 @@ class Walker {
   void normalise_failure_hosts(const Path& p, FailureDetail& out);
   bool normalize_policy(const Path& p, Policy& policy, bool strings_was_string, bool mx_was_string);
   bool unpack_tlsa(const Path& p, Policy& policy);
-  void check_counts(const Path& p, PolicyResult& pr, bool had_failure_details);
+  bool check_counts(const Path& p, PolicyResult& pr, bool had_failure_details, Count& detailed);
 
   const Limits& limits_;
   ReportParser::Impl& impl_;
@@ -459,13 +463,14 @@ bool Walker::walk_policies(od::value& v, const Path& p, std::vector<PolicyResult
   if (t != od::json_type::array)
     return fail(RejectReason::wrong_type, p, "must be an array (RFC 8460 §4), got " + std::string(type_name(t)));
   // Checked after each policy: at most the limit (configurable up to 2^60) plus two
-  // counts of at most 2^53-1, so the sum cannot overflow.
-  Count sessions = 0;
+  // counts of at most 2^53-1, so the sum cannot overflow. The failure-details' counts
+  // are bounded the same way on their own (check_counts saturates their sum).
+  Count sessions = 0, detailed = 0;
   return for_elements(v, p, [&](od::value& el, const Path& ep, std::size_t) {
     if (out.size() >= limits_.max_policies)
       return fail(RejectReason::too_many_items, p, "more than " + std::to_string(limits_.max_policies) + " policies");
     PolicyResult& pr = out.emplace_back();
-    if (!walk_policy_result(el, ep, pr)) return false;
+    if (!walk_policy_result(el, ep, pr, detailed)) return false;
     sessions += pr.summary.successful + pr.summary.failed;
     if (sessions > limits_.max_sessions_per_report)
       return fail(RejectReason::count_too_large, ep.child("summary"),
@@ -475,7 +480,7 @@ bool Walker::walk_policies(od::value& v, const Path& p, std::vector<PolicyResult
   });
 }
 
-bool Walker::walk_policy_result(od::value& v, const Path& p, PolicyResult& out) {
+bool Walker::walk_policy_result(od::value& v, const Path& p, PolicyResult& out, Count& detailed) {
   bool seen_policy = false, seen_summary = false, seen_failures = false;
   bool ok = for_members(v, p, [&](std::string_view key, od::value& child, const Path& cp) {
     if (key == "policy") return duplicate(seen_policy, key, p) && walk_policy(child, cp, out.policy);
@@ -486,16 +491,22 @@ bool Walker::walk_policy_result(od::value& v, const Path& p, PolicyResult& out) 
   if (!ok) return false;
   if (!seen_policy) return fail(RejectReason::missing_field, p, "missing \"policy\"");
   if (!seen_summary) return fail(RejectReason::missing_field, p, "missing \"summary\"");
-  check_counts(p, out, seen_failures);
-  return true;
+  return check_counts(p, out, seen_failures, detailed);
 }
 
-void Walker::check_counts(const Path& p, PolicyResult& pr, bool had_failure_details) {
+// `detailed`: the failed-session-counts of the report's failure-details so far, which
+// may add up to limits.max_sessions_per_report like the summaries (count_too_large).
+bool Walker::check_counts(const Path& p, PolicyResult& pr, bool had_failure_details, Count& detailed) {
   // RFC 8460 §4: failure types are non-exclusive and transient failures need not be
   // detailed, so the sum may differ from the total: noted, never refused.
+  Count sum = 0;  // saturating: 10k counts of 2^53-1 would wrap a uint64
+  for (const auto& f : pr.failures) sum = std::min(kSaturated, sum + std::min(kMaxCount, f.failed_session_count));
+  detailed = std::min(kSaturated, detailed + sum);
+  if (detailed > limits_.max_sessions_per_report)
+    return fail(RejectReason::count_too_large, p.child("failure-details"),
+                "the report's failed-session-counts add up to more than " +
+                    std::to_string(limits_.max_sessions_per_report) + " (limits.max_sessions_per_report)");
   if (!pr.failures.empty()) {
-    Count sum = 0;
-    for (const auto& f : pr.failures) sum += f.failed_session_count;  // each <= 2^53-1, at most 10k
     if (sum != pr.summary.failed)
       note(note::kFailureSumMismatch, p,
            "failed-session-count adds up to " + std::to_string(sum) + ", total-failure-session-count is " +
@@ -504,6 +515,7 @@ void Walker::check_counts(const Path& p, PolicyResult& pr, bool had_failure_deta
     note(note::kFailureDetailsAbsent, p,
          had_failure_details ? "failure-details is empty" : "failure-details is absent");
   }
+  return true;
 }
 
 bool Walker::walk_string_list(od::value& v, const Path& p, std::vector<std::string>& out, bool& was_string,

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "parser/notes.hpp"
 
 namespace tlsrpt {
@@ -356,6 +358,33 @@ TEST(ReportParser, SessionsPerReportAreCapped) {
   expect_rejected(R"({"organization-name":"O","date-range":{"start-datetime":"2024-01-01T00:00:00Z","end-datetime":"2024-01-02T00:00:00Z"},"report-id":"r","policies":[)" +
                       pols + "]}",
                   RejectReason::count_too_large, "policies[0].summary", "1000000000000");
+}
+
+// Review finding 9: the failure-details' counts join the bound, summed without wrapping.
+TEST(ReportParser, FailureDetailCountsArePerReportCappedToo) {
+  auto details = [](int n, const std::string& count) {
+    std::string s;
+    for (int i = 0; i < n; ++i)
+      s += std::string(i ? "," : "") + R"({"result-type":"certificate-expired","failed-session-count":)" + count + "}";
+    return s;
+  };
+  const std::string one_failure = R"("total-successful-session-count":0,"total-failure-session-count":1)";
+  // 10 000 x (2^53-1) would wrap a uint64 sum (9.0e19 > 1.8e19): refused, not wrapped.
+  expect_rejected(report("", one_failure, details(10'000, "9007199254740991")), RejectReason::count_too_large,
+                  "policies[0].failure-details", "max_sessions_per_report");
+  // The same bound as the summaries (limits.max_sessions_per_report), summed over the report.
+  Limits small;
+  small.max_sessions_per_report = 10;
+  auto ok = parse(report("", one_failure, details(10, "1")), small);
+  ASSERT_TRUE(ok) << ok.error().text();
+  EXPECT_EQ(ok->report.policies[0].failures.size(), 10u);
+  expect_rejected(report("", one_failure, details(11, "1")), RejectReason::count_too_large,
+                  "policies[0].failure-details", "max_sessions_per_report", small);
+  // A real sum mismatch below the bound is still only noted (quirk(mailru)).
+  auto noted = parse(report("", one_failure, details(3, "2")));
+  ASSERT_TRUE(noted) << noted.error().text();
+  EXPECT_TRUE(std::any_of(noted->notes.begin(), noted->notes.end(),
+                          [](const Note& n) { return n.code == note::kFailureSumMismatch; }));
 }
 
 }  // namespace

@@ -38,6 +38,34 @@ BudgetDecision ClientBudget::charge(const ClientKey& key, std::uint64_t bytes, s
   return BudgetDecision{true, seconds{0}, e.used};
 }
 
+void ClientBudget::refund(const ClientKey& key, std::uint64_t bytes, std::int64_t day) {
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(key);
+  if (it == index_.end() || it->second->day != day) return;
+  Entry& e = *it->second;
+  e.used -= std::min(e.used, bytes);
+}
+
+std::uint64_t ClientBudget::used(const ClientKey& key, std::chrono::system_clock::time_point now) const {
+  const std::int64_t day = std::chrono::floor<std::chrono::days>(now).time_since_epoch().count();
+  std::lock_guard lock(mutex_);
+  auto it = index_.find(key);
+  return it == index_.end() || it->second->day != day ? 0 : it->second->used;
+}
+
+BudgetCharge::BudgetCharge(std::shared_ptr<ClientBudget> budget, ClientKey key, std::uint64_t bytes,
+                           std::chrono::system_clock::time_point at)
+    : budget_(std::move(budget)),
+      key_(std::move(key)),
+      bytes_(bytes),
+      day_(std::chrono::floor<std::chrono::days>(at).time_since_epoch().count()) {}
+
+bool BudgetCharge::settle(bool give_back) {
+  if (settled_.exchange(true) || !give_back) return false;
+  budget_->refund(key_, bytes_, day_);
+  return true;
+}
+
 std::size_t ClientBudget::size() const {
   std::lock_guard lock(mutex_);
   return lru_.size();

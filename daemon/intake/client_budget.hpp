@@ -7,16 +7,20 @@
 //
 // Semantics: a submission that would take the client past the limit is refused and
 // charges nothing; the count starts again at 00:00 UTC, and a refusal says how many
-// seconds remain until then (Retry-After). Memory: at most `max_keys` clients are
+// seconds remain until then (Retry-After). A charge is a reservation (BudgetCharge):
+// the intake refunds it, once, when the submission ends storing nothing the sender
+// will not send again (a temporary failure it must retry, or a duplicate). Memory: at most `max_keys` clients are
 // remembered (about 100 bytes each: 10 MB at the default 100 000); a new client evicts
 // the least recently seen one, which forgets its count, so only a sender with more
 // than max_keys addresses in one day can be counted from zero again.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 
@@ -42,6 +46,12 @@ class ClientBudget {
   BudgetDecision charge(const ClientKey& key, std::uint64_t bytes, std::uint64_t limit,
                         std::chrono::system_clock::time_point now);
 
+  // Gives back `bytes` charged to `key` on `day` (days since the epoch, UTC): nothing
+  // when that day is over or the client was forgotten since.
+  void refund(const ClientKey& key, std::uint64_t bytes, std::int64_t day);
+  // The client's bytes today (0 when not remembered): for the tests.
+  std::uint64_t used(const ClientKey& key, std::chrono::system_clock::time_point now) const;
+
   std::size_t size() const;  // clients remembered
 
  private:
@@ -54,6 +64,25 @@ class ClientBudget {
   mutable std::mutex mutex_;
   std::list<Entry> lru_;  // most recently seen first
   std::unordered_map<ClientKey, std::list<Entry>::iterator, ClientKeyHash> index_;
+};
+
+// One submission's charge, settled once: kept or given back (copies share it, so
+// whichever copy settles first decides). Thread-safe.
+class BudgetCharge {
+ public:
+  BudgetCharge(std::shared_ptr<ClientBudget> budget, ClientKey key, std::uint64_t bytes,
+               std::chrono::system_clock::time_point at);
+  // The first call decides: with `give_back` the bytes return to the client's budget.
+  // True when this call gave them back; later calls do nothing.
+  bool settle(bool give_back);
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  std::shared_ptr<ClientBudget> budget_;
+  ClientKey key_;
+  std::uint64_t bytes_ = 0;
+  std::int64_t day_ = 0;
+  std::atomic<bool> settled_{false};
 };
 
 }  // namespace tlsrpt::daemon

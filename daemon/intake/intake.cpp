@@ -231,22 +231,36 @@ Intake::Auth Intake::authenticate(const Submission& s, const Ingested& report, c
 
 IntakeDecision Intake::check(const Submission& s) const {
   const std::shared_ptr<const Rules> current = rules_.load();
-  return decide(s, current->rules, ingestor_for(*current));
+  return charged(s, current->rules, ingestor_for(*current));
 }
 
 IntakeDecision Intake::check(const Submission& s, Ingestor& ingestor) const {
   const std::shared_ptr<const Rules> current = rules_.load();
-  return decide(s, current->rules, ingestor);
+  return charged(s, current->rules, ingestor);
+}
+
+// decide(), with what it charged on the decision, whichever step returned (refusals too).
+IntakeDecision Intake::charged(const Submission& s, const IntakeRules& rules, Ingestor& ingestor) const {
+  std::shared_ptr<BudgetCharge> charge;
+  IntakeDecision d = decide(s, rules, ingestor, charge);
+  d.charge = std::move(charge);
+  return d;
 }
 
 // The budget of unauthenticated bytes: a refusal when this submission would take its
-// client past today's limit (nothing is charged then), nullopt to go on.
-std::optional<IntakeDecision> Intake::over_budget(const Submission& s, const IntakeRules& rules) const {
+// client past today's limit (nothing is charged then), nullopt to go on (`charge`:
+// what was charged).
+std::optional<IntakeDecision> Intake::over_budget(const Submission& s, const IntakeRules& rules,
+                                                  std::shared_ptr<BudgetCharge>& charge) const {
   const std::size_t limit = rules.limits.max_unauthenticated_bytes_per_client;
   if (!s.client || s.authority == Authority::admin || limit == 0) return std::nullopt;
   const std::size_t n = s.received_bytes ? s.received_bytes : s.bytes.size();
-  BudgetDecision b = budget_->charge(*s.client, n, limit, std::chrono::system_clock::now());
-  if (b.allowed) return std::nullopt;
+  const auto now = std::chrono::system_clock::now();
+  BudgetDecision b = budget_->charge(*s.client, n, limit, now);
+  if (b.allowed) {
+    charge = std::make_shared<BudgetCharge>(budget_, *s.client, n, now);
+    return std::nullopt;
+  }
   metrics().inc("tlsrptd_budget_refusals_total", {{"channel", to_token(s.transport)}});
   IntakeDecision d;
   d.kind = IntakeDecision::Kind::retry_later;
@@ -258,10 +272,11 @@ std::optional<IntakeDecision> Intake::over_budget(const Submission& s, const Int
   return d;
 }
 
-IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ingestor& ingestor) const {
+IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ingestor& ingestor,
+                              std::shared_ptr<BudgetCharge>& charge) const {
   // 0. budget: HTTPS is never authenticated (RFC 8460 §7), so it is charged before parsing.
   if (!is_mail_channel(s.transport))
-    if (auto refused = over_budget(s, rules)) return std::move(*refused);
+    if (auto refused = over_budget(s, rules, charge)) return std::move(*refused);
   // 1. ingest
   auto ing = ingestor.ingest(s.bytes);
   if (!ing) {
@@ -290,7 +305,7 @@ IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ing
   }
   // 5b. budget: mail that no signature vouches for.
   if (is_mail_channel(s.transport) && auth.verdict != Auth::Verdict::authenticated)
-    if (auto refused = over_budget(s, rules)) return std::move(*refused);
+    if (auto refused = over_budget(s, rules, charge)) return std::move(*refused);
   d.provenance = provenance_of(s, auth.verdict == Auth::Verdict::authenticated, auth.method, auth.signer);
   d.kind = auth.verdict == Auth::Verdict::hold ? IntakeDecision::Kind::hold : IntakeDecision::Kind::store;
   d.hold_reason = auth.why;
@@ -301,8 +316,9 @@ IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ing
       d.hold_reason = std::move(why);
     }
   }
-  // 7. footprint: after the hash (the identity is the content as sent).
-  bound_footprint(ing->parsed, rules.limits, s.bytes.size());
+  // 7. footprint: after the hash (the identity is the content as sent), sized on the
+  // bytes as received (HTTPS: before Content-Encoding), as the budget charges them.
+  bound_footprint(ing->parsed, rules.limits, s.received_bytes ? s.received_bytes : s.bytes.size());
   for (const auto& p : ing->parsed.report.policies)
     ing->served_domains.push_back(served_domain(p.policy.domain, rules.domains));
   d.report_id = ing->parsed.report.report_id;
@@ -311,7 +327,14 @@ IntakeDecision Intake::decide(const Submission& s, const IntakeRules& rules, Ing
   return d;
 }
 
+bool settle_budget(const IntakeDecision& d, Outcome outcome) {
+  if (!d.charge) return false;
+  // A refused body keeps its charge: it cost its parsing, and resending it is refused again.
+  return d.charge->settle(reply_for(outcome).retry_later() || outcome == Outcome::duplicate);
+}
+
 void log_outcome(const Submission& s, const IntakeDecision& d, Outcome outcome, std::string_view detail) {
+  settle_budget(d, outcome);
   const std::string who = std::string(to_token(s.transport)) + ": " + escape_line(s.source, 300) + ": ";
   const std::string what = "report " + quote_value(d.report_id, 200) + " of " + quote_value(d.organization_name, 100);
   const bool committed = outcome == Outcome::stored || outcome == Outcome::duplicate || outcome == Outcome::conflict ||

@@ -16,7 +16,11 @@
 //
 // Unauthenticated input from a network client (HTTPS before step 1, mail without a
 // DKIM pass after step 5) is charged to that client's daily budget (client_budget.hpp);
-// beyond it the submission is refused for now (over_budget: 429 / 451 4.7.0).
+// beyond it the submission is refused for now (over_budget: 429 / 451 4.7.0). The
+// charge rides on the decision and is settled by log_outcome(): refunded when the
+// final outcome is one the sender must retry (storage_unavailable, disk_full,
+// overloaded ...) or a duplicate (nothing new stored); kept for everything stored and
+// for refused bodies (they cost their parsing).
 //
 // The rules are swapped whole on SIGHUP. Blocking (DKIM key lookups): never call
 // check() on a network thread.
@@ -96,6 +100,8 @@ struct IntakeDecision {
   std::optional<Error> error;      // reject: the parser's error, for the HTTP body
   std::string detail;              // why (for the reply and the log)
   std::chrono::seconds retry_after{0};  // retry_later with over_budget: to 00:00 UTC
+  // What the client's daily budget was charged (null: nothing); log_outcome settles it.
+  std::shared_ptr<BudgetCharge> charge;
 };
 
 class Intake {
@@ -116,20 +122,29 @@ class Intake {
   };
 
  private:
-  IntakeDecision decide(const Submission& s, const IntakeRules& rules, Ingestor& ingestor) const;
+  IntakeDecision charged(const Submission& s, const IntakeRules& rules, Ingestor& ingestor) const;
+  IntakeDecision decide(const Submission& s, const IntakeRules& rules, Ingestor& ingestor,
+                        std::shared_ptr<BudgetCharge>& charge) const;
   struct Auth;
   Auth authenticate(const Submission& s, const Ingested& report, const IntakeRules& rules) const;
-  std::optional<IntakeDecision> over_budget(const Submission& s, const IntakeRules& rules) const;
+  std::optional<IntakeDecision> over_budget(const Submission& s, const IntakeRules& rules,
+                                            std::shared_ptr<BudgetCharge>& charge) const;
 
   std::atomic<std::shared_ptr<const Rules>> rules_;
   std::shared_ptr<ClientBudget> budget_ = std::make_shared<ClientBudget>();  // kept across SIGHUP
 };
 
-// The one log line for what became of a submission, whatever the channel, and the
-// metric of an outcome that never reached a commit (rejected, deferred); committed
-// outcomes are counted by the commit (commit.hpp). `outcome` is the decision's for
-// a refusal, the store's otherwise; `detail` says why it was not stored.
+// The one call that closes a submission, whatever the channel (every path calls it
+// exactly once, with the final outcome): its log line, the metric of an outcome that
+// never reached a commit (rejected, deferred; committed outcomes are counted by the
+// commit, commit.hpp), and the budget settled (settle_budget). `outcome` is the
+// decision's for a refusal, the store's otherwise; `detail` says why it was not stored.
 void log_outcome(const Submission& s, const IntakeDecision& d, Outcome outcome, std::string_view detail = {});
+
+// Settles d.charge: refunded when `outcome` is one the sender must retry (the reply
+// table's 503 / 429 rows) or a duplicate, kept otherwise; true when it refunded. Only
+// the first settlement of a charge counts.
+bool settle_budget(const IntakeDecision& d, Outcome outcome);
 
 // The pure steps, for the unit tests and the fuzzer.
 

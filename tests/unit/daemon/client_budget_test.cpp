@@ -57,5 +57,30 @@ TEST(ClientBudget, MemoryIsBoundedByTheLeastRecentlySeen) {
   EXPECT_TRUE(b.charge(key("192.0.2.2"), 10, 10, kDay).allowed);  // forgotten: counted from zero
 }
 
+// A charge is a reservation settled once: refunded on its own day, for a client still remembered.
+TEST(ClientBudget, AChargeIsRefundedOnceOnItsDay) {
+  auto b = std::make_shared<ClientBudget>();
+  const auto now = kDay + hours{12};
+  ASSERT_TRUE(b->charge(key("192.0.2.1"), 600, 1000, now).allowed);
+  BudgetCharge c(b, key("192.0.2.1"), 600, now);
+  EXPECT_FALSE(b->charge(key("192.0.2.1"), 600, 1000, now).allowed);
+  EXPECT_TRUE(c.settle(true));
+  EXPECT_FALSE(c.settle(true));  // once
+  EXPECT_EQ(b->used(key("192.0.2.1"), now), 0u);
+  EXPECT_TRUE(b->charge(key("192.0.2.1"), 1000, 1000, now).allowed);
+  // Yesterday's charge does not give back today's bytes.
+  BudgetCharge old(b, key("192.0.2.1"), 600, now - days{1});
+  EXPECT_TRUE(old.settle(true));
+  BudgetCharge kept(b, key("192.0.2.1"), 1000, now);
+  EXPECT_FALSE(kept.settle(false));
+  EXPECT_FALSE(kept.settle(true));  // the first settlement decided: kept
+  EXPECT_EQ(b->used(key("192.0.2.1"), now), 1000u);
+  // Never below zero, never for a client not seen.
+  b->refund(key("192.0.2.1"), 5000, floor<days>(now).time_since_epoch().count());
+  EXPECT_EQ(b->used(key("192.0.2.1"), now), 0u);
+  b->refund(key("192.0.2.9"), 10, floor<days>(now).time_since_epoch().count());
+  EXPECT_EQ(b->size(), 1u);
+}
+
 }  // namespace
 }  // namespace tlsrpt::daemon

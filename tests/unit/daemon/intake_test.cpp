@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "dkim_test_keys.hpp"
+#include "parser/footprint.hpp"
 #include "parser/notes.hpp"
 #include "test_support.hpp"
 
@@ -334,6 +335,84 @@ TEST_F(IntakeTest, TheBudgetChargesTheBytesAsReceived) {
   EXPECT_EQ(intake.check(s).kind, Kind::store);
   EXPECT_EQ(intake.check(s).kind, Kind::store);
   EXPECT_EQ(intake.check(s).outcome, Outcome::over_budget);
+}
+
+// Review finding 5: the charge is settled once, by log_outcome, on every channel: a
+// temporary failure the sender must retry (disk_full, storage_unavailable, overloaded)
+// and a duplicate give it back; a stored report and a refused body keep it.
+TEST_F(IntakeTest, TheBudgetIsRefundedOnceWhenNothingWasStored) {
+  const std::string json = report("Org", {{}});
+  const std::string unsigned_mail = mail("tlsrpt@reporter.example", "example.com", json);
+  rules_.limits.max_unauthenticated_bytes_per_client = unsigned_mail.size() + json.size();
+  rules_.dkim = DkimPolicy::record;
+  Intake intake(rules_);
+  auto sub = [&](Transport t, const std::string& bytes) {
+    Submission s;
+    s.transport = t;
+    s.bytes = bytes;
+    s.received_at = kNow;
+    s.client = client_key(std::string_view("192.0.2.7"));
+    return s;
+  };
+  const Submission https = sub(Transport::https, json), smtp = sub(Transport::smtp, unsigned_mail);
+  for (Outcome temporary : {Outcome::disk_full, Outcome::storage_unavailable, Outcome::overloaded,
+                            Outcome::duplicate}) {
+    auto a = intake.check(https);
+    auto b = intake.check(smtp);
+    ASSERT_EQ(a.kind, Kind::store) << a.detail;
+    ASSERT_EQ(b.kind, Kind::store) << b.detail;
+    ASSERT_TRUE(a.charge && b.charge);
+    EXPECT_EQ(intake.check(https).outcome, Outcome::over_budget);  // both spent it
+    const IntakeDecision copy = a;                                  // copies share the charge
+    log_outcome(https, a, temporary);
+    log_outcome(smtp, b, temporary, "test");
+    EXPECT_FALSE(settle_budget(copy, temporary)) << "refunded twice";
+    EXPECT_FALSE(settle_budget(b, temporary)) << "refunded twice";
+  }
+  // Stored: kept.
+  auto stored = intake.check(https);
+  log_outcome(https, stored, Outcome::stored);
+  auto kept = intake.check(smtp);
+  ASSERT_EQ(kept.kind, Kind::store);
+  log_outcome(smtp, kept, Outcome::held);
+  EXPECT_EQ(intake.check(https).outcome, Outcome::over_budget);
+  // A refused body keeps its charge too (it cost its parsing).
+  rules_.limits.max_unauthenticated_bytes_per_client = 2 * json.size();
+  Intake other(rules_);
+  const std::string garbage(json.size(), 'x');
+  auto bad = other.check(sub(Transport::https, garbage));
+  ASSERT_EQ(bad.kind, Kind::reject);
+  log_outcome(sub(Transport::https, garbage), bad, bad.outcome);
+  EXPECT_FALSE(settle_budget(bad, Outcome::storage_unavailable)) << "settled already: no refund later";
+  EXPECT_EQ(other.check(https).kind, Kind::store);
+  EXPECT_EQ(other.check(https).outcome, Outcome::over_budget);
+}
+
+// Review finding 1: the footprint budget is sized on the bytes as received (a gzipped
+// body), like the daily budget; not on the JSON gunzip made of them.
+TEST_F(IntakeTest, TheFootprintIsSizedOnTheBytesAsReceived) {
+  std::string json = report("Org", {{"sts", "example.com", 10, 400}});
+  const std::string member = "\"additional-information\":\"" + std::string(200, 'i') + "\",";
+  for (std::size_t at = 0; (at = json.find("\"failed-session-count\":1", at)) != std::string::npos;
+       at += member.size() + 10)
+    json.insert(at, member);
+  Intake intake(rules_);
+  Submission s;
+  s.transport = Transport::https;
+  s.bytes = json;
+  s.received_at = kNow;
+  auto whole = intake.check(s);
+  ASSERT_EQ(whole.kind, Kind::store) << whole.detail;
+  EXPECT_EQ(whole.report->parsed.report.policies[0].failures.size(), 400u);  // 4x its own size: all kept
+  s.received_bytes = 4000;  // as if it came gzipped in 4 KB
+  auto gz = intake.check(s);
+  ASSERT_EQ(gz.kind, Kind::store) << gz.detail;
+  std::size_t text = 0;
+  for (const auto& f : gz.report->parsed.report.policies[0].failures)
+    for (const auto* field : {&f.additional_information, &f.receiving_mx_hostname})
+      if (*field) text += (*field)->size();
+  EXPECT_LE(text, stored_text_budget(rules_.limits, 4000));
+  EXPECT_LT(gz.report->parsed.report.policies[0].failures.size(), 400u);  // the rest merged
 }
 
 TEST_F(IntakeTest, TheStoredFootprintIsBoundedWhateverTheChannel) {

@@ -236,17 +236,25 @@ def smtp_idle_slots(s):
 
     # Every slot inside a mail transaction: nothing may be evicted, a newcomer is told so.
     wait_until(lambda: series(scrape(d), "tlsrptd_open_connections", listener="smtp") in (0.0, None), 10, 0.2)
-    busy = []
+    busy, mail_ok = [], 0
     for a in range(4):
         for _ in range(5):
             c = SmtpClient(port, f"127.0.0.{41 + a}", timeout=10)
             c.cmd(b"EHLO busy.example")
-            c.cmd(b"MAIL FROM:<x@sender.example>")
+            mail_ok += c.cmd(b"MAIL FROM:<x@sender.example>")[0] == 250
             busy.append(c)
+    evictions_before = series(scrape(d), "tlsrptd_connections_evicted_total", listener="smtp") or 0.0
     line2, closed2 = first_line(port, "127.0.0.51")
+    # Each busy session must still be open and silent: a read times out (no 421, no close).
+    polls = [c.reply(0.3) for c in busy]
+    told = [p[1].strip() for p in polls if p[0] is not None or p[1]]
+    still_open = sum(1 for c, p in zip(busy, polls) if p[0] is None and not c.closed)
+    evictions_after = series(scrape(d), "tlsrptd_connections_evicted_total", listener="smtp") or 0.0
     s.result("32.3", "every slot inside a mail transaction: a new connection gets 421 4.7.0, no session evicted",
-             line2.startswith("421 4.7.0 ") and closed2 and all(not c.closed for c in busy),
-             f"line={line2!r} closed={closed2}")
+             line2.startswith("421 4.7.0 ") and closed2 and mail_ok == len(busy) and still_open == len(busy)
+             and not told and evictions_after == evictions_before,
+             f"line={line2!r} closed={closed2} mail_250={mail_ok}/{len(busy)} still_open={still_open}/{len(busy)} "
+             f"told={told[:2]} evictions {evictions_before:g}->{evictions_after:g}")
     for c in busy:
         c.close()
 

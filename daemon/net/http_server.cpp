@@ -38,7 +38,9 @@ struct HttpServer::Connection {
   beast::tcp_stream* lowest = nullptr;  // valid while the coroutine runs (touched on `executor` only)
   bool idle = false;                    // between two requests of a keep-alive connection (`executor` only)
   std::atomic<bool> waiting{true};      // in the TLS handshake or waiting for a request header
+  bool in_body_read = false;            // a read of a report body is pending (`executor` only)
   bool evicted = false;                 // chosen by evict_idle() (guarded by the registry's lock)
+  bool closing = false;                 // evicted: closes after a request that slipped in (`executor` only)
 };
 
 namespace {
@@ -100,7 +102,7 @@ struct SessionRunner {
       conn->lowest->expires_after(opt.request_timeout);
       std::optional<HttpReply> reply = co_await answer(stream, buffer, parser, head, policy);
       if (!reply) co_return;  // a broken or stalled body: nothing stored, nothing to answer
-      const bool keep_alive = parser.get().keep_alive() && !reply->close && !srv.stopping_ &&
+      const bool keep_alive = parser.get().keep_alive() && !reply->close && !srv.stopping_ && !conn->closing &&
                               n + 1 < opt.max_requests_per_connection;
       co_await write(stream, *reply, head.version, keep_alive, head.method == "HEAD");
       metrics().inc("tlsrptd_http_requests_total", {{"listener", opt.name}, {"code", std::to_string(reply->status)}});
@@ -229,10 +231,11 @@ struct SessionRunner {
                                                            const std::shared_ptr<const HttpPolicy>& policy) {
     const std::size_t reserve = parser.content_length() ? static_cast<std::size_t>(*parser.content_length())
                                                         : policy->limits.max_submission_bytes;
-    // Cutting this body (to make room for a client holding less) cancels its read.
+    // Cutting this body (to make room for a client holding less) cancels its read, and
+    // nothing else: not the 100-continue, not the 503 (read_body checks the cut itself).
     auto cancel = [c = conn] {
       asio::post(c->executor, [c] {
-        if (c->lowest) c->lowest->cancel();
+        if (c->in_body_read && c->lowest) c->lowest->cancel();
       });
     };
     auto grant = srv.reserve_body(key, reserve, cancel);
@@ -274,12 +277,17 @@ struct SessionRunner {
   }
 
   // Reads the body, counting its progress (the cut rule takes the slowest body first),
-  // until it is complete, fails, or is cut; once complete it is never cut.
+  // until it is complete, fails, or is cut. A complete body wins, even over a cut that
+  // landed after its last read (settle undoes that cut).
   template <class Stream>
   asio::awaitable<beast::error_code> read_body(Stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
                                                BodyBudget::Body& body) {
-    while (!parser.is_done() && !body.cut) {
+    while (!parser.is_done()) {
+      // Cut before this read started: its cancel (posted) finds no read to cancel.
+      if (body.cut) co_return asio::error::operation_aborted;
+      conn->in_body_read = true;
       auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kAwait);
+      conn->in_body_read = false;
       if (ec) co_return ec;
       srv.bodies_.progress(body, n);
     }
@@ -488,11 +496,23 @@ bool HttpServer::evict_idle() {
     return true;
   });
   if (!victim) return false;
-  metrics().inc("tlsrptd_connections_evicted_total", {{"listener", options_.name}});
-  // Only if it is still waiting: a request that has just begun is left alone (it
-  // then counts as evicting until it ends, which its deadlines bound).
-  asio::post(victim->executor, [victim] {
-    if (victim->waiting.load() && victim->lowest) victim->lowest->cancel();
+  // Only if it is still waiting: a header that arrived as the cancel ran is answered,
+  // then the connection closes. A request that has begun is left alone and counts
+  // again (it may be chosen once idle again); the next idle connection makes room.
+  asio::post(victim->executor, [self = shared_from_this(), victim] {
+    if (victim->waiting.load() && victim->lowest) {
+      victim->lowest->cancel();
+      victim->closing = true;
+      metrics().inc("tlsrptd_connections_evicted_total", {{"listener", self->options_.name}});
+      return;
+    }
+    self->conns_.find_if([&](const std::shared_ptr<Connection>& c) {
+      if (c != victim) return false;
+      if (c->evicted) --self->evicting_;
+      c->evicted = false;
+      return true;
+    });
+    if (!self->stopping_) self->evict_idle();
   });
   return true;
 }

@@ -38,7 +38,7 @@ constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 struct SmtpServer::Conn {
   asio::any_io_executor executor;
   std::function<void()> close;  // runs on `executor`
-  std::function<void()> evict;  // runs on `executor`: 421 4.7.0 and close, if still idle
+  std::function<bool()> evict;  // runs on `executor`: 421 4.7.0 and close if still idle; false if not
   std::atomic<bool> idle{false};  // greeted, no MAIL FROM yet (EHLO, between mails): may be evicted
   bool evicted = false;          // chosen by evict_idle() (guarded by the registry's lock)
 };
@@ -223,10 +223,11 @@ struct SmtpRunner {
     // Eviction ends a session only while it is still idle when this runs.
     bool evicted = false;
     conn->evict = [&sock, &s, &evicted] {
-      if (!evictable(s)) return;
+      if (!evictable(s)) return false;
       evicted = true;
       boost::system::error_code ignored;
       sock.cancel(ignored);
+      return true;
     };
     struct Forget {
       SmtpServer::Conn& c;
@@ -443,9 +444,21 @@ bool SmtpServer::evict_idle() {
     return true;
   });
   if (!victim) return false;
-  metrics().inc("tlsrptd_connections_evicted_total", {{"listener", options_.name}});
-  asio::post(victim->executor, [victim] {
-    if (victim->evict) victim->evict();
+  asio::post(victim->executor, [self = shared_from_this(), victim] {
+    if (victim->evict && victim->evict()) {
+      metrics().inc("tlsrptd_connections_evicted_total", {{"listener", self->options_.name}});
+      return;
+    }
+    // It sent MAIL FROM (or ended) meanwhile: it is left alone, counts again and may be
+    // chosen once idle again; the next idle session makes the room instead.
+    victim->idle = false;
+    self->conns_.find_if([&](const std::shared_ptr<Conn>& c) {
+      if (c != victim) return false;
+      if (c->evicted) --self->evicting_;
+      c->evicted = false;
+      return true;
+    });
+    if (!self->stopping_) self->evict_idle();
   });
   return true;
 }

@@ -71,7 +71,8 @@ class SmtpServer : public std::enable_shared_from_this<SmtpServer> {
   template <class Acceptor>
   void accept_loop(Acceptor& acceptor);
   // Tells the oldest idle session (no MAIL FROM) 421 4.7.0 and closes it; false when
-  // there is none.
+  // there is none. A session that is no longer idle when the eviction reaches it is
+  // left alone and counted again, and the next idle one is chosen instead.
   bool evict_idle();
 
   boost::asio::io_context& io_;

@@ -276,7 +276,8 @@ std::vector<Param> build_table() {
   https_size("https.max_body_bytes_in_flight", "size", R"("64MiB")",
              "Request body bytes all connections together may hold while reading. When full, a client holding "
              "less gets room: the slowest body of the client holding the most is cut (503, closed), as long as "
-             "that client still holds at least as much as the newcomer; otherwise 503.",
+             "that client, after the cut, still holds at least as much as the newcomer then holds (equal "
+             "holdings: no cut); a complete body is never cut; otherwise 503.",
              &HttpsConfig::max_body_bytes_in_flight, 64 * kKiB, 64 * 1024 * kMiB);
   https_size("https.max_body_bytes_per_client", "size", R"("8MiB")",
              "The share of max_body_bytes_in_flight one client (IPv4 address or IPv6 /64) may hold; one request "

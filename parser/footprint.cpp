@@ -43,9 +43,15 @@ void bound_policy(Policy& policy, std::size_t& left, FootprintSummary& sum) {
 // Steps 1 and 2 on one failure-detail.
 void bound_failure(FailureDetail& f, std::size_t max, std::size_t& left, FootprintSummary& sum) {
   std::size_t bytes = 0;
+  const std::size_t row_max = kRowTextStrings * max;
   for (auto* field : strings_of(f)) {
     if (!*field) continue;
-    if (cut(**field, max)) ++sum.strings_cut;
+    if (bytes >= row_max && !(*field)->empty()) {  // the row's text is spent
+      field->reset();
+      ++sum.strings_dropped;
+      continue;
+    }
+    if (cut(**field, std::min(max, row_max - bytes))) ++sum.strings_cut;
     bytes += (*field)->size();
   }
   if (!f.result_type.known()) {

@@ -108,6 +108,30 @@ TEST(Footprint, TheAttackReportKeepsAtMostItsBudget) {
   EXPECT_TRUE(has_note(p, note::kStoredTextCut));
 }
 
+// Review finding 1: six distinct strings just under the cut would make rows that
+// spill past a database page; one row keeps kRowTextStrings strings' worth, the
+// addresses and host names first.
+TEST(Footprint, OneRowKeepsAtMostTwoStringsWorth) {
+  FailureDetail f = detail(std::string(230, 'i'), 1, std::string(230, 'a'));
+  f.receiving_mx_hostname = std::string(230, 'h');
+  f.receiving_mx_helo = std::string(230, 'e');
+  f.receiving_ip = std::string(230, 'r');
+  f.failure_reason_code = std::string(230, 'c');
+  ParsedReport p = with({f});
+  const Limits limits;
+  auto sum = bound_footprint(p, limits, 1'000'000);
+  const FailureDetail& kept = p.report.policies[0].failures[0];
+  EXPECT_EQ(kept.sending_mta_ip->size(), 230u);
+  EXPECT_EQ(kept.receiving_mx_hostname->size(), 230u);
+  EXPECT_EQ(kept.receiving_mx_helo->size(), kRowTextStrings * limits.max_stored_text_bytes - 460);
+  EXPECT_FALSE(kept.receiving_ip);
+  EXPECT_FALSE(kept.additional_information);
+  EXPECT_FALSE(kept.failure_reason_code);
+  EXPECT_EQ(sum.strings_cut, 1u);
+  EXPECT_EQ(sum.strings_dropped, 3u);
+  EXPECT_EQ(kept.failed_session_count, 1u);
+}
+
 TEST(Footprint, TheBudgetHasAFloorSoSmallReportsAreNeverCut) {
   const Limits limits;
   EXPECT_EQ(stored_text_budget(limits, 10), kStoredTextFloorStrings * limits.max_stored_text_bytes);

@@ -168,6 +168,65 @@ def disk_fill_footprint(s):
              legit.summary())
 
 
+def compressible_report(rid, details=10_000, text_bytes=230):
+    """Review finding 1's variant: six strings per failure-detail, each under
+    max_stored_text_bytes (so nothing is cut) and distinct by a counter, but otherwise
+    the same bytes: ~16 MB of JSON that gzips to ~240 KB."""
+    fields = ("sending-mta-ip", "receiving-mx-hostname", "receiving-mx-helo", "receiving-ip",
+              "additional-information", "failure-reason-code")
+    failures = []
+    for i in range(details):
+        f = {"result-type": "certificate-expired", "failed-session-count": 1}
+        for k, name in enumerate(fields):
+            head = f"{k}-{i:06d}-"
+            f[name] = head + "x" * (text_bytes - len(head))
+        failures.append(f)
+    return json.dumps({
+        "organization-name": ORG, "report-id": rid, "contact-info": "x@attacker.example",
+        "date-range": {"start-datetime": "2026-11-01T00:00:00Z", "end-datetime": "2026-11-01T23:59:59Z"},
+        "policies": [{"policy": {"policy-type": "sts", "policy-domain": "example.com"},
+                      "summary": {"total-successful-session-count": 0, "total-failure-session-count": details},
+                      "failure-details": failures}]}).encode()
+
+
+@hostile_scenario(deadline=240, soak_deadline=900)
+def disk_fill_compressible(s):
+    """33.6-33.8: the footprint budget is sized on the bytes as received (gzipped), not
+    on the JSON they inflate to; strings under max_stored_text_bytes are never cut."""
+    n = 10 if s.full else 3
+    d = s.daemon("compressible")
+    status, _, _ = post_from(d, small_report("warm-up"), "127.0.0.1", "application/tlsrpt+json")
+    s.require(status == 200, f"warm-up POST answered {status}")
+    _, before = db_bytes(d)
+    uploaded, statuses, sizes, json_bytes, t0 = 0, [], [], 0, time.monotonic()
+    for i in range(n):
+        raw = compressible_report(f"compressible-{i}")
+        body = gzip.compress(raw, 6, mtime=0)
+        json_bytes += len(raw)
+        uploaded += len(body)
+        sizes.append(len(body))
+        statuses.append(post_from(d, body, "127.0.0.2")[0])
+    attack_s = time.monotonic() - t0
+    _, after = db_bytes(d)
+    growth = after - before
+    ratio = growth / uploaded
+    s.ctx.figure("33.6.attack_posts", f"{n} x {uploaded // n} bytes gzipped ({json_bytes // n} bytes of JSON each) "
+                                      f"in {attack_s:.1f}s, statuses {statuses}")
+    s.ctx.figure("33.6.db_growth_bytes", growth)
+    s.ctx.figure("33.6.growth_per_upload_byte", f"{ratio:.1f}")
+    rows = d.q("SELECT count(*) AS n, sum(failed_sessions) AS f FROM failure x JOIN report r ON r.id = x.report "
+               f"WHERE r.organization_name = '{ORG}'")[0]
+    raw_sizes = sorted(r["n"] for r in d.q("SELECT length(bytes) AS n FROM report_raw x JOIN report r "
+                                           f"ON r.id = x.report WHERE r.organization_name = '{ORG}'"))
+    s.ctx.figure("33.6.failure_rows", f"{rows['n']} rows for {n * 10_000} failure-details, sessions {rows['f']}")
+    s.result("33.6", "every compressible attack POST answered 200 (the report is valid)", statuses == [200] * n,
+             f"statuses={statuses}")
+    s.result("33.7", "database growth under 10x the uploaded (gzipped) bytes", ratio < 10,
+             f"growth={growth} uploaded={uploaded} ratio={ratio:.1f}")
+    s.result("33.8", "every session counted; the raw submission kept whole",
+             rows["f"] == n * 10_000 and raw_sizes == sorted(sizes), f"sum={rows['f']} raw={raw_sizes} sent={sorted(sizes)}")
+
+
 # ------------------------------------------------------------------ 34
 
 BUDGET = 64 * 1024
@@ -241,6 +300,10 @@ def unauthenticated_budget(s):
 
 # ------------------------------------------------------------------ 35
 
+LOW_BUDGET = 8 * 1024  # scenario 35's daily budget: a handful of small reports
+RETRIES = 16
+
+
 @hostile_scenario(deadline=180, soak_deadline=300)
 def min_free_disk(s):
     workdir = s.workdir("disk")
@@ -249,7 +312,10 @@ def min_free_disk(s):
     if os.geteuid() == 0:
         shutil.chown(var, "tlsrptd")
     smtp_port = free_port()
-    d = s.daemon("disk", sections=f'[limits]\nmin_free_disk = "8MiB"\n[smtp]\nlisten = ["127.0.0.1:{smtp_port}"]\n'
+    # A small daily budget: the retries below, refused for the low disk, add up to more
+    # than it, and must not spend it (review finding 5).
+    d = s.daemon("disk", sections=f'[limits]\nmin_free_disk = "8MiB"\nmax_unauthenticated_bytes_per_client = '
+                                  f'"{LOW_BUDGET}"\n[smtp]\nlisten = ["127.0.0.1:{smtp_port}"]\n'
                                   'recipients = ["tlsrpt@example.com"]\ndkim = "off"\n')
     d.smtp_port = smtp_port
     status, _, _ = post_with_headers(d, small_report("before-fill"), "127.0.0.2")
@@ -266,6 +332,11 @@ def min_free_disk(s):
     for i in range(3):
         replies.append(post_with_headers(d, small_report(f"low-{i}"), "127.0.0.2"))
     code, text = smtp_from(d, report_mail(small_report("low-mail"), "low-mail"), "127.0.0.2")
+    # The senders' retries while the disk is low: more bytes than the daily budget.
+    retried = [post_with_headers(d, small_report("low-0"), "127.0.0.2")[0] for _ in range(RETRIES)]
+    retried += [smtp_from(d, report_mail(small_report("low-mail"), "low-mail"), "127.0.0.2")[0] for _ in range(2)]
+    refused_bytes = (RETRIES + 3) * len(small_report("low-0")) + 3 * len(report_mail(small_report("low-mail"),
+                                                                                     "low-mail"))
     stored1 = d.count("report")
     s.ctx.figure("35.while_low", f"https={[r[0] for r in replies]} retry_after={[r[1].get('retry-after') for r in replies]} "
                                f"smtp={code} {text[:60]!r} stored {stored0}->{stored1}")
@@ -285,3 +356,17 @@ def min_free_disk(s):
              status == 200 and code2 == 250 and {"low-0", "low-mail"} <= stored,
              f"https={status} smtp={code2} stored={sorted(stored)}")
     s.result("35.4", "tlsrptd_disk_low was 1 while low", low_gauge == ["tlsrptd_disk_low 1"], f"{low_gauge}")
+    s.ctx.figure("35.retries_while_low", f"{len(retried) + 4} refused ({sorted(set(retried))}), ~{refused_bytes} bytes "
+                                         f"against a {LOW_BUDGET}-byte budget")
+    s.result("35.5", "retries refused while the disk was low cost no budget: more than the budget was refused, "
+             "then the retries were accepted (not 429 / 451 4.7.0)",
+             set(retried) <= {503, 452} and refused_bytes > LOW_BUDGET and status == 200 and code2 == 250,
+             f"while low={sorted(set(retried))} refused~{refused_bytes} budget={LOW_BUDGET} after: https={status} "
+             f"smtp={code2} {text2[:60]!r}")
+    # A duplicate stores nothing new: it does not spend the budget either.
+    dups = [post_with_headers(d, small_report("low-0"), "127.0.0.2")[0] for _ in range(RETRIES)]
+    fresh, _, _ = post_with_headers(d, small_report("after-duplicates"), "127.0.0.2")
+    s.ctx.figure("35.duplicates", f"{len(dups)} duplicates {sorted(set(dups))}, then a new report {fresh}")
+    s.result("35.6", "duplicates cost no budget: a new report after more than the budget in duplicates is stored",
+             dups == [200] * RETRIES and fresh == 200 and d.count("report", "report_id = 'after-duplicates'") == 1,
+             f"duplicates={sorted(set(dups))} fresh={fresh}")

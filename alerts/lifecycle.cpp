@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "parser/datetime.hpp"
+#include "parser/org_domain.hpp"
 
 namespace tlsrpt::alerts {
 
@@ -49,22 +50,58 @@ bool lapsed(std::string_view alert_last_day, std::string_view day, int baseline_
   return *now - *last > std::chrono::days(baseline_days);
 }
 
+std::string budget_reporter(std::string_view reporter_id) {
+  if (!reporter_id.starts_with("dkim:")) return std::string(reporter_id);
+  return "dkim:" + organizational_domain(reporter_id.substr(5));
+}
+
+namespace {
+
+std::vector<std::string> budget_reporters(const std::vector<std::string>& ids) {
+  std::vector<std::string> out;
+  for (const auto& id : ids) out.push_back(budget_reporter(id));
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::string pair_key(std::string_view served_domain, std::string_view reporter) {
+  return std::string(served_domain) + " " + std::string(reporter);
+}
+
+}  // namespace
+
+int AlertBudget::used(const Counts& m, std::string_view key) {
+  auto it = m.find(key);
+  return it == m.end() ? 0 : it->second;
+}
+
 void AlertBudget::spent(std::string_view served_domain, const std::vector<std::string>& reporters) {
   ++sent_;
   if (!served_domain.empty()) ++by_domain_[std::string(served_domain)];
-  for (const auto& r : reporters) ++by_reporter_[r];
+  for (const auto& r : budget_reporters(reporters)) {
+    ++by_reporter_[r];
+    if (!served_domain.empty()) ++by_pair_[pair_key(served_domain, r)];
+  }
+}
+
+// One reporter's view of the three limits (lifecycle.hpp): only a signing organization
+// can pass the domain's share or the hour's cap on its first alert.
+bool AlertBudget::admits(std::string_view served_domain, const std::string& reporter) const {
+  const int own = used(by_reporter_, reporter);
+  if (own >= cfg_.per_reporter) return false;
+  const bool signs = reporter.starts_with("dkim:");
+  const bool first_here = signs && used(by_pair_, pair_key(served_domain, reporter)) == 0;
+  if (used(by_domain_, served_domain) >= cfg_.per_domain && !first_here) return false;
+  return sent_ < cfg_.per_hour || (signs && own == 0 && sent_ < cfg_.ceiling);
 }
 
 bool AlertBudget::take(std::string_view served_domain, const std::vector<std::string>& reporters) {
-  auto used = [](const std::map<std::string, int, std::less<>>& m, std::string_view key) {
-    auto it = m.find(key);
-    return it == m.end() ? 0 : it->second;
-  };
-  if (sent_ >= cfg_.per_hour || used(by_domain_, served_domain) >= cfg_.per_domain) return false;
-  const bool reporter_room = reporters.empty() || std::any_of(reporters.begin(), reporters.end(), [&](const auto& r) {
-                               return used(by_reporter_, r) < cfg_.per_reporter;
-                             });
-  if (!reporter_room) return false;
+  const auto keys = budget_reporters(reporters);
+  const bool room = keys.empty() ? sent_ < cfg_.per_hour && used(by_domain_, served_domain) < cfg_.per_domain
+                                 : std::any_of(keys.begin(), keys.end(),
+                                               [&](const auto& r) { return admits(served_domain, r); });
+  if (!room) return false;
   spent(served_domain, reporters);
   return true;
 }

@@ -74,16 +74,32 @@ class HourlyCap {
   long long left_;
 };
 
-// The hourly cap with its shares (README.md#alerts): in any rolling hour at most
-// `per_hour` notifications in all, `per_domain` about one served domain (its
-// subdomains included) and `per_reporter` that one reporter identity is behind. A
-// report signed by a stranger's own domain about f0..f19.<served domain> spends that
-// stranger's share and part of that domain's, never what a real reporter needs.
+// The hourly cap with its shares (README.md#alerts, docs/guarantees.md#output-side).
+// Reporters are counted by budget_reporter(): a DKIM signer by its organizational
+// domain, so a.evil.example and b.evil.example are one reporter. An alert is sent when
+// one reporter behind it passes all three:
+// - its own share: at most `per_reporter` alerts an hour;
+// - the served domain's share: at most `per_domain` alerts an hour about one served
+//   domain (subdomains included), except that a signing organization's first alert of
+//   the hour about that domain always passes it, so strangers filling the share block
+//   no one else's first alert;
+// - the hour's cap: at most `per_hour`; past it, only a signing organization that has
+//   sent nothing this hour gets its first alert through, up to `ceiling` in all.
+// An attacker with K signing organizations gets at most K x per_reporter alerts; it
+// blocks a reporter's first alert of the hour only once the ceiling is spent, which
+// takes ceil(per_hour / per_reporter) + (ceiling - per_hour) organizations (24 by
+// default). Unsigned identities (org:...) cost nothing to invent: they have their share
+// but never pass the domain's share or the hour's cap.
 struct BudgetConfig {
   int per_hour = 20;
   int per_reporter = 5;
   int per_domain = 10;
+  int ceiling = 40;
 };
+
+// The identity a reporter's share is counted under: "dkim:<organizational domain of the
+// signer>" for "dkim:<signer>", anything else as given.
+std::string budget_reporter(std::string_view reporter_id);
 
 class AlertBudget {
  public:
@@ -91,15 +107,20 @@ class AlertBudget {
   // One notification already sent in the last hour, about `served_domain` ("" for a
   // summary notice), behind which were `reporters` (identities, "dkim:<d>" / "org:...").
   void spent(std::string_view served_domain, const std::vector<std::string>& reporters);
-  // True, and charged to the domain and to each of the reporters, while the cap, the
-  // domain's share and the share of at least one of its reporters have room. One
+  // True, and charged to the domain and to each of the reporters, when one of the
+  // reporters passes its share, the domain's share and the hour's cap (above). One
   // reporter that used up its share cannot hold back an alert another reporter backs.
   bool take(std::string_view served_domain, const std::vector<std::string>& reporters);
 
  private:
+  using Counts = std::map<std::string, int, std::less<>>;
+  bool admits(std::string_view served_domain, const std::string& reporter) const;
+  static int used(const Counts& m, std::string_view key);
+
   BudgetConfig cfg_;
   long long sent_ = 0;
-  std::map<std::string, int, std::less<>> by_domain_, by_reporter_;
+  Counts by_domain_, by_reporter_;
+  Counts by_pair_;  // "<served domain> <reporter>": what a reporter sent about a domain
 };
 
 // The "N more alerts suppressed" notice sent when the cap held alerts back.

@@ -497,8 +497,9 @@ std::vector<Param> build_table() {
       "of it, below); the rest are recorded and announced as \"N more suppressed\".",
       count_value([](Config& c) -> int& { return c.alerts.max_per_hour; }, 1, 100000));
   add("alerts.max_per_hour_per_reporter", "integer", "5",
-      "Most alerts sent in any hour that one reporter (an aligned DKIM signing domain, or the organization-name and "
-      "contact-info an unauthenticated report claims) is behind, so reports signed by a stranger's own domain "
+      "Most alerts sent in any hour that one reporter (the organizational domain of an aligned DKIM signer, so "
+      "a.evil.example and b.evil.example are one; or the organization-name and contact-info an unauthenticated "
+      "report claims) is behind, so reports signed by a stranger's own domain "
       "cannot use up max_per_hour; the rest are recorded and counted in the \"N more suppressed\" notice.",
       count_value([](Config& c) -> int& { return c.alerts.max_per_hour_per_reporter; }, 1, 100000));
   add("alerts.max_per_hour_per_domain", "integer", "10",
@@ -506,6 +507,12 @@ std::vector<Param> build_table() {
       "subdomains included; its organizational domain when `domains` is empty), so alerts about many subdomains "
       "cannot use up max_per_hour; the rest are recorded and counted in the \"N more suppressed\" notice.",
       count_value([](Config& c) -> int& { return c.alerts.max_per_hour_per_domain; }, 1, 100000));
+  add("alerts.max_per_hour_ceiling", "integer", "40",
+      "Hard ceiling of alerts sent in any hour: past max_per_hour (and past a served domain's share), a DKIM "
+      "signing organization that has sent nothing this hour still gets its first alert through, up to this many "
+      "in all, so strangers with a few signing domains cannot block a real reporter's first alert. At or below "
+      "max_per_hour: no such exception.",
+      count_value([](Config& c) -> int& { return c.alerts.max_per_hour_ceiling; }, 1, 100000));
   add("alerts.stale_after", "duration", R"("4d")",
       "Alerts about report days that ended longer ago are recorded (see `tlsrptd alerts list`) but not sent, so "
       "importing an archive pages nobody.",

@@ -112,6 +112,9 @@ struct AlertsConfig {
   // domain (subdomains included) may spend, so one stranger cannot use up the rest.
   int max_per_hour_per_reporter = 5;
   int max_per_hour_per_domain = 10;
+  // Past max_per_hour, a signing organization's first alert of the hour still goes out,
+  // up to this many in all (alerts::BudgetConfig).
+  int max_per_hour_ceiling = 40;
   std::chrono::seconds stale_after{std::chrono::hours(96)};
   // The top-level `domains`, normalised (copied when it is read): what "served
   // domain" means for the per-domain share.

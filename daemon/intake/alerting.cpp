@@ -185,7 +185,8 @@ class AlertPass {
 Status AlertPass::start() {
   auto sent = st_.notification_sources(format_rfc3339(now_ - std::chrono::hours(1)));
   if (!sent) return failed(sent);
-  cap_.emplace(alerts::BudgetConfig{cfg_.max_per_hour, cfg_.max_per_hour_per_reporter, cfg_.max_per_hour_per_domain});
+  cap_.emplace(alerts::BudgetConfig{cfg_.max_per_hour, cfg_.max_per_hour_per_reporter, cfg_.max_per_hour_per_domain,
+                                    cfg_.max_per_hour_ceiling});
   for (const auto& n : *sent) cap_->spent(served_domain(n.policy_domain, cfg_.served_domains), n.reporter_ids);
   auto throttle = st_.throttle();
   if (!throttle) return failed(throttle);

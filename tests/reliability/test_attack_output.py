@@ -1,14 +1,16 @@
 """What strangers can do to the output side (issue 19, item 5 and the output and parser
 parts of item 8; scenarios 36-38 of docs/guarantees.md#reliability-scenarios).
 
-36 forged_alert_budget: a stranger signing with its own domain's DKIM key (dnsmasq
-   serves the key, so the signature is valid and aligned: the reports count as
-   authenticated) mails failure reports about f0..f19.<served domain>, each subdomain
-   with its own cooldown; then a genuine reporter's signed report makes a critical
-   alert about the served domain. Asserted: the genuine alert is SENT (file sink), the
-   stranger's sent alerts stay within alerts.max_per_hour_per_reporter (5), and the
-   alert names the signing domain ("(signed by attacker.example)") in the file sink's
-   JSON and in the log line. Figures: alerts sent for the stranger, the genuine one.
+36 forged_alert_budget: a stranger signing with two signing names of its own domain,
+   a.attacker.example and b.attacker.example (dnsmasq serves the keys, so the
+   signatures are valid and aligned: the reports count as authenticated), mails
+   failure reports about f0..f19.<served domain>, each subdomain with its own
+   cooldown; then a genuine reporter's signed report makes a critical alert about the
+   served domain. Asserted: the genuine alert is SENT (file sink), the stranger's two
+   signers together got at most alerts.max_per_hour_per_reporter (5) sent (one
+   organization, one share), and the alert names the signing domain ("(signed by
+   a.attacker.example)") in the file sink's JSON and in the log line. Figures: alerts
+   sent for the stranger, the genuine one.
 37 output_neutralised: report text made to run in a spreadsheet (=, +, -, @ cells),
    to reorder a terminal line (U+202E, U+2066) or to break it (U+2028, ESC): `stats`
    as CSV has no cell a spreadsheet runs and no raw control or bidi character; nor do
@@ -112,7 +114,8 @@ def forged_alert_budget(s):
     txt = subprocess.run([sys.executable, DKIM_TOOL, "keygen", keys, "1024"], capture_output=True,
                          check=True, timeout=60).stdout.decode().strip()
     key = os.path.join(keys, "key.pem")
-    dns = Dnsmasq([(f"sel._domainkey.{ATTACKER}", txt), (f"sel._domainkey.{GENUINE}", txt)])
+    signers = [f"a.{ATTACKER}", f"b.{ATTACKER}"]  # two signing names, one organization
+    dns = Dnsmasq([(f"sel._domainkey.{n}", txt) for n in signers] + [(f"sel._domainkey.{GENUINE}", txt)])
     s.ctx.on_cleanup(dns.stop)
     jsonl = s.path("alerts.jsonl")
     port = free_port()
@@ -132,10 +135,11 @@ def forged_alert_budget(s):
     for i in range(20):  # each subdomain its own (domain, kind) cooldown
         rid = f"forged-{i}"
         body = report(rid, [policy(f"f{i}.{SERVED}", 10, 90, mx=f"mx1.f{i}.{SERVED}")])
-        codes.append(smtp_send(port, signed(body, rid, ATTACKER), f"tlsrpt@{ATTACKER}")[0])
+        signer = signers[i % 2]
+        codes.append(smtp_send(port, signed(body, rid, signer), f"tlsrpt@{signer}")[0])
     signed_rows = d.q("SELECT count(*) AS n FROM report_auth WHERE authenticated = 1 "
-                      f"AND method LIKE 'dkim pass d={ATTACKER}%'")[0]["n"]
-    s.result("36.1", "20 reports signed by the stranger's own domain: stored and counted (authenticated)",
+                      f"AND method LIKE 'dkim pass d=_.{ATTACKER}%'")[0]["n"]
+    s.result("36.1", "20 reports signed by the stranger's two signing names: stored and counted (authenticated)",
              codes == [250] * 20 and signed_rows == 20, f"replies={sorted(set(codes))} dkim_pass_rows={signed_rows}")
     wait_until(lambda: len(read_jsonl(jsonl)) >= PER_REPORTER, 20, step=0.2)
     time.sleep(2)  # the dispatcher has sent what the budget let through
@@ -153,15 +157,17 @@ def forged_alert_budget(s):
     s.ctx.figure("alerts_sent_for_the_stranger", len(forged))
     s.ctx.figure("genuine_alert_sent", len(genuine))
     s.ctx.figure("suppressed_notices", len(notices))
-    s.result("36.3", "the genuine critical alert is SENT; the stranger got at most its share",
+    s.result("36.3", "the genuine critical alert is SENT; the stranger's two signers got at most one share",
              len(genuine) >= 1 and any(a.get("severity") == "critical" for a in genuine)
              and len(forged) <= PER_REPORTER,
              f"stranger={len(forged)} genuine={[(a.get('kind'), a.get('severity')) for a in genuine]} "
              f"notices={len(notices)} all={len(alerts)}")
     reporters = [r for a in forged for r in a.get("evidence", {}).get("reporters", [])]
-    signer_named = bool(reporters) and all(f"(signed by {ATTACKER})" in r for r in reporters)
+    signer_named = bool(reporters) and all(re.search(rf"\(signed by [ab]\.{re.escape(ATTACKER)}\)", r)
+                                           for r in reporters)
     log = open(d.log, "rb").read()
-    log_named = f"(signed by {ATTACKER})".encode() in log and f"(signed by {GENUINE})".encode() in log
+    log_named = (re.search(rb"\(signed by [ab]\." + re.escape(ATTACKER.encode()) + rb"\)", log) is not None
+                 and f"(signed by {GENUINE})".encode() in log)
     s.result("36.4", "the alert names the signing domain next to the organization-name (file sink, log)",
              signer_named and log_named, f"reporters={sorted(set(reporters))[:3]} in_log={log_named}")
     s.result("36", "daemon alive", d.alive() and d.healthy(), f"peak_rss={d.hwm_kib() / 1024:.1f}MiB")

@@ -111,7 +111,7 @@ TEST(Lifecycle, HourlyCap) {
 }
 
 TEST(Lifecycle, AlertBudgetSharesPerReporterAndServedDomain) {
-  AlertBudget b(BudgetConfig{20, 5, 10});
+  AlertBudget b(BudgetConfig{20, 5, 10, 40});
   const std::vector<std::string> stranger = {"dkim:attacker.example"};
   int sent = 0;
   for (int i = 0; i < 20; ++i) sent += b.take("example.com", stranger);
@@ -120,14 +120,79 @@ TEST(Lifecycle, AlertBudgetSharesPerReporterAndServedDomain) {
   // A genuine reporter's alert that the stranger also backs still has its room.
   EXPECT_TRUE(b.take("example.com", {"dkim:attacker.example", "dkim:google.com"}));
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(b.take("example.com", {"dkim:r" + std::to_string(i) + ".example"}));
-  EXPECT_FALSE(b.take("example.com", {"dkim:new.example"}));  // the domain's share (10) is spent
-  EXPECT_TRUE(b.take("example.org", {"dkim:new.example"}));   // another served domain is not
+  // The domain's share (10) is spent, but not for a signing organization's first alert about it.
+  EXPECT_TRUE(b.take("example.com", {"dkim:new.example"}));
+  EXPECT_FALSE(b.take("example.com", {"dkim:new.example"}));
+  EXPECT_FALSE(b.take("example.com", {"org:Unsigned <x@y.example>"}));  // unsigned: no exception
+  EXPECT_TRUE(b.take("example.org", {"dkim:new.example"}));             // another served domain
 
-  AlertBudget past(BudgetConfig{3, 5, 10});
+  AlertBudget past(BudgetConfig{3, 5, 10, 3});
   past.spent("", {});  // a summary notice of the last hour counts towards the 3 only
   past.spent("example.com", {"dkim:a.example"});
   EXPECT_TRUE(past.take("example.net", {"dkim:b.example"}));
-  EXPECT_FALSE(past.take("example.net", {"dkim:c.example"}));
+  EXPECT_FALSE(past.take("example.net", {"dkim:c.example"}));  // ceiling = per_hour: no exception
+}
+
+TEST(Lifecycle, BudgetReporterIsTheSignersOrganization) {
+  EXPECT_EQ(budget_reporter("dkim:a.evil.example"), "dkim:evil.example");
+  EXPECT_EQ(budget_reporter("dkim:mail.example.co.uk"), "dkim:example.co.uk");
+  EXPECT_EQ(budget_reporter("dkim:google.com"), "dkim:google.com");
+  EXPECT_EQ(budget_reporter("org:a.evil.example <x@a.evil.example>"), "org:a.evil.example <x@a.evil.example>");
+}
+
+TEST(Lifecycle, TwoSignersOfOneOrganizationShareOneShare) {
+  // Review finding 2: a.evil.example and b.evil.example, 5 alerts each about
+  // f0..f19.example.com, used to spend example.com's share and block dkim:google.com.
+  AlertBudget b(BudgetConfig{20, 5, 10, 40});
+  int sent = 0;
+  for (int i = 0; i < 20; ++i) sent += b.take("example.com", {i % 2 ? "dkim:a.evil.example" : "dkim:b.evil.example"});
+  EXPECT_EQ(sent, 5);  // one organization, one share
+  EXPECT_TRUE(b.take("example.com", {"dkim:google.com"}));
+}
+
+TEST(Lifecycle, ManyAttackerOrganizationsCannotBlockAFirstAlertBelowTheCeiling) {
+  // K attacker organizations (evil0.example ...), each with its own key, one after the
+  // other sending as many alerts as the budget lets through, spread over four served
+  // domains so the domains' shares do not slow them down.
+  const BudgetConfig cfg{20, 5, 10, 40};
+  auto flood = [&](AlertBudget& b, int k) {
+    int sent = 0;
+    for (int i = 0; i < k; ++i)
+      for (int j = 0; j < 10; ++j)
+        sent += b.take("d" + std::to_string(j % 4) + ".example", {"dkim:s" + std::to_string(j) + ".evil" + std::to_string(i) + ".example"});
+    return sent;
+  };
+  {
+    AlertBudget b(cfg);
+    EXPECT_EQ(flood(b, 2), 10);  // two organizations: 5 each
+    EXPECT_TRUE(b.take("example.com", {"dkim:google.com"}));
+  }
+  {
+    // ceil(20 / 5) + (40 - 20) - 1 = 23 organizations: 20 within the cap, then one each.
+    AlertBudget b(cfg);
+    EXPECT_EQ(flood(b, 23), 39);
+    EXPECT_TRUE(b.take("d0.example", {"dkim:google.com"}));   // a first alert of the hour still goes out
+    EXPECT_FALSE(b.take("d0.example", {"dkim:google.com"}));  // its second is not a first
+  }
+  {
+    AlertBudget b(cfg);
+    EXPECT_EQ(flood(b, 24), 40);  // 24 organizations spend the ceiling
+    EXPECT_FALSE(b.take("example.com", {"dkim:google.com"}));
+  }
+  {
+    AlertBudget b(cfg);
+    EXPECT_EQ(flood(b, 100), 40);  // never past it
+  }
+  {
+    // All on one served domain, the domain's share slows them more: 2 organizations
+    // fill it, each further one gets its first alert only.
+    AlertBudget b(cfg);
+    int sent = 0;
+    for (int i = 0; i < 5; ++i)
+      for (int j = 0; j < 10; ++j) sent += b.take("example.com", {"dkim:evil" + std::to_string(i) + ".example"});
+    EXPECT_EQ(sent, 13);
+    EXPECT_TRUE(b.take("example.com", {"dkim:google.com"}));
+  }
 }
 
 TEST(Lifecycle, SuppressedNotice) {

@@ -299,6 +299,29 @@ TEST_F(AlertingTest, AStrangersOwnSignatureCannotSpendTheGenuineReportersBudget)
   EXPECT_GE(later.notified, 1u);
 }
 
+TEST_F(AlertingTest, TwoSignersOfOneStrangerCannotBlockTheGenuineAlert) {
+  // Review finding 2: a.attacker.example and b.attacker.example, two DKIM signing
+  // names of one organization, alert about f0..f19.example.com; the served domain's
+  // share (10) used to be spent and the genuine critical alert recorded but not sent.
+  AlertsConfig cfg;
+  cfg.served_domains = {"example.com"};
+  start(cfg);
+  const auto t0 = at("2024-05-10T06:00:00Z");
+  for (int i = 0; i < 20; ++i)
+    run({failing("Google Inc.", "f" + std::to_string(i), "2024-05-09", "f" + std::to_string(i) + ".example.com")},
+        t0 + std::chrono::seconds(i), true, i % 2 ? "a.attacker.example" : "b.attacker.example");
+  // Many more organizations, one alert each, fill the rest of the hour's 20.
+  for (int i = 0; i < 15; ++i)
+    run({failing("Org " + std::to_string(i), "g" + std::to_string(i), "2024-05-09", "g" + std::to_string(i) + ".example.com")},
+        t0 + std::chrono::seconds(20 + i), true, "evil" + std::to_string(i) + ".example");
+  auto genuine = run({failing("Real Reporter", "g1", "2024-05-09")}, t0 + 60s, true, "genuine.example");
+  EXPECT_EQ(genuine.notified, 1u);
+  int stranger = 0;
+  for (const auto& a : sent())
+    if (a.policy_domain.starts_with("f")) ++stranger;
+  EXPECT_EQ(stranger, cfg.max_per_hour_per_reporter);  // one organization, one share
+}
+
 TEST_F(AlertingTest, EscalationIsSentInsideTheCooldown) {
   start();
   const auto t0 = at("2024-05-10T06:00:00Z");

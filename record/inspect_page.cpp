@@ -375,7 +375,7 @@ std::string render_inspect_page(std::string_view domain_input, const InspectResu
         b += "<br><code>" + (r->implicit_mx ? std::string() : std::to_string(m.preference) + " ") + esc(m.host) +
              "</code> ";
         if (m.tlsa.empty()) {
-          b += "<span class=\"note\">no TLSA records: " + esc(describe(m.tlsa_status)) + "</span>";
+          b += "<span class=\"note\">no TLSA records: " + esc(tlsa_absence(m)) + "</span>";
         } else {
           b += "DANE, TLSA at <code>" + esc(m.tlsa_name) + "</code>:";
           for (const auto& t : m.tlsa) b += "<br><code>" + esc(t) + "</code>";

@@ -339,7 +339,7 @@ std::vector<MxRecord> mail_hosts(DnsResolver& resolver, InspectResult& r, Deadli
 
 // Whether one mail host is a valid host name, and which TLSA records (DANE) it has.
 MxLook look_at_mail_host(DnsResolver& resolver, const MxRecord& h, std::vector<std::string>& warnings,
-                         Deadline& deadline) {
+                         Deadline& deadline, bool public_names_only) {
   MxLook look;
   look.preference = h.preference;
   look.host = ascii_lower(h.host);
@@ -351,6 +351,13 @@ MxLook look_at_mail_host(DnsResolver& resolver, const MxRecord& h, std::vector<s
   }
   // RFC 7672 §2.2.3: TLSA records for SMTP live at _25._tcp.<MX host>.
   look.tlsa_name = "_25._tcp." + look.host;
+  if (public_names_only && private_name_refusal(look.host)) {
+    look.not_public = true;
+    look.tlsa_detail = "not looked up (not a public name)";
+    warnings.push_back("an MX host is not a public name, so its TLSA records were not looked up (this site looks up "
+                       "public names only)");
+    return look;
+  }
   auto tlsa = deadline.time_left() ? resolver.tlsa(look.tlsa_name) : skipped<TlsaRecord>();
   look.tlsa_status = tlsa.status;
   look.tlsa_detail = tlsa.detail;
@@ -362,7 +369,13 @@ MxLook look_at_mail_host(DnsResolver& resolver, const MxRecord& h, std::vector<s
 
 }  // namespace
 
-InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain, std::chrono::milliseconds budget) {
+std::string tlsa_absence(const MxLook& m) {
+  if (m.not_public) return m.tlsa_detail;
+  return std::string(describe(m.tlsa_status));
+}
+
+InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain, std::chrono::milliseconds budget,
+                             bool public_names_only) {
   Deadline deadline(budget);
   resolver.stop_at(std::chrono::steady_clock::now() + budget);  // no query outlives the budget either
   InspectResult r;
@@ -378,7 +391,7 @@ InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain, s
   r.looked_around = true;
   look_at_mta_sts(resolver, r, deadline);
   for (const auto& h : mail_hosts(resolver, r, deadline))
-    r.mx.push_back(look_at_mail_host(resolver, h, r.warnings, deadline));
+    r.mx.push_back(look_at_mail_host(resolver, h, r.warnings, deadline, public_names_only));
   if (deadline.cut())
     r.warnings.push_back("the look-around was cut short after " + std::to_string(budget.count() / 1000) +
                          " s; the lookups marked timeout were skipped");
@@ -462,7 +475,7 @@ std::string inspect_json(const InspectResult& r) {
       w.member("host", std::string_view(m.host));
       w.member("preference", static_cast<int>(m.preference));
       w.member("tlsa_name", std::string_view(m.tlsa_name));
-      w.member("tlsa_status", to_token(m.tlsa_status));
+      w.member("tlsa_status", m.not_public ? std::string_view("not_public") : to_token(m.tlsa_status));
       write_strings(w, "tlsa", m.tlsa);
       w.end_object();
     }

@@ -55,6 +55,7 @@ struct MxLook {
   DnsStatus tlsa_status = DnsStatus::error;
   std::string tlsa_detail;
   std::vector<std::string> tlsa;     // "usage selector mtype HEX"
+  bool not_public = false;           // TLSA not looked up: the host is not a public name (public_names_only)
 };
 
 struct InspectResult {
@@ -90,8 +91,16 @@ std::string_view stage_label(std::string_view stage);
 // validate_inspect_domain). When the TLS-RPT lookup itself fails, no more queries
 // are made: the server is unlikely to answer the others. No query runs past `budget`
 // (resolver.stop_at); look-around queries stop when it is spent (a warning says so).
+// With `public_names_only` (the public site), a name the domain's DNS leads to (an MX
+// host) is looked up only when private_name_refusal() lets it: an attacker's public
+// domain with "MX 10 exchange.corp.internal" gets "not looked up (not a public name)",
+// not the internal view's answer. (The other names queried are the domain itself,
+// prefixed names under it, and its parent, which are public when the domain is.)
 InspectResult inspect_domain(DnsResolver& resolver, const std::string& domain,
-                             std::chrono::milliseconds budget = kInspectBudget);
+                             std::chrono::milliseconds budget = kInspectBudget, bool public_names_only = false);
+
+// What the page and the CLI say about an MX host's TLSA lookup that found nothing.
+std::string tlsa_absence(const MxLook& m);
 
 // Checks the `_mta-sts` TXT records as RFC 8461 §3.1 senders do (pure; for tests).
 void judge_mta_sts(MtaStsLook& look);

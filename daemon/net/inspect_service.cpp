@@ -186,7 +186,7 @@ SiteReply InspectService::run(PendingInspection& p) {
   o.timeout = options_.dns_timeout;
   if (auto resolver = DnsResolver::create(o)) {
     (*resolver)->cancel_when(&stopping_);
-    result = inspect_domain(**resolver, p.plan.domain, left);
+    result = inspect_domain(**resolver, p.plan.domain, left, /*public_names_only=*/!options_.allow_private_names);
   } else {
     result.domain = p.plan.domain;
     result.name = "_smtp._tls." + p.plan.domain;

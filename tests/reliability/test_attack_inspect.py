@@ -17,7 +17,9 @@ asserted in --soak only (shared CI machines).
 
 30 `inspect_private_names`: names without a registrable part under the public suffix
 list (intranet.corp, host.local, x.internal, nas.lan, router.home.arpa) get 403 and
-the DNS server sees no query; a public name is answered; with
+the DNS server sees no query; a public name is answered; a public name whose MX names
+an internal host (`MX 10 exchange.corp.internal`) is answered without any query for
+the internal host (its TLSA shows "not_public"); with
 `inspect.allow_private_names = true` the internal name is answered.
 """
 import collections
@@ -46,10 +48,11 @@ class StallDns(threading.Thread):
     read and dropped, else answered NXDOMAIN. Records when each inspected name was
     asked about, so the number of inspections in flight can be counted from outside."""
 
-    def __init__(self, drop_other=True, records=None):
+    def __init__(self, drop_other=True, records=None, mx=None):
         super().__init__(daemon=True)
         self.drop_other = drop_other
         self.records = records or {}
+        self.mx = mx or {}  # name -> [(preference, host)]: MX queries for it are answered
         self.port = free_port(udp=True)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", self.port))
@@ -96,6 +99,12 @@ class StallDns(threading.Thread):
             self.seen[base].append(time.monotonic())
             self.names[qname] += 1
         rd = flags & 0x0100
+        if qtype == 15 and qname in self.mx:
+            rrs = b""
+            for pref, host in self.mx[qname]:
+                rdata = struct.pack(">H", pref) + b"".join(bytes([len(x)]) + x.encode() for x in host.split(".")) + b"\0"
+                rrs += struct.pack(">HHHIH", 0xC00C, 15, 1, 60, len(rdata)) + rdata
+            return struct.pack(">HHHHHH", qid, 0x8480 | rd, 1, len(self.mx[qname]), 0, 0) + question + rrs
         if qtype != 16:
             if self.drop_other:
                 return None
@@ -269,7 +278,8 @@ def api(d, name, src="127.0.0.1"):
 @hostile_scenario(deadline=120)
 def inspect_private_names(s):
     internal = "v=TLSRPTv1; rua=mailto:secret-team@intranet.corp"
-    dns = StallDns(drop_other=False, records={"intranet.corp": internal})
+    dns = StallDns(drop_other=False, records={"intranet.corp": internal},
+                   mx={"mxleak.example.com": [(10, "exchange.corp.internal"), (20, "mx1.example.net")]})
     dns.start()
     s.ctx.on_cleanup(dns.stop)
     d = s.daemon("public", sections=f'[inspect]\nenabled = true\n[dns]\nservers = ["{dns.server}"]\n')
@@ -294,6 +304,16 @@ def inspect_private_names(s):
     s.result("30.2", "a name under a public suffix is inspected",
              status == 200 and doc.get("valid") is True and dns.queried("valid.example.com") > 0,
              f"status={status} queries={dns.queried('valid.example.com')}")
+    status, doc, _ = api(d, "mxleak.example.com", src="127.0.0.33")
+    hosts = (doc.get("mx") or {}).get("hosts") or []
+    internal_asked = sum(c for n, c in dns.names.items() if n.endswith("corp.internal"))
+    public_asked = dns.names.get("_25._tcp.mx1.example.net", 0)
+    s.ctx.figure("30.dns_queries_for_private_mx_host", internal_asked)
+    s.result("30.4", "a public name whose MX is internal: no query for the internal host, shown as not public",
+             status == 200 and internal_asked == 0 and public_asked > 0
+             and [h.get("tlsa_status") for h in hosts][:1] == ["not_public"],
+             f"status={status} internal_queries={internal_asked} public_tlsa_queries={public_asked} "
+             f"hosts={[(h.get('host'), h.get('tlsa_status')) for h in hosts]}")
     d.stop()
     d2 = s.daemon("private-allowed", sections=(f'[inspect]\nenabled = true\nallow_private_names = true\n'
                                                f'[dns]\nservers = ["{dns.server}"]\n'))

@@ -9,8 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 namespace tlsrpt::record {
 namespace {
@@ -340,6 +343,124 @@ TEST(InspectLoopback, BudgetCutsTheLookAroundShort) {
   EXPECT_EQ(none.status, DnsStatus::timeout) << "no query runs past the budget, the verdict's own included";
   EXPECT_TRUE(none.dns_failed());
   EXPECT_EQ(none.stage, "unknown");
+}
+
+// A UDP DNS server on 127.0.0.1 for an attacker's public domain whose MX names an
+// internal host: MX queries get "10 exchange.corp.internal" and "20 mx.example.net",
+// everything else NOERROR without records. Records every name asked.
+class MxServer {
+ public:
+  MxServer() {
+    fd_ = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~MxServer() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  std::string spec() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::vector<std::string> names() {
+    std::lock_guard l(m_);
+    return names_;
+  }
+
+ private:
+  static void put_name(std::vector<unsigned char>& out, const std::string& name) {
+    std::size_t start = 0;
+    while (start < name.size()) {
+      auto dot = name.find('.', start);
+      if (dot == std::string::npos) dot = name.size();
+      out.push_back(static_cast<unsigned char>(dot - start));
+      out.insert(out.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
+      start = dot + 1;
+    }
+    out.push_back(0);
+  }
+  static void put_mx(std::vector<unsigned char>& out, int pref, const std::string& host) {
+    std::vector<unsigned char> rdata = {0, static_cast<unsigned char>(pref)};
+    put_name(rdata, host);
+    out.insert(out.end(), {0xC0, 0x0C, 0, 15, 0, 1, 0, 0, 1, 0, 0, static_cast<unsigned char>(rdata.size())});
+    out.insert(out.end(), rdata.begin(), rdata.end());
+  }
+  void serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      unsigned char buf[512];
+      sockaddr_in peer{};
+      socklen_t plen = sizeof peer;
+      ssize_t n = recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &plen);
+      if (n < 12) continue;
+      std::size_t pos = 12;
+      std::string name;
+      while (pos < static_cast<std::size_t>(n) && buf[pos] != 0) {
+        if (!name.empty()) name += '.';
+        name.append(reinterpret_cast<char*>(buf + pos + 1), buf[pos]);
+        pos += 1 + buf[pos];
+      }
+      pos += 5;
+      if (pos > static_cast<std::size_t>(n)) continue;
+      const int qtype = (buf[pos - 4] << 8) | buf[pos - 3];
+      {
+        std::lock_guard l(m_);
+        names_.push_back(name);
+      }
+      std::vector<unsigned char> out(buf, buf + pos);
+      out[2] = static_cast<unsigned char>(0x80 | (out[2] & 0x01));  // QR, keep RD
+      out[3] = 0x80;                                                 // RA, NOERROR
+      for (int i = 6; i < 12; ++i) out[i] = 0;
+      if (qtype == 15) {
+        out[7] = 2;
+        put_mx(out, 10, "exchange.corp.internal");
+        put_mx(out, 20, "mx.example.net");
+      }
+      sendto(fd_, out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&peer), plen);
+    }
+  }
+
+  int fd_ = -1;
+  unsigned short port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex m_;
+  std::vector<std::string> names_;
+  std::thread thread_;
+};
+
+TEST(InspectLoopback, PublicSiteLooksUpNoPrivateMailHost) {
+  // Review finding 4: "MX 10 exchange.corp.internal" on a public domain made the public
+  // site ask the (possibly internal-view) resolver for _25._tcp.exchange.corp.internal.
+  MxServer srv;
+  auto res = DnsResolver::create(ResolverOptions{.servers = {srv.spec()}});
+  ASSERT_TRUE(res) << res.error();
+  InspectResult r = inspect_domain(**res, "attacker.example.com", kInspectBudget, /*public_names_only=*/true);
+  ASSERT_EQ(r.mx.size(), 2u);
+  EXPECT_EQ(r.mx[0].host, "exchange.corp.internal");
+  EXPECT_TRUE(r.mx[0].not_public);
+  EXPECT_EQ(tlsa_absence(r.mx[0]), "not looked up (not a public name)");
+  EXPECT_FALSE(r.mx[1].not_public);
+  const auto asked = srv.names();
+  for (const auto& n : asked) EXPECT_EQ(n.find("internal"), std::string::npos) << n;
+  EXPECT_NE(std::find(asked.begin(), asked.end(), "_25._tcp.mx.example.net"), asked.end());
+  const std::string json = inspect_json(r);
+  EXPECT_NE(json.find(R"("tlsa_status":"not_public")"), std::string::npos) << json;
+
+  // The admin's own `record inspect` is not restricted.
+  MxServer admin;
+  auto res2 = DnsResolver::create(ResolverOptions{.servers = {admin.spec()}});
+  ASSERT_TRUE(res2) << res2.error();
+  InspectResult all = inspect_domain(**res2, "attacker.example.com");
+  ASSERT_EQ(all.mx.size(), 2u);
+  EXPECT_FALSE(all.mx[0].not_public);
+  auto names = admin.names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "_25._tcp.exchange.corp.internal"), names.end());
 }
 
 // A server that reads every query and never answers (the scenario-29 kind of DNS).

@@ -296,6 +296,15 @@ std::vector<Param> build_table() {
       "401. Failed attempts: 10 a minute per IPv4 address or IPv6 /64 (a burst of 10, then one every 6 s); "
       "beyond, 429 without trying the password. Empty: no authentication (loopback only).",
       string_value([](Config& c) -> std::string& { return c.admin.password_file; }));
+  add("admin.max_password_checks", "integer", "4",
+      "Password checks (one hash each, on one thread of their own, never a network thread) running or waiting "
+      "at once; beyond, 503 with Retry-After at once, no hash. Credentials that passed before need no hash.",
+      size_value([](Config& c) -> std::size_t& { return c.admin.max_password_checks; }, 1, 1024));
+  add("admin.max_failures_per_minute", "integer", "60",
+      "Wrong passwords from all clients together (a burst of this many, then one every 60/n s); beyond, 429 "
+      "without trying the password, however many addresses they come from. Credentials that passed before "
+      "still pass.",
+      size_value([](Config& c) -> std::size_t& { return c.admin.max_failures_per_minute; }, 1, 100000));
 
   add("store.commit_delay", "duration", R"("1ms")",
       "Group commit: after the first report arrives, wait this long for others to share its transaction.",

@@ -33,6 +33,8 @@ struct HttpsConfig {
 struct AdminConfig {
   std::vector<std::string> listen;  // /metrics and /healthz over plain HTTP; empty = off
   std::string password_file;        // "user:crypt(3) hash" lines: HTTP basic auth; "" = none
+  std::size_t max_password_checks = 0;      // hashes running or waiting at once; beyond, 503
+  std::size_t max_failures_per_minute = 0;  // wrong passwords from all clients together; beyond, 429
 };
 
 struct StoreConfig {

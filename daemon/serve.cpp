@@ -182,6 +182,8 @@ std::vector<std::string> keep_restart_only(Config& next, const Config& running) 
   fixed("https.max_body_bytes_per_client", [](auto& c) -> auto& { return c.https.max_body_bytes_per_client; });
   fixed("admin.listen", [](auto& c) -> auto& { return c.admin.listen; });
   fixed("admin.password_file", [](auto& c) -> auto& { return c.admin.password_file; });
+  fixed("admin.max_password_checks", [](auto& c) -> auto& { return c.admin.max_password_checks; });
+  fixed("admin.max_failures_per_minute", [](auto& c) -> auto& { return c.admin.max_failures_per_minute; });
   fixed("store.commit_delay", [](auto& c) -> auto& { return c.store.commit_delay; });
   fixed("store.max_batch", [](auto& c) -> auto& { return c.store.max_batch; });
   fixed("store.busy_timeout", [](auto& c) -> auto& { return c.store.busy_timeout; });
@@ -303,14 +305,16 @@ int Service::prepare_files() {
       return kExitIoErr;
     }
   }
-  tighten_database(cfg_.database, service_user_ ? service_user_->uid : geteuid());
+  tighten_database(cfg_.database, service_user_ ? service_user_->uid : geteuid(),
+                   {cfg_.https.certificate, cfg_.https.private_key});
   return kExitOk;
 }
 
 // admin.password_file, read while still root (it may be readable by root only).
 int Service::load_admin_auth() {
   if (cfg_.admin.password_file.empty()) return kExitOk;
-  auto auth = AdminAuth::load(cfg_.admin.password_file);
+  auto auth = AdminAuth::load(cfg_.admin.password_file,
+                              {cfg_.admin.max_password_checks, static_cast<unsigned>(cfg_.admin.max_failures_per_minute)});
   if (!auth) {
     log_error("admin.password_file: " + auth.error());
     return kExitConfig;
@@ -616,6 +620,7 @@ void Service::drain() {
   smtp_->stop_accepting();
   lmtp_->stop_accepting();
   InspectService::stop_all();  // inspections under way answer now, cut
+  if (admin_auth_) admin_auth_->stop();  // password checks not yet hashed answer 503 now
   if (maildir_) maildir_->stop();
   auto open = [this] {
     return https_->open_connections() + admin_->open_connections() + smtp_->open_connections() +
@@ -663,6 +668,7 @@ void Service::run() {
   io_.run();
   for (auto& t : pool) t.join();
   InspectService::drain_all();  // before the event loop they complete on goes away
+  if (admin_auth_) admin_auth_->join();  // the hashing thread, likewise
   if (maildir_) maildir_->stop();
   mail_pool_.join();
   writer_->stop();

@@ -127,13 +127,50 @@ void tighten(int fd, const std::string& name, uid_t owner_uid, unsigned remove) 
 
 }  // namespace
 
-void tighten_database(const std::string& database, uid_t owner_uid) {
+namespace {
+
+// True when `dir` holds nothing but the database's files and tlsrptd's own (`own`, or
+// the folders holding them): a folder tlsrptd keeps its state in, whose mode is its own
+// business. A folder with anything else (a project folder, a home) is the user's.
+bool state_folder(const std::filesystem::path& dir, const std::string& database, const std::vector<std::string>& own) {
+  namespace fs = std::filesystem;
+  const fs::path base = fs::absolute(dir).lexically_normal();
+  std::vector<std::string> ours;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+    ours.push_back(fs::path(database).filename().string() + suffix);
+  for (const auto& p : own) {
+    const fs::path rel = fs::absolute(p).lexically_normal().lexically_relative(base);
+    if (!rel.empty() && *rel.begin() != ".." && *rel.begin() != ".") ours.push_back(rel.begin()->string());
+  }
+  std::error_code ec;
+  for (fs::directory_iterator it(dir.empty() ? fs::path(".") : dir, ec), end; !ec && it != end; it.increment(ec))
+    if (std::find(ours.begin(), ours.end(), it->path().filename().string()) == ours.end()) return false;
+  return !ec;
+}
+
+// The database's folder to at most 0750, when it is a state folder; else a warning.
+void tighten_folder(const std::string& database, uid_t owner_uid, const std::vector<std::string>& own) {
   const std::filesystem::path dir = std::filesystem::path(database).parent_path();
   const std::string dir_text = dir.empty() ? "." : dir.string();
-  if (int fd = ::open(dir_text.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); fd >= 0) {
-    tighten(fd, dir_text, owner_uid, S_IWGRP | S_IRWXO);  // 0750 at most
-    ::close(fd);
+  int fd = ::open(dir_text.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st {};
+  const unsigned loose = S_IWGRP | S_IRWXO;
+  if (state_folder(dir, database, own)) {
+    tighten(fd, dir_text, owner_uid, loose);  // 0750 at most
+  } else if (::fstat(fd, &st) == 0 && st.st_uid == owner_uid && (st.st_mode & loose)) {
+    log_warning("the database folder " + dir_text + " (mode " + octal(st.st_mode) +
+                ") holds other files too: its mode is left as it is (the database files are " +
+                "0640 at most); to keep the folder private, give the database a folder of its own (the " +
+                "top-level `database` setting, e.g. \"var/tlsrptd.sqlite\") or chmod 0750 " + dir_text);
   }
+  ::close(fd);
+}
+
+}  // namespace
+
+void tighten_database(const std::string& database, uid_t owner_uid, const std::vector<std::string>& own) {
+  tighten_folder(database, owner_uid, own);
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
     const std::string f = database + suffix;
     int fd = ::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace tlsrpt::daemon {
 
@@ -32,8 +33,12 @@ std::expected<void, std::string> prepare_dir(const std::filesystem::path& dir, c
 // Database files and their folder made before this version (0644 in 0755: every local
 // user could read the reports) are tightened to at most 0640 and 0750, when they
 // belong to `owner_uid` (the service user); each change is logged. Symbolic links and
-// files of other owners are left alone.
-void tighten_database(const std::string& database, uid_t owner_uid);
+// files of other owners are left alone. The folder only when it is tlsrptd's: it holds
+// nothing but the database files and `own` (tlsrptd's other files: the certificate and
+// key, or the folders under it that hold them). A folder holding anything else (a
+// project folder, a home: `database = "tlsrpt.db"`) keeps its mode, with a warning
+// naming the mode and the fix.
+void tighten_database(const std::string& database, uid_t owner_uid, const std::vector<std::string>& own = {});
 
 // A database that root made (`tlsrptd report import` or `stats` run as root before
 // the daemon ever started) is read-only for the service user, and SQLite says only

@@ -68,8 +68,30 @@ std::array<unsigned char, 32> digest_of(std::string_view s) {
 
 }  // namespace
 
-std::expected<std::shared_ptr<AdminAuth>, std::string> AdminAuth::parse(std::string_view text, std::string_view name) {
-  std::shared_ptr<AdminAuth> auth(new AdminAuth());
+AdminAuth::AdminAuth(Limits limits)
+    : limits_(limits),
+      all_failures_(RateLimiter::Options{std::max(1u, limits.max_failures_per_minute), std::chrono::milliseconds(60'000), 1}) {}
+
+AdminAuth::~AdminAuth() {
+  stopping_ = true;
+  pool_.join();
+}
+
+AdminAuth::Pending::Pending(Pending&& o) noexcept
+    : owner_(std::exchange(o.owner_, nullptr)),
+      password_(std::move(o.password_)),
+      hash_(o.hash_),
+      known_(o.known_),
+      digest_(o.digest_),
+      client_(o.client_) {}
+
+AdminAuth::Pending::~Pending() {
+  if (owner_) --owner_->checks_;
+}
+
+std::expected<std::shared_ptr<AdminAuth>, std::string> AdminAuth::parse(std::string_view text, std::string_view name,
+                                                                        Limits limits) {
+  std::shared_ptr<AdminAuth> auth(new AdminAuth(limits));
   std::istringstream in{std::string(text)};
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
@@ -91,7 +113,7 @@ std::expected<std::shared_ptr<AdminAuth>, std::string> AdminAuth::parse(std::str
   return auth;
 }
 
-std::expected<std::shared_ptr<AdminAuth>, std::string> AdminAuth::load(const std::string& path) {
+std::expected<std::shared_ptr<AdminAuth>, std::string> AdminAuth::load(const std::string& path, Limits limits) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return std::unexpected(path + ": cannot read the file");
   std::string text;
@@ -100,40 +122,62 @@ std::expected<std::shared_ptr<AdminAuth>, std::string> AdminAuth::load(const std
     text.append(buf, static_cast<std::size_t>(f.gcount()));
     if (text.size() > 1024 * 1024) return std::unexpected(path + ": larger than 1 MiB");
   }
-  return parse(text, path);
+  return parse(text, path, limits);
 }
 
-AdminAuth::Decision AdminAuth::check(std::string_view authorization, const ClientKey& client,
-                                     RateLimiter::Clock::time_point now) {
+std::variant<AdminAuth::Decision, AdminAuth::Pending> AdminAuth::begin(std::string_view authorization,
+                                                                       const ClientKey& client, Clock::time_point now) {
   // A client over its failures is not tried at all, not even against the remembered
   // credentials (else those would answer its guesses): guessing on gains nothing.
-  if (auto peek = failures_.peek(client, now); !peek.allowed) return {Verdict::throttled, peek.retry_after};
+  if (auto peek = failures_.peek(client, now); !peek.allowed) return Decision{Verdict::throttled, peek.retry_after};
+  if (authorization.empty()) return Decision{Verdict::denied};  // a bare request is no guess
   const auto digest = digest_of(authorization);
-  if (!authorization.empty() && remembered(digest)) return {Verdict::ok, {}};
-  if (verify(authorization)) {
-    remember(digest);
-    return {Verdict::ok, {}};
-  }
-  if (!authorization.empty()) failures_.check(client, now);  // a bare request (no header) is no guess
-  return {Verdict::denied, {}};
-}
-
-bool AdminAuth::verify(std::string_view authorization) const {
+  if (remembered(digest)) return Decision{Verdict::ok};
   auto cred = basic_credentials(authorization);
-  if (!cred) return false;
+  if (!cred) {
+    failures_.check(client, now);  // a failure, but it costs no hash
+    return Decision{Verdict::denied};
+  }
+  // Unknown credentials, when every client together failed too often: no hash.
+  if (auto all = all_failures_.peek(ClientKey{}, now); !all.allowed)
+    return Decision{Verdict::throttled, all.retry_after, true};
+  // More checks than max_checks hashing or waiting: 503 at once, no hash.
+  if (stopping_) return Decision{Verdict::busy, std::chrono::seconds(1)};
+  if (checks_.fetch_add(1) >= limits_.max_checks) {
+    --checks_;
+    return Decision{Verdict::busy, std::chrono::seconds(1)};
+  }
   auto it = std::find_if(users_.begin(), users_.end(), [&](const auto& u) { return u.first == cred->first; });
+  const bool known = it != users_.end();
   // An unknown user costs the same hash computation as a known one.
-  const bool ok = password_matches(cred->second, it != users_.end() ? it->second : users_.front().second);
-  return ok && it != users_.end();
+  return Pending(this, std::move(cred->second), known ? it->second : users_.front().second, known, digest, client);
 }
 
-bool AdminAuth::remembered(const std::array<unsigned char, 32>& digest) const {
+AdminAuth::Decision AdminAuth::run(Pending& p, Clock::time_point now) {
+  if (stopping_) return {Verdict::busy, std::chrono::seconds(1)};
+  const bool ok = password_matches(p.password_, *p.hash_) && p.known_;
+  if (ok) {
+    remember(p.digest_);
+    return {Verdict::ok};
+  }
+  failures_.check(p.client_, now);
+  all_failures_.check(ClientKey{}, now);
+  return {Verdict::denied};
+}
+
+AdminAuth::Decision AdminAuth::check(std::string_view authorization, const ClientKey& client, Clock::time_point now) {
+  auto begun = begin(authorization, client, now);
+  if (auto* d = std::get_if<Decision>(&begun)) return *d;
+  return run(std::get<Pending>(begun), now);
+}
+
+bool AdminAuth::remembered(const Digest& digest) const {
   std::lock_guard lock(mutex_);
   return std::any_of(good_.begin(), good_.end(),
                      [&](const auto& g) { return CRYPTO_memcmp(g.data(), digest.data(), g.size()) == 0; });
 }
 
-void AdminAuth::remember(const std::array<unsigned char, 32>& digest) {
+void AdminAuth::remember(const Digest& digest) {
   std::lock_guard lock(mutex_);
   if (good_.size() >= kMaxRemembered) good_.erase(good_.begin());
   good_.push_back(digest);

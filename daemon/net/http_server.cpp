@@ -156,7 +156,7 @@ struct SessionRunner {
     auto inspect = policy->admin ? nullptr : srv.inspect();
     if (inspect && (head.method == "GET" || head.method == "HEAD") && InspectService::owns(head.target)) {
       reply = co_await answer_inspection(std::move(inspect), head, parser.get()["X-Forwarded-For"]);
-    } else if (auto denied = check_admin_auth(parser.get()[http::field::authorization], *policy)) {
+    } else if (auto denied = co_await check_admin_auth(parser.get()[http::field::authorization], *policy)) {
       reply = std::move(*denied);
     } else if (auto early = check_head(head, *policy)) {
       reply = std::move(*early);
@@ -175,20 +175,35 @@ struct SessionRunner {
   }
 
   // admin.password_file: every admin request needs valid credentials (401 with the
-  // challenge Prometheus answers; 429 once this address failed too often).
-  std::optional<HttpReply> check_admin_auth(std::string_view authorization, const HttpPolicy& policy) {
-    const auto& auth = srv.options_.admin_auth;
-    if (!auth) return std::nullopt;
-    auto d = auth->check(authorization, client_key(peer).value_or(ClientKey{}), RateLimiter::Clock::now());
-    if (d.verdict == AdminAuth::Verdict::ok) return std::nullopt;
-    if (d.verdict == AdminAuth::Verdict::throttled) {
-      HttpReply r = reply_for_outcome(Outcome::too_many_attempts, nullptr, policy);
-      for (auto& [name, value] : r.headers)
-        if (name == "Retry-After") value = std::to_string(d.retry_after.count());
+  // challenge Prometheus answers; 429 once this address, or all together, failed too
+  // often; 503 when admin.max_password_checks are under way). The hash runs on the
+  // AdminAuth's own thread, never here; `auth` is held until it is back.
+  asio::awaitable<std::optional<HttpReply>> check_admin_auth(std::string_view authorization, const HttpPolicy& policy) {
+    auto auth = srv.options_.admin_auth;
+    if (!auth) co_return std::nullopt;
+    auto begun = auth->begin(authorization, client_key(peer).value_or(ClientKey{}), RateLimiter::Clock::now());
+    AdminAuth::Decision d;
+    if (auto* now = std::get_if<AdminAuth::Decision>(&begun))
+      d = *now;
+    else
+      d = co_await auth->async_check(std::get<AdminAuth::Pending>(std::move(begun)), asio::use_awaitable);
+    co_return admin_auth_reply(d, policy);
+  }
+
+  std::optional<HttpReply> admin_auth_reply(const AdminAuth::Decision& d, const HttpPolicy& policy) {
+    using V = AdminAuth::Verdict;
+    if (d.verdict == V::ok) return std::nullopt;
+    if (d.verdict == V::denied) {
+      HttpReply r = reply_for_outcome(Outcome::unauthorized, nullptr, policy);
+      r.headers.emplace_back("WWW-Authenticate", R"(Basic realm="tlsrptd admin", charset="UTF-8")");
       return r;
     }
-    HttpReply r = reply_for_outcome(Outcome::unauthorized, nullptr, policy);
-    r.headers.emplace_back("WWW-Authenticate", R"(Basic realm="tlsrptd admin", charset="UTF-8")");
+    const bool busy = d.verdict == V::busy;
+    const char* limit = busy ? "max_password_checks" : d.global ? "max_failures_per_minute" : "failures_per_client";
+    metrics().inc("tlsrptd_requests_refused_total", {{"listener", srv.options_.name}, {"reason", limit}});
+    HttpReply r = reply_for_outcome(busy ? Outcome::overloaded : Outcome::too_many_attempts, nullptr, policy);
+    for (auto& [name, value] : r.headers)
+      if (name == "Retry-After") value = std::to_string(std::max<long>(1, static_cast<long>(d.retry_after.count())));
     return r;
   }
 

@@ -4,7 +4,14 @@
 
 #include <crypt.h>
 
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include <fstream>
+#include <optional>
+#include <thread>
+#include <variant>
 
 #include "daemon/config.hpp"
 #include "daemon/net/admin_auth.hpp"
@@ -150,6 +157,77 @@ TEST(AdminAuth, CredentialsAndFailureLimit) {
   EXPECT_EQ((*auth)->check(basic("prom:right"), a, now).verdict, V::throttled);
   EXPECT_EQ((*auth)->check(basic("ops:wrong"), b, now).verdict, V::denied);  // another address
   EXPECT_EQ((*auth)->check(basic("ops:wrong"), a, now + std::chrono::seconds(61)).verdict, V::denied);
+}
+
+// admin.max_password_checks: hashes admitted (running or waiting) at once; beyond,
+// busy at once without a hash. The hash runs on the AdminAuth's thread and the
+// decision completes on the awaiting executor.
+TEST(AdminAuth, PasswordChecksBoundedAndOffTheCaller) {
+  auto auth = AdminAuth::parse("prom:" + hash_of("right", "$6$") + "\n", "f", AdminAuth::Limits{2, 60});
+  ASSERT_TRUE(auth) << auth.error();
+  auto now = RateLimiter::Clock::now();
+  const ClientKey a = *client_key("192.0.2.1"), b = *client_key("192.0.2.2"), c = *client_key("192.0.2.3");
+  auto p1 = (*auth)->begin(basic("prom:one"), a, now);
+  auto p2 = (*auth)->begin(basic("prom:two"), b, now);
+  ASSERT_TRUE(std::holds_alternative<AdminAuth::Pending>(p1));
+  ASSERT_TRUE(std::holds_alternative<AdminAuth::Pending>(p2));
+  EXPECT_EQ((*auth)->checks(), 2u);
+  auto p3 = (*auth)->begin(basic("prom:right"), c, now);
+  ASSERT_TRUE(std::holds_alternative<AdminAuth::Decision>(p3));
+  EXPECT_EQ(std::get<AdminAuth::Decision>(p3).verdict, AdminAuth::Verdict::busy);
+  EXPECT_GE(std::get<AdminAuth::Decision>(p3).retry_after.count(), 1);
+  // No header and a malformed one are answered without a slot.
+  EXPECT_EQ(std::get<AdminAuth::Decision>((*auth)->begin("", c, now)).verdict, AdminAuth::Verdict::denied);
+  EXPECT_EQ(std::get<AdminAuth::Decision>((*auth)->begin("Basic !!", c, now)).verdict, AdminAuth::Verdict::denied);
+  p1 = AdminAuth::Decision{};  // drops the pending check: its slot is free again
+  EXPECT_EQ((*auth)->checks(), 1u);
+
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  auto p4 = (*auth)->begin(basic("prom:right"), c, now);
+  ASSERT_TRUE(std::holds_alternative<AdminAuth::Pending>(p4));
+  std::optional<AdminAuth::Decision> got;
+  std::thread::id ran_on;
+  (*auth)->async_check(std::get<AdminAuth::Pending>(std::move(p4)),
+                       boost::asio::bind_executor(io, [&](AdminAuth::Decision d) {
+                         got = d;
+                         ran_on = std::this_thread::get_id();
+                         work.reset();
+                       }));
+  io.run_for(std::chrono::seconds(30));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->verdict, AdminAuth::Verdict::ok);
+  EXPECT_EQ(ran_on, std::this_thread::get_id());  // completed on the io_context, not the hashing thread
+  EXPECT_EQ((*auth)->checks(), 1u);               // p2 still holds its slot
+  (*auth)->stop();
+  auto p5 = (*auth)->begin(basic("prom:other"), a, now);
+  EXPECT_EQ(std::get<AdminAuth::Decision>(p5).verdict, AdminAuth::Verdict::busy);  // stopping: no new hash
+}
+
+// admin.max_failures_per_minute: wrong passwords from every client together; beyond,
+// unknown credentials get 429 (global) without a hash, remembered ones still pass.
+TEST(AdminAuth, GlobalFailureLimit) {
+  auto auth = AdminAuth::parse("prom:" + hash_of("right", "$6$") + "\nops:" + hash_of("other", "$6$") + "\n", "f",
+                               AdminAuth::Limits{4, 5});
+  ASSERT_TRUE(auth) << auth.error();
+  auto now = RateLimiter::Clock::now();
+  using V = AdminAuth::Verdict;
+  EXPECT_EQ((*auth)->check(basic("prom:right"), *client_key("198.51.100.1"), now).verdict, V::ok);
+  for (int i = 0; i < 5; ++i)  // five addresses, one wrong password each: within every per-client limit
+    EXPECT_EQ((*auth)->check(basic("prom:wrong"), *client_key("2001:db8:" + std::to_string(i + 1) + "::1"), now).verdict,
+              V::denied)
+        << i;
+  auto t = (*auth)->check(basic("prom:wrong"), *client_key("2001:db8:99::1"), now);
+  EXPECT_EQ(t.verdict, V::throttled);
+  EXPECT_TRUE(t.global);
+  EXPECT_GE(t.retry_after.count(), 1);
+  // Right but never seen: unknown credentials, not tried either.
+  EXPECT_EQ((*auth)->check(basic("ops:other"), *client_key("2001:db8:98::1"), now).verdict, V::throttled);
+  // Remembered (passed before): still in, from anywhere.
+  EXPECT_EQ((*auth)->check(basic("prom:right"), *client_key("2001:db8:97::1"), now).verdict, V::ok);
+  // A token comes back every 60/5 s.
+  EXPECT_EQ((*auth)->check(basic("ops:other"), *client_key("2001:db8:98::1"), now + std::chrono::seconds(13)).verdict,
+            V::ok);
 }
 
 TEST(AdminAuth, FileErrorsNameTheLine) {

@@ -329,9 +329,10 @@ std::vector<Param> build_table() {
   add("limits.max_failure_details", "integer", "10000", "Most failure-details in one report (all policies).",
       count_value([](Config& c) -> std::size_t& { return c.limits.max_failure_details; }, 1, 10000000));
   add("limits.max_sessions_per_report", "integer", "1000000000000",
-      "Most sessions (successful plus failed, summed over its policies) one report may count; beyond, it is "
-      "refused (HTTPS 400, SMTP 554 5.6.0). Each count may be up to 2^53-1, so without it two reports could push "
-      "a domain's totals to the 64-bit limit.",
+      "Most sessions (successful plus failed, summed over its policies) one report may count, and most failed "
+      "sessions its failure-details may count (summed on their own); beyond, it is refused (HTTPS 400, SMTP 554 "
+      "5.6.0). Each count may be up to 2^53-1, so without it two reports could push a domain's totals to the "
+      "64-bit limit.",
       count_value([](Config& c) -> unsigned long long& { return c.limits.max_sessions_per_report; }, 1,
                   std::int64_t{1} << 60));
   add("limits.max_json_depth", "integer", "32", "Deepest JSON nesting accepted (a report needs 6).",

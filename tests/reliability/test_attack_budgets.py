@@ -10,9 +10,12 @@ docs/guarantees.md#reliability-scenarios).
    holder is cut to make room), the cut hogs got 503 or were closed, a fifth
    connection from a hog address is refused 503 at once (its share), and /metrics has
    the series tlsrptd_request_bodies_cut_total and
-   tlsrptd_requests_refused_total{reason="max_body_bytes_per_client"}. Figures: the
-   honest statuses and latencies, cuts, refusals. Before (issue): 503 until
-   request_timeout.
+   tlsrptd_requests_refused_total{reason="max_body_bytes_per_client"}. 31.5: with
+   max_body_bytes_in_flight 2 MiB held by two 1 MiB bodies, six fresh addresses
+   declaring 1 MiB are refused 503 and the slowest sender's only body is not cut: it
+   completes, 200 and stored (review finding 7: the first cut rule let them cut it).
+   Figures: the honest statuses and latencies, cuts, refusals. Before (issue): 503
+   until request_timeout.
 32 smtp_idle_slots: smtp.max_connections (20 here) filled with idle connections from
    4 addresses (greeted, some after EHLO), then an honest client delivers a report.
    Asserted: 250 and stored (the oldest idle session was told 421 4.7.0 and closed),
@@ -29,8 +32,8 @@ import threading
 import time
 
 from common import report_mail
-from hostile_support import (SmtpClient, free_port, hostile_scenario, http_request, read_all, report, tls_connect,
-                             wait_until)
+from hostile_support import (SmtpClient, free_port, hostile_scenario, http_request, parse_status, read_all, report,
+                             tls_connect, wait_until)
 
 MiB = 1 << 20
 HOG_HEAD = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/tlsrpt+json\r\n"
@@ -165,6 +168,43 @@ def body_budget_lockout(s):
              f"other={sorted(set(r for r in hog_replies if b' 503 ' not in r + b' '))[:3]}")
     s.result("31.4", "nothing stored from the hogs, daemon healthy",
              d.count() == stored and d.alive() and d.healthy(), f"reports={d.count()} peak_rss={d.hwm_kib() / 1024:.1f}MiB")
+    only_body_kept(s, request_timeout)
+
+
+def only_body_kept(s, request_timeout):
+    """31.5: a sender's only body, the slowest there is, is not cut by fresh addresses
+    declaring as much (the victim must still hold at least as much after the cut)."""
+    d = s.daemon("budget-rule", extra_config=f'request_timeout = "{request_timeout}s"\n'
+                 'max_body_bytes_in_flight = "2MiB"\n')
+    body = report("honest-only-body")
+    body += b" " * (MiB - len(body))
+    head = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/tlsrpt+json\r\nConnection: close\r\n"
+            b"Content-Length: " + str(MiB).encode() + b"\r\n\r\n")
+    honest = tls_connect(d.port, "127.0.0.60", timeout=10)
+    honest.sendall(head + body[:1])  # the oldest and slowest body
+    other = tls_connect(d.port, "127.0.0.61", timeout=10)
+    other.sendall(head + body[:1])
+    wait_until(lambda: series(scrape(d), "tlsrptd_bytes_in_flight", listener="https") == 2 * MiB, 10, 0.1)
+    newcomers = []
+    for i in range(6):
+        try:
+            newcomers.append(http_request(d.port, head, b"{", f"127.0.0.{70 + i}", timeout=3)[0])
+        except OSError:
+            newcomers.append(None)
+    early, closed, _ = read_all(honest, 0.3)
+    try:
+        honest.sendall(body[1:])
+        data, _, _ = read_all(honest, 30)
+    except OSError:  # cut and closed
+        data, closed = b"", True
+    honest.close()
+    other.close()
+    cuts = series(scrape(d), "tlsrptd_request_bodies_cut_total", listener="https") or 0.0
+    stored = d.count(where="report_id = 'honest-only-body'")
+    s.result("31.5", "fresh addresses declaring as much as a sender's only body: 503, that body never cut (200)",
+             newcomers == [503] * len(newcomers) and not early and not closed and parse_status(data) == 200
+             and stored == 1 and cuts == 0,
+             f"newcomers={newcomers} honest={parse_status(early + data)} stored={stored} cuts={cuts:g}")
 
 
 def smtp_config(port):

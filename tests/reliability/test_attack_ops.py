@@ -20,15 +20,27 @@ credentials as before. admin.listen = ["0.0.0.0:port"] without admin.password_fi
 passwd -6`): /metrics without credentials, with a wrong password and with the right
 one -> 401 (with WWW-Authenticate: Basic) / 401 / 200, /healthz too; after 10 wrong
 passwords one address gets 429 even with the right one, another address still 200.
+Then the hash flood: 16 addresses (127.0.1.x, each within its own 10 a minute) send 8
+wrong passwords each, at once (then 8 more addresses 8 each, one at a time), for a user whose hash is slow (sha512-crypt, 200 000
+rounds, ~45 ms), while an honest HTTPS report POST is timed (printed) and Prometheus
+scrapes with its remembered credentials. At most admin.max_failures_per_minute (60) +
+admin.max_password_checks (4) + one per second of flood are tried (401); the rest are
+refused at once (503 at once beyond 4 checks, 429 once the global limit is spent); the POST is 200; the scrapes and the right password from a
+fresh address after the flood are 200.
 
 41 `database_permissions`: the modes of the database folder, the database, -wal and
 -shm after start and after a report (0750 / 0640: no bit for others); as root, the
 user `nobody` cannot read the database or list its folder, and the files belong to the
 service user's group. A folder and database made 0755 / 0644 before (by the service
-user) are tightened at startup and the log says so.
+user) are tightened at startup and the log says so. A database in a folder holding
+other files too (a project folder: 0775 with notes.txt) leaves the folder's mode alone
+and logs a warning naming the mode and the fix; the database files are still 0640.
 
 Every figure is structural (status codes, modes, counts): asserted in every mode.
 """
+import base64
+import crypt  # deprecated (3.13 drops it), but the one way to a salted sha512-crypt with rounds
+import http.client
 import os
 import pwd
 import socket
@@ -219,7 +231,9 @@ def admin_exposure(ctx):
 
     pw_file = os.path.join(d.dir, "admin.passwd")
     with open(pw_file, "w") as f:
-        f.write(f"# prometheus\nprom:{crypt_sha512('s3cret-scrape')}\n")
+        # ops first: an unknown user is hashed against the first user's (slow) hash.
+        slow = crypt.crypt("ops-password", crypt.mksalt(crypt.METHOD_SHA512, rounds=200000))
+        f.write(f"# operators\nops:{slow}\n# prometheus\nprom:{crypt_sha512('s3cret-scrape')}\n")
     os.chmod(pw_file, 0o640)
     if os.geteuid() == 0:
         os.chown(pw_file, 0, pwd.getpwnam(SERVICE_USER).pw_gid)
@@ -245,6 +259,70 @@ def admin_exposure(ctx):
                               f"{after} (Retry-After {after_h.get('retry-after')}), from 127.0.0.6 -> {other}")
     ctx.check(guesses.count(401) == 10 and guesses[-1] == 429 and after == 429 and other == 200,
               "40: wrong passwords are not limited to 10 a minute per address")
+    hash_flood(ctx, d)
+
+
+def admin_get(port, user_pass, src, path="/metrics"):
+    """One admin GET from `src` with basic credentials; the status, or None on error."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(src, 0))
+    try:
+        auth = base64.b64encode(user_pass.encode()).decode()
+        conn.request("GET", path, headers={"Authorization": f"Basic {auth}", "Connection": "close"})
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def hash_flood(ctx, d):
+    """Scenario 40, hash flood: many addresses, each within its own limit, guessing at once."""
+    addresses = [f"127.0.1.{i}" for i in range(1, 17)]
+    statuses, lock = [], threading.Lock()
+
+    def guesser(src):
+        for i in range(8):
+            s = admin_get(d.admin_port, f"ops:guess{i}", src)
+            with lock:
+                statuses.append(s)
+
+    threads = [threading.Thread(target=guesser, args=(a,), daemon=True) for a in addresses]
+    started = time.time()
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    t0 = time.time()
+    post = https_post(d.port, report_json("flood-1"))
+    post_s = time.time() - t0
+    scrapes = [admin_get(d.admin_port, "prom:s3cret-scrape", "127.0.0.7") for _ in range(3)]
+    for t in threads:
+        t.join(120)
+    concurrent = list(statuses)
+    # Then one at a time (no 503 possible): the global failure limit.
+    for src in [f"127.0.2.{i}" for i in range(1, 9)]:
+        guesser(src)
+    flood_s = time.time() - started
+    fresh = admin_get(d.admin_port, "prom:s3cret-scrape", "127.0.0.8")
+    counts = {str(k): statuses.count(k) for k in sorted(set(statuses), key=str)}
+    tried = statuses.count(401)
+    bound = 60 + 4 + int(flood_s) + 1
+    phases = ({str(k): concurrent.count(k) for k in sorted(set(concurrent), key=str)},
+              {str(k): statuses[len(concurrent):].count(k) for k in sorted(set(statuses[len(concurrent):]), key=str)})
+    ctx.figure("40.hash_flood", f"{len(addresses)} addresses x 8 wrong passwords at once, then 8 x 8 one at a "
+                                f"time (~45 ms hash) -> {phases[0]}, then {phases[1]}: {counts} in "
+                                f"{flood_s:.1f} s (tried <= {bound}); honest HTTPS POST during it -> {post.status} "
+                                f"in {post_s:.2f} s; scrapes with remembered credentials -> {scrapes}; right "
+                                f"password from a fresh address after -> {fresh}")
+    ctx.check(post.status == 200, f"40: the HTTPS POST during the hash flood got {post.status}")
+    ctx.check(tried <= bound, f"40: {tried} wrong passwords were hashed in {flood_s:.1f} s (bound {bound})")
+    ctx.check(statuses.count(429) + statuses.count(503) >= len(statuses) - bound,
+              f"40: the guesses beyond the bounds were not refused at once: {counts}")
+    ctx.check(concurrent.count(503) > 0, f"40: no 503 beyond admin.max_password_checks at once: {phases[0]}")
+    ctx.check(statuses[len(concurrent):].count(429) > 0,
+              f"40: no 429 beyond admin.max_failures_per_minute across addresses: {phases[1]}")
+    ctx.check(set(scrapes) == {200} and fresh == 200, f"40: remembered credentials refused: {scrapes}, {fresh}")
 
 
 def mode_of(path):
@@ -310,3 +388,35 @@ def database_permissions(ctx):
     logged = b"tightened" in open(d.log, "rb").read()
     ctx.figure("41.tightened", f"before restart {loosened}; after {tightened}; logged {logged}")
     ctx.check(private(tightened) and logged, "41: files made 0644 in 0755 are not tightened (and logged) at startup")
+    shared_folder(ctx, d)
+
+
+def shared_folder(ctx, d):
+    """Scenario 41, a database in a folder that is not tlsrptd's alone (database = "tlsrpt.db"
+    run from a project folder): the folder keeps its mode, the log says why and how to fix
+    it; the database files are still 0640 at most."""
+    d.stop()
+    project = os.path.join(d.dir, "project")
+    os.makedirs(project)
+    notes = os.path.join(project, "notes.txt")
+    with open(notes, "w") as f:
+        f.write("the user's own file\n")
+    os.chmod(project, 0o775)
+    if os.geteuid() == 0:
+        for p in (project, notes):
+            os.chown(p, pwd.getpwnam(SERVICE_USER).pw_uid, pwd.getpwnam(SERVICE_USER).pw_gid)
+    db = os.path.join(project, "tlsrpt.db")
+    with open(d.config) as f:
+        text = f.read()
+    write_config(d, text.replace(f'database = "{d.db}"', f'database = "{db}"'))
+    d.start()
+    r = https_post(d.port, report_json("perm-shared"))
+    folder_mode = mode_of(project)[0]
+    files = {n: mode_of(db + suffix)[0] for n, suffix in (("db", ""), ("wal", "-wal"), ("shm", "-shm"))}
+    warning = [line for line in d.read_log().splitlines() if "holds other files too" in line]
+    ctx.figure("41.shared_folder", f"folder with another file, 0775 -> {folder_mode}; files {files} "
+                                   f"(report HTTP {r.status}); warning {warning[-1][-200:] if warning else None!r}")
+    ctx.check(r.status == 200 and os.path.exists(db), f"41: the report into {db} got {r.status}")
+    ctx.check(folder_mode == "0775", f"41: a folder holding other files was changed to {folder_mode}")
+    ctx.check(private({n: m for n, m in files.items()}), f"41: database files in the shared folder: {files}")
+    ctx.check(bool(warning) and "0775" in warning[-1], "41: no warning naming the folder's mode")

@@ -191,7 +191,7 @@ std::vector<Param> build_table() {
       "counted; a report with nothing for a served domain is refused (HTTPS 422, SMTP 550 5.7.1). Empty serves "
       "every domain.",
       [](Config& c, const toml::node& n) -> std::optional<std::string> {
-        auto err = string_list([](Config& c) -> std::vector<std::string>& { return c.domains; }, domain_check)(c, n);
+        auto err = string_list([](Config& cfg) -> std::vector<std::string>& { return cfg.domains; }, domain_check)(c, n);
         c.alerts.served_domains.clear();  // the alert shares' served domains, normalised
         for (const auto& d : c.domains) c.alerts.served_domains.push_back(normalize_domain(d).value_or(ascii_lower(d)));
         return err;

@@ -202,6 +202,7 @@ TEST(AdminAuth, PasswordChecksBoundedAndOffTheCaller) {
   (*auth)->stop();
   auto p5 = (*auth)->begin(basic("prom:other"), a, now);
   EXPECT_EQ(std::get<AdminAuth::Decision>(p5).verdict, AdminAuth::Verdict::busy);  // stopping: no new hash
+  (*auth)->join();  // the hashing thread is done with `io` before `io` goes away (as serve joins it first)
 }
 
 // admin.max_failures_per_minute: wrong passwords from every client together; beyond,

@@ -8,11 +8,6 @@
 namespace tlsrpt::storage {
 namespace {
 
-// Reports stored before migration 2, or by a channel that did not say, are judged
-// by how they arrived.
-constexpr const char* kAuthenticated =
-    "COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END)";
-
 constexpr const char* kAlertColumns =
     "id, policy_domain, kind, policy_type, severity, status, first_day, last_day, opened_at, last_seen_at, "
     "resolved_at, resolved_day, last_notified_at, notified_severity, notifications, suppressed, seen, summary, "
@@ -120,30 +115,31 @@ std::expected<std::vector<std::string>, StoreError> AlertStore::json_strings(con
   return out;
 }
 
+// Read from obs_policy / obs_failure (migration 6), which triggers keep summed per
+// (domain, day, reporter, policy, authentication): the cost is the number of distinct
+// observations in the window, not the number of reports behind them.
 std::expected<std::vector<PolicySum>, StoreError> AlertStore::observations(const std::string& domain,
                                                                            const std::string& since,
                                                                            const std::string& until,
                                                                            bool include_unauthenticated) {
-  const std::string from = std::string(" FROM policy p JOIN report r ON r.id = p.report "
-                                       "LEFT JOIN report_auth a ON a.report = r.id ");
-  const std::string where = std::string(" WHERE p.policy_domain = ?1 AND r.day >= ?2 AND r.day <= ?3 "
-                                        "AND r.status = 'counted' AND (?4 OR ") +
-                            kAuthenticated + " = 1) ";
-  const std::string key =
-      std::string("r.day, r.organization_name, r.reporter, p.policy_type, p.policy_strings, p.mx_hosts, ") +
-      kAuthenticated;
+  constexpr const char* kKey =
+      "day, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated";
+  constexpr const char* kWhere =
+      " WHERE policy_domain = ?1 AND day >= ?2 AND day <= ?3 AND (?4 OR authenticated = 1) ";
   using Key = std::tuple<std::string, std::string, std::string, std::string, std::string, std::string, bool>;
+  auto bind = [&](Stmt& st) {
+    st.bind(1, std::string_view(domain)).bind(2, std::string_view(since)).bind(3, std::string_view(until));
+    st.bind(4, include_unauthenticated ? 1 : 0);
+  };
   std::map<Key, std::size_t> index;
   std::vector<PolicySum> out;
   std::vector<std::pair<std::string, std::string>> raw;  // strings / mx JSON per row
   {
-    auto st = db_.cached("SELECT " + key +
-                          ", COUNT(*), CAST(TOTAL(p.successful_sessions) AS INTEGER), "
-                          "CAST(TOTAL(p.failed_sessions) AS INTEGER)" +
-                          from + where + "GROUP BY " + key + " ORDER BY " + key);
+    auto st = db_.cached(std::string("SELECT ") + kKey +
+                         ", reports, CAST(successful_sessions AS INTEGER), CAST(failed_sessions AS INTEGER) "
+                         "FROM obs_policy" + kWhere + "AND reports > 0 ORDER BY " + kKey);
     if (!st) return std::unexpected(st.error());
-    st->bind(1, std::string_view(domain)).bind(2, std::string_view(since)).bind(3, std::string_view(until));
-    st->bind(4, include_unauthenticated ? 1 : 0);
+    bind(*st);
     for (;;) {
       auto row = st->step();
       if (!row) return std::unexpected(row.error());
@@ -172,14 +168,12 @@ std::expected<std::vector<PolicySum>, StoreError> AlertStore::observations(const
     out[i].mx_hosts = std::move(*mx);
   }
   {
-    auto st = db_.cached("SELECT " + key +
-                          ", f.result_type, f.receiving_mx_hostname, CAST(TOTAL(f.failed_sessions) AS INTEGER)" +
-                          from + "JOIN failure f ON f.report = p.report AND f.policy_idx = p.idx " + where +
-                          "GROUP BY " + key + ", f.result_type, f.receiving_mx_hostname ORDER BY " + key +
-                          ", f.result_type, f.receiving_mx_hostname");
+    auto st = db_.cached(std::string("SELECT ") + kKey +
+                         ", result_type, CASE WHEN has_mx THEN receiving_mx END, CAST(failed_sessions AS INTEGER) "
+                         "FROM obs_failure" + kWhere + "AND rows > 0 ORDER BY " + kKey +
+                         ", result_type, has_mx, receiving_mx");
     if (!st) return std::unexpected(st.error());
-    st->bind(1, std::string_view(domain)).bind(2, std::string_view(since)).bind(3, std::string_view(until));
-    st->bind(4, include_unauthenticated ? 1 : 0);
+    bind(*st);
     for (;;) {
       auto row = st->step();
       if (!row) return std::unexpected(row.error());

@@ -252,8 +252,205 @@ GROUP BY r.day, p.policy_domain, p.policy_type, r.organization_name, f.result_ty
 )sql",
 };
 
-constexpr int kMigrationCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
-static_assert(kMigrationCount == kSchemaVersion);
+constexpr int kStaticMigrations = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
+static_assert(kStaticMigrations + 1 == kSchemaVersion);
+
+// 6: the observations the drift detectors read (docs/architecture.md#5-alerts), kept
+// summed per policy domain, day, reporter, policy and authentication by triggers, so
+// evaluating a (domain, day) reads a few rows whatever the history holds. A policy
+// block counts when its report is counted and it names a policy domain; a report's
+// authentication is report_auth's flag, or by transport when it has none (HTTPS: no).
+// Every statement that changes a counted row moves its contribution: subtracted
+// before the change, added after it (rows summed to nothing are kept with rows = 0
+// and ignored by readers). Sums are REAL: exact to 2^53, and no overflow error can
+// fail a store transaction. Written out by a function because the same add and
+// subtract statements serve eleven triggers.
+constexpr const char* kObsKey =
+    "policy_domain, day, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated";
+constexpr const char* kObsKeyOfRow =
+    "p.policy_domain, r.day, r.organization_name, r.reporter, p.policy_type, p.policy_strings, p.mx_hosts, "
+    "COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END)";
+constexpr const char* kObsKeyOfRowNamed =
+    "p.policy_domain AS policy_domain, r.day AS day, r.organization_name AS organization_name, "
+    "r.reporter AS reporter, p.policy_type AS policy_type, p.policy_strings AS policy_strings, "
+    "p.mx_hosts AS mx_hosts, COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END) AS "
+    "authenticated";
+constexpr const char* kObsFrom =
+    " FROM report r JOIN policy p ON p.report = r.id LEFT JOIN report_auth a ON a.report = r.id ";
+constexpr const char* kObsFailureFrom =
+    " FROM report r JOIN policy p ON p.report = r.id JOIN failure f ON f.report = p.report AND f.policy_idx = p.idx "
+    "LEFT JOIN report_auth a ON a.report = r.id ";
+constexpr const char* kObsCounted = " r.status = 'counted' AND p.policy_domain <> '' ";
+constexpr const char* kObsFailureKey = "result_type, has_mx, receiving_mx";
+constexpr const char* kObsFailureKeyOfRow =
+    "f.result_type, f.receiving_mx_hostname IS NOT NULL, COALESCE(f.receiving_mx_hostname, '')";
+constexpr const char* kObsFailureKeyOfRowNamed =
+    "f.result_type AS result_type, f.receiving_mx_hostname IS NOT NULL AS has_mx, "
+    "COALESCE(f.receiving_mx_hostname, '') AS receiving_mx";
+
+std::string key_match(const char* table, const std::string& cols) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < cols.size()) {
+    std::size_t end = cols.find(',', start);
+    if (end == std::string::npos) end = cols.size();
+    std::string c = cols.substr(start, end - start);
+    while (!c.empty() && c.front() == ' ') c.erase(0, 1);
+    if (!out.empty()) out += " AND ";
+    out += std::string(table) + "." + c + " = s." + c;
+    start = end + 1;
+  }
+  return out;
+}
+
+// The policy blocks selected by `where` (over r, p) added to / taken from obs_policy.
+std::string add_policies(const std::string& where) {
+  return std::string("INSERT INTO obs_policy (") + kObsKey + ", reports, successful_sessions, failed_sessions) SELECT " +
+         kObsKeyOfRow + ", 1, p.successful_sessions, p.failed_sessions" + kObsFrom + "WHERE " + where + " AND" +
+         kObsCounted + "ON CONFLICT (" + kObsKey +
+         ") DO UPDATE SET reports = reports + excluded.reports, "
+         "successful_sessions = successful_sessions + excluded.successful_sessions, "
+         "failed_sessions = failed_sessions + excluded.failed_sessions;\n";
+}
+// `before_auth_row`: the rows as they counted before their report_auth row existed
+// (authenticated by transport), for the trigger after that row's insert.
+std::string row_key_named(bool before_auth_row) {
+  std::string k = kObsKeyOfRowNamed;
+  if (before_auth_row) {
+    const std::string from = "COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END)";
+    k.replace(k.find(from), from.size(), "CASE r.transport WHEN 'https' THEN 0 ELSE 1 END");
+  }
+  return k;
+}
+
+std::string sub_policies(const std::string& where, bool before_auth_row = false) {
+  const std::string key = kObsKey;
+  return std::string("UPDATE obs_policy SET reports = reports - s.n, successful_sessions = "
+                     "successful_sessions - s.ok, failed_sessions = failed_sessions - s.bad FROM (SELECT ") +
+         row_key_named(before_auth_row) +
+         ", COUNT(*) AS n, TOTAL(p.successful_sessions) AS ok, TOTAL(p.failed_sessions) AS bad" +
+         kObsFrom + "WHERE " + where + " AND" + kObsCounted + "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) AS s WHERE " +
+         key_match("obs_policy", key) + ";\n";
+}
+// The failure rows selected by `where` (over r, p, f) added to / taken from obs_failure.
+std::string add_failures(const std::string& where) {
+  return std::string("INSERT INTO obs_failure (") + kObsKey + ", " + kObsFailureKey +
+         ", rows, failed_sessions) SELECT " + kObsKeyOfRow + ", " + kObsFailureKeyOfRow + ", 1, f.failed_sessions" +
+         kObsFailureFrom + "WHERE " + where + " AND" + kObsCounted + "ON CONFLICT (" + kObsKey + ", " +
+         kObsFailureKey +
+         ") DO UPDATE SET rows = rows + excluded.rows, failed_sessions = failed_sessions + excluded.failed_sessions;\n";
+}
+std::string sub_failures(const std::string& where, bool before_auth_row = false) {
+  const std::string key = std::string(kObsKey) + ", " + kObsFailureKey;
+  return std::string("UPDATE obs_failure SET rows = rows - s.n, failed_sessions = failed_sessions - s.bad "
+                     "FROM (SELECT ") +
+         row_key_named(before_auth_row) + ", " + kObsFailureKeyOfRowNamed +
+         ", COUNT(*) AS n, TOTAL(f.failed_sessions) AS bad" +
+         kObsFailureFrom + "WHERE " + where + " AND" + kObsCounted +
+         "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11) AS s WHERE " + key_match("obs_failure", key) + ";\n";
+}
+
+std::string trigger(const std::string& name, const std::string& when, const std::string& body) {
+  return "CREATE TRIGGER " + name + " " + when + " BEGIN\n" + body + "END;\n";
+}
+
+std::string migration_6() {
+  std::string sql = std::string(R"sql(
+CREATE TABLE obs_policy (
+  policy_domain       TEXT NOT NULL,
+  day                 TEXT NOT NULL,
+  organization_name   TEXT NOT NULL,
+  reporter            TEXT NOT NULL,
+  policy_type         TEXT NOT NULL,
+  policy_strings      TEXT NOT NULL,
+  mx_hosts            TEXT NOT NULL,
+  authenticated       INTEGER NOT NULL,
+  reports             INTEGER NOT NULL,       -- counted policy blocks summed here
+  successful_sessions REAL NOT NULL,
+  failed_sessions     REAL NOT NULL,
+  PRIMARY KEY (policy_domain, day, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE obs_failure (
+  policy_domain     TEXT NOT NULL,
+  day               TEXT NOT NULL,
+  organization_name TEXT NOT NULL,
+  reporter          TEXT NOT NULL,
+  policy_type       TEXT NOT NULL,
+  policy_strings    TEXT NOT NULL,
+  mx_hosts          TEXT NOT NULL,
+  authenticated     INTEGER NOT NULL,
+  result_type       TEXT NOT NULL,
+  has_mx            INTEGER NOT NULL,         -- receiving-mx-hostname given
+  receiving_mx      TEXT NOT NULL,
+  rows              INTEGER NOT NULL,         -- failure rows summed here
+  failed_sessions   REAL NOT NULL,
+  PRIMARY KEY (policy_domain, day, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated,
+               result_type, has_mx, receiving_mx)
+) STRICT, WITHOUT ROWID;
+)sql");
+  // What is already stored.
+  sql += std::string("INSERT INTO obs_policy SELECT ") + kObsKeyOfRow +
+         ", COUNT(*), TOTAL(p.successful_sessions), TOTAL(p.failed_sessions)" + kObsFrom + "WHERE" + kObsCounted +
+         "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;\n";
+  sql += std::string("INSERT INTO obs_failure SELECT ") + kObsKeyOfRow + ", " + kObsFailureKeyOfRow +
+         ", COUNT(*), TOTAL(f.failed_sessions)" + kObsFailureFrom + "WHERE" + kObsCounted +
+         "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11;\n";
+
+  auto whole_report = [](const std::string& id) {
+    const std::string w = "r.id = " + id;
+    return std::pair{sub_policies(w) + sub_failures(w), add_policies(w) + add_failures(w)};
+  };
+  auto one_policy = [](const char* row) {
+    const std::string r(row);
+    const std::string p = "p.report = " + r + ".report AND p.idx = " + r + ".idx";
+    const std::string f = "f.report = " + r + ".report AND f.policy_idx = " + r + ".idx";
+    return std::pair{sub_policies(p) + sub_failures(f), add_policies(p) + add_failures(f)};
+  };
+  auto one_failure = [](const char* row) {
+    const std::string r(row);
+    const std::string f = "f.report = " + r + ".report AND f.policy_idx = " + r + ".policy_idx AND f.idx = " + r + ".idx";
+    return std::pair{sub_failures(f), add_failures(f)};
+  };
+  const std::string report_changed =
+      "WHEN OLD.status IS NOT NEW.status OR OLD.reporter IS NOT NEW.reporter OR OLD.day IS NOT NEW.day OR "
+      "OLD.organization_name IS NOT NEW.organization_name OR OLD.transport IS NOT NEW.transport";
+  const std::string report_cols = "OF status, reporter, day, organization_name, transport ON report ";
+  sql += trigger("obs_report_bu", "BEFORE UPDATE " + report_cols + report_changed, whole_report("OLD.id").first);
+  sql += trigger("obs_report_au", "AFTER UPDATE " + report_cols + report_changed, whole_report("NEW.id").second);
+  sql += trigger("obs_report_bd", "BEFORE DELETE ON report", whole_report("OLD.id").first);
+
+  // A report's authentication. An insert moves the report's rows from the flag its
+  // transport implied to the row's (no BEFORE INSERT trigger: an upsert that turns
+  // into an update fires it too, and then no AFTER INSERT); an update (upserts
+  // included) moves them from the old flag to the new. report_auth rows are never
+  // written with INSERT OR REPLACE, whose hidden delete no trigger would see.
+  {
+    const std::string w = "r.id = NEW.report";
+    sql += trigger("obs_auth_ai",
+                   "AFTER INSERT ON report_auth WHEN NEW.authenticated IS NOT (SELECT CASE transport WHEN 'https' "
+                   "THEN 0 ELSE 1 END FROM report WHERE id = NEW.report)",
+                   sub_policies(w, true) + sub_failures(w, true) + add_policies(w) + add_failures(w));
+  }
+  const std::string auth_changed = "OF authenticated ON report_auth WHEN OLD.authenticated IS NOT NEW.authenticated";
+  sql += trigger("obs_auth_bu", "BEFORE UPDATE " + auth_changed, whole_report("OLD.report").first);
+  sql += trigger("obs_auth_au", "AFTER UPDATE " + auth_changed, whole_report("NEW.report").second);
+  sql += trigger("obs_auth_bd", "BEFORE DELETE ON report_auth", whole_report("OLD.report").first);
+  sql += trigger("obs_auth_ad", "AFTER DELETE ON report_auth", whole_report("OLD.report").second);
+
+  sql += trigger("obs_policy_ai", "AFTER INSERT ON policy", one_policy("NEW").second);
+  sql += trigger("obs_policy_bu", "BEFORE UPDATE ON policy", one_policy("OLD").first);
+  sql += trigger("obs_policy_au", "AFTER UPDATE ON policy", one_policy("NEW").second);
+  sql += trigger("obs_policy_bd", "BEFORE DELETE ON policy", one_policy("OLD").first);
+
+  sql += trigger("obs_failure_ai", "AFTER INSERT ON failure", one_failure("NEW").second);
+  sql += trigger("obs_failure_bu", "BEFORE UPDATE ON failure", one_failure("OLD").first);
+  sql += trigger("obs_failure_au", "AFTER UPDATE ON failure", one_failure("NEW").second);
+  sql += trigger("obs_failure_bd", "BEFORE DELETE ON failure", one_failure("OLD").first);
+  return sql;
+}
+
+std::string migration_sql(int n) { return n <= kStaticMigrations ? kMigrations[n - 1] : migration_6(); }
 
 std::expected<int, StoreError> user_version(Db& db) {
   auto st = db.prepare("PRAGMA user_version");
@@ -304,7 +501,7 @@ std::expected<int, StoreError> migrate(Db& db) {
       (void)db.exec("COMMIT");
       continue;
     }
-    auto r = db.exec(kMigrations[next - 1]);
+    auto r = db.exec(migration_sql(next).c_str());
     if (r) r = db.exec(("PRAGMA user_version=" + std::to_string(next)).c_str());
     if (r) r = db.exec("COMMIT");
     if (!r) {

@@ -102,7 +102,9 @@ std::expected<void, StoreError> Store::prepare_statements() {
                     "successful_sessions, failed_sessions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
       !r)
     return r;
-  if (auto r = prep(insert_auth_, "INSERT OR REPLACE INTO report_auth (report, authenticated, method) VALUES (?1, ?2, ?3)");
+  if (auto r = prep(insert_auth_, "INSERT INTO report_auth (report, authenticated, method) VALUES (?1, ?2, ?3) "
+                                 "ON CONFLICT (report) DO UPDATE SET authenticated = excluded.authenticated, "
+                                 "method = excluded.method");
       !r)
     return r;
   if (auto r = prep(find_held_, "SELECT 1 FROM held_report WHERE content_sha256 = ?1 AND status = 'held'"); !r) return r;

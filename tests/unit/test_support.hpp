@@ -29,9 +29,20 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// Takes a current database back to before schema migration 5 (the reporter
-// identity), so a test can make the shape an older tlsrptd left behind.
+// Take a current database back to before a schema migration, so a test can make the
+// shape an older tlsrptd left behind. To version 5: migration 6's triggers and
+// observation sums gone.
+#define TLSRPT_UNDO_MIGRATION6                                                                              \
+  "DROP TRIGGER obs_report_bu; DROP TRIGGER obs_report_au; DROP TRIGGER obs_report_bd; "                  \
+  "DROP TRIGGER obs_auth_ai; DROP TRIGGER obs_auth_bu; DROP TRIGGER obs_auth_au; " \
+  "DROP TRIGGER obs_auth_bd; DROP TRIGGER obs_auth_ad; DROP TRIGGER obs_policy_ai; "                       \
+  "DROP TRIGGER obs_policy_bu; DROP TRIGGER obs_policy_au; DROP TRIGGER obs_policy_bd; "                   \
+  "DROP TRIGGER obs_failure_ai; DROP TRIGGER obs_failure_bu; DROP TRIGGER obs_failure_au; "                \
+  "DROP TRIGGER obs_failure_bd; DROP TABLE obs_policy; DROP TABLE obs_failure; "
+inline constexpr const char* kUndoMigration6 = TLSRPT_UNDO_MIGRATION6;
+// To version 4 (before the reporter identity), migration 6 undone first.
 inline constexpr const char* kUndoMigration5 =
+    TLSRPT_UNDO_MIGRATION6
     "DROP INDEX report_by_content; DROP VIEW reports; "
     "CREATE VIEW reports AS SELECT id FROM report; "
     "ALTER TABLE report DROP COLUMN reporter; ALTER TABLE report DROP COLUMN signing_domain;";

@@ -156,6 +156,115 @@ TEST_F(AlertStoreTest, ObservationsAreSummedPerDayReporterPolicyAndAuthenticatio
                                                                       {"other.example", "2024-05-02"}}));
 }
 
+std::int64_t scalar(Db& db, const std::string& sql) {
+  auto st = db.prepare(sql);
+  EXPECT_TRUE(st) << sql;
+  if (!st) return -1;
+  auto row = st->step();
+  EXPECT_TRUE(row && *row) << sql;
+  return st->int64(0);
+}
+
+// The rows of obs_policy / obs_failure (migration 6) that differ from the same sums
+// computed afresh from the reports: 0 when the triggers kept them exact.
+std::int64_t obs_mismatches(Db& db) {
+  const std::string key =
+      "p.policy_domain, r.day, r.organization_name, r.reporter, p.policy_type, p.policy_strings, p.mx_hosts, "
+      "COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END)";
+  const std::string from = " FROM report r JOIN policy p ON p.report = r.id LEFT JOIN report_auth a ON a.report = r.id ";
+  const std::string counted = " WHERE r.status = 'counted' AND p.policy_domain <> '' ";
+  const std::string fresh_policy = "SELECT " + key + ", COUNT(*), TOTAL(p.successful_sessions), TOTAL(p.failed_sessions)" +
+                                   from + counted + "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8";
+  const std::string kept_policy =
+      "SELECT policy_domain, day, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated, "
+      "reports, successful_sessions, failed_sessions FROM obs_policy WHERE reports > 0";
+  const std::string fresh_failure =
+      "SELECT " + key +
+      ", f.result_type, f.receiving_mx_hostname IS NOT NULL, COALESCE(f.receiving_mx_hostname, ''), COUNT(*), "
+      "TOTAL(f.failed_sessions) FROM report r JOIN policy p ON p.report = r.id JOIN failure f ON f.report = p.report "
+      "AND f.policy_idx = p.idx LEFT JOIN report_auth a ON a.report = r.id" +
+      counted + "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11";
+  const std::string kept_failure =
+      "SELECT policy_domain, day, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated, "
+      "result_type, has_mx, receiving_mx, rows, failed_sessions FROM obs_failure WHERE rows > 0";
+  auto diff = [&](const std::string& a, const std::string& b) {
+    auto st = db.prepare("SELECT count(*) FROM (" + a + " EXCEPT " + b + ")");
+    EXPECT_TRUE(st);
+    if (!st) return std::int64_t{1};
+    auto row = st->step();
+    EXPECT_TRUE(row && *row);
+    return st->int64(0);
+  };
+  return diff(fresh_policy, kept_policy) + diff(kept_policy, fresh_policy) + diff(fresh_failure, kept_failure) +
+         diff(kept_failure, fresh_failure);
+}
+
+// Every way a stored row changes what the detectors see moves its sums: a report
+// stored, authenticated later, re-attributed to a signer, turned into a conflict, a
+// policy given or losing its domain, rows deleted, upserts on report_auth.
+TEST_F(AlertStoreTest, ObservationSumsFollowEveryChangeOfTheRowsBehindThem) {
+  Db& db = store_->db();
+  auto step = [&](const char* what, const char* sql) {
+    ASSERT_TRUE(db.exec(sql)) << what;
+    EXPECT_EQ(obs_mismatches(db), 0) << "after: " << what;
+  };
+  auto https = store({report_json("Google LLC", "h1", "2024-05-01", "example.com", "sts", kPolicy, 10, 3,
+                                  {{"starttls-not-supported", "mx1.example.com", 2}, {"certificate-expired", "", 1}}),
+                      report_json("Google LLC", "h2", "2024-05-01", "example.com", "sts", kPolicy, 5, 1,
+                                  {{"starttls-not-supported", "mx1.example.com", 1}})},
+                     Transport::https);
+  auto imported = store({report_json("Microsoft", "i1", "2024-05-01", "example.com", "sts", kPolicy, 7, 2,
+                                     {{"certificate-expired", "mx2.example.com", 2}}),
+                         report_json("Microsoft", "i2", "2024-05-02", "example.org", "tlsa", {"3 1 1 ab"}, 4, 0)});
+  EXPECT_EQ(obs_mismatches(db), 0) << "after storing";
+  EXPECT_GT(scalar(db, "SELECT count(*) FROM obs_policy"), 0);
+  EXPECT_GT(scalar(db, "SELECT count(*) FROM obs_failure"), 0);
+
+  AlertStore a(db);
+  ASSERT_TRUE(a.record_authentication(https, true));
+  EXPECT_EQ(obs_mismatches(db), 0) << "after authenticating the HTTPS reports";
+  ASSERT_TRUE(a.record_authentication(https, true));  // again: no change, no double count
+  EXPECT_EQ(obs_mismatches(db), 0) << "after authenticating them again";
+
+  step("a signer", "UPDATE report SET signing_domain = 'google.com', reporter = 'dkim:google.com' WHERE report_id = 'h1'");
+  step("a conflict", "UPDATE report SET status = 'conflict' WHERE report_id = 'h2'");
+  step("counted again", "UPDATE report SET status = 'counted' WHERE report_id = 'h2'");
+  step("a policy losing its domain", "UPDATE policy SET policy_domain = '' WHERE report = (SELECT id FROM report WHERE report_id = 'i1')");
+  step("attributed", "UPDATE policy SET policy_domain = 'example.net' WHERE policy_domain = ''");
+  step("an upsert on report_auth",
+       "INSERT INTO report_auth (report, authenticated, method) SELECT id, 0, 'x' FROM report WHERE report_id = 'i1' "
+       "ON CONFLICT (report) DO UPDATE SET authenticated = excluded.authenticated");
+  step("report_auth deleted", "DELETE FROM report_auth WHERE report = (SELECT id FROM report WHERE report_id = 'h2')");
+  step("a report_auth row for a report without one",
+       "INSERT INTO report_auth (report, authenticated) SELECT id, 1 FROM report WHERE report_id = 'h2'");
+  step("a failure deleted", "DELETE FROM failure WHERE result_type = 'certificate-expired' AND receiving_mx_hostname IS NULL");
+  step("a failure changed", "UPDATE failure SET failed_sessions = 9 WHERE result_type = 'certificate-expired'");
+  step("a report deleted", "DELETE FROM report WHERE report_id = 'h1'");
+  step("everything deleted", "DELETE FROM report");
+  EXPECT_EQ(scalar(db, "SELECT count(*) FROM obs_policy WHERE reports <> 0"), 0);
+  EXPECT_EQ(scalar(db, "SELECT count(*) FROM obs_failure WHERE rows <> 0"), 0);
+}
+
+// Migration 6 sums what a version 5 database already holds.
+TEST_F(AlertStoreTest, MigrationSixSumsTheReportsAlreadyStored) {
+  store({report_json("Google LLC", "h1", "2024-05-01", "example.com", "sts", kPolicy, 10, 3,
+                     {{"starttls-not-supported", "mx1.example.com", 2}, {"certificate-expired", "", 1}})},
+        Transport::https);
+  store({report_json("Microsoft", "i1", "2024-05-01", "example.com", "sts", kPolicy, 7, 2,
+                     {{"certificate-expired", "mx2.example.com", 2}})});
+  ASSERT_TRUE(store_->db().exec(test::kUndoMigration6));
+  ASSERT_TRUE(store_->db().exec("PRAGMA user_version=5"));
+  open();
+  EXPECT_EQ(scalar(store_->db(), "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(scalar(store_->db(), "SELECT count(*) FROM obs_policy"), 2);
+  EXPECT_EQ(scalar(store_->db(), "SELECT count(*) FROM obs_failure"), 3);
+  EXPECT_EQ(obs_mismatches(store_->db()), 0);
+  AlertStore a(store_->db());
+  auto rows = a.observations("example.com", "2024-04-01", "2024-05-31", true);
+  ASSERT_TRUE(rows) << rows.error().message;
+  ASSERT_EQ(rows->size(), 2u);
+}
+
 TEST_F(AlertStoreTest, UnauthenticatedReportsAreLeftOutUnlessAskedFor) {
   auto https = store({report_json("Forger", "f1", "2024-05-01", "example.com", "sts", kPolicy, 0, 9)}, Transport::https);
   // A mail whose DKIM failed (dkim = "record").

@@ -120,10 +120,13 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
     std::fflush(stderr);
   };
 
-  // Hop [5]: alerts for what each batch stored. Imported files are the admin's own:
-  // authenticated. A sink that cannot be set up (say, an unreadable password file) is
-  // a configuration error before anything is imported; later alerting problems are
-  // logged and never fail the import.
+  // Hop [5]: alerts for what the import stored, once it has all been stored
+  // (Alerting::after_import: each touched domain and day once, in day order).
+  // Imported files are the admin's own: authenticated. A sink that cannot be set up
+  // (say, an unreadable password file) is a configuration error before anything is
+  // imported; later alerting problems are logged and never fail the import. An import
+  // killed before the end leaves its stored reports unevaluated; run again, they are
+  // duplicates and are evaluated then.
   auto alerting = Alerting::create(cfg.alerts, stderr_log);
   if (!alerting) {
     std::cerr << "tlsrptd: " << alerting.error() << "\n";
@@ -136,10 +139,11 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
   }
   Intake intake(std::move(*rules));
   Importer importer(*store, intake, o.batch);
-  importer.set_after_commit([&](std::span<const std::int64_t> ids) {
-    (*alerting)->after_commit(store->db(), ids, /*authenticated=*/true);
-  });
+  std::vector<std::int64_t> counted;
+  importer.set_after_commit([&](std::span<const std::int64_t> ids) { counted.insert(counted.end(), ids.begin(), ids.end()); });
   ImportSummary sum = importer.run(files, print, progress);
+  (*alerting)->after_import(store->db(), counted,
+                            std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()));
   (*alerting)->shutdown(kImportDrainDeadline);
   sum.failed += missing.size();
   sum.files += missing.size();

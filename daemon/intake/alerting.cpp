@@ -347,6 +347,91 @@ Alerting::Result Alerting::after_commit(storage::Db& db, std::span<const std::in
   return pass.res;
 }
 
+namespace {
+
+// The days of each domain an archive's evaluation looks at: every day not stale, and
+// the domain's latest day (its current state) even when that is stale too.
+std::vector<std::pair<std::string, std::string>> archive_pairs(
+    const std::vector<std::pair<std::string, std::string>>& pairs, sys_seconds now, std::chrono::seconds stale_after) {
+  std::map<std::string, std::vector<std::string>> days;  // domain -> days, in day order (pairs are)
+  for (const auto& [domain, day] : pairs) days[domain].push_back(day);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [domain, list] : days)
+    for (std::size_t i = 0; i < list.size(); ++i)
+      if (i + 1 == list.size() || !alerts::is_stale(list[i], now, stale_after)) out.emplace_back(domain, list[i]);
+  return out;
+}
+
+// Pairs evaluated in one transaction of an archive's evaluation: short enough that a
+// running `serve` on the same database waits little for the write lock.
+constexpr std::size_t kArchivePairsPerTransaction = 64;
+
+}  // namespace
+
+Alerting::Result Alerting::after_import(storage::Db& db, std::span<const std::int64_t> report_ids, sys_seconds now) {
+  Result total;
+  if (report_ids.empty()) return total;
+  storage::AlertStore st(db);
+  std::vector<std::pair<std::string, std::string>> pairs;
+  Status done;
+  try {
+    done = [&]() -> Status {
+      if (auto r = st.begin(); !r) return failed(r);
+      if (auto r = st.record_authentication(report_ids, true); !r) return failed(r);
+      auto affected = st.affected(report_ids);
+      if (!affected) return failed(affected);
+      if (auto r = st.commit(); !r) return failed(r);
+      pairs = archive_pairs(*affected, now, cfg_.stale_after);
+      return {};
+    }();
+  } catch (const std::exception& e) {
+    done = std::unexpected(std::string("internal error: ") + e.what());
+  }
+  if (!done) {
+    st.rollback();
+    if (log_) log_("alerts: " + done.error() + " (the reports stay stored; no alert was raised for them)");
+    total.ok = false;
+    return total;
+  }
+  // Groups of whole domains, so one domain's days are evaluated in one pass in order.
+  std::size_t begin = 0;
+  while (begin < pairs.size()) {
+    std::size_t end = begin;
+    while (end < pairs.size() && (end - begin < kArchivePairsPerTransaction || pairs[end].first == pairs[end - 1].first))
+      ++end;
+    AlertPass pass(st, cfg_, now);
+    Status group;
+    try {
+      group = [&]() -> Status {
+        if (auto r = st.begin(); !r) return failed(r);
+        if (auto r = pass.start(); !r) return r;
+        for (std::size_t i = begin; i < end; ++i)
+          if (auto r = pass.evaluate(pairs[i].first, pairs[i].second); !r) return r;
+        if (auto r = pass.finish(); !r) return r;
+        if (auto r = st.commit(); !r) return failed(r);
+        return {};
+      }();
+    } catch (const std::exception& e) {
+      group = std::unexpected(std::string("internal error: ") + e.what());
+    }
+    if (!group) {
+      st.rollback();
+      if (log_) log_("alerts: " + group.error() + " (the reports stay stored; alerts for " + pairs[begin].first +
+                     (end - begin > 1 ? " and others" : "") + " were not evaluated)");
+      total.ok = false;
+    } else {
+      for (const auto& a : pass.to_send) dispatcher_.dispatch(a);
+      total.evaluated += pass.res.evaluated;
+      total.opened += pass.res.opened;
+      total.notified += pass.res.notified;
+      total.held_back += pass.res.held_back;
+      total.resolved += pass.res.resolved;
+    }
+    begin = end;
+  }
+  return total;
+}
+
 Alerting::Result AlertingSlot::after_commit(storage::Db& db, std::span<const std::int64_t> report_ids,
                                             bool authenticated) {
   // Loaded under the lock: once retire() has taken it, no batch can still pick up

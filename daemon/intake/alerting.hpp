@@ -50,6 +50,14 @@ class Alerting {
                       std::chrono::sys_seconds now);
   Result after_commit(storage::Db& db, std::span<const std::int64_t> report_ids, bool authenticated);
 
+  // An archive's evaluation (`report import`, after the last batch): the reports are
+  // the admin's own (authenticated); each (policy domain, day) they touch is evaluated
+  // once, each domain's days in order. Days that are stale (alerts.stale_after) are
+  // skipped except a domain's latest one, so an archive leaves each domain's current
+  // state rather than an alert per historical wobble. One transaction per group of
+  // domains; a failed group is logged and the rest go on.
+  Result after_import(storage::Db& db, std::span<const std::int64_t> report_ids, std::chrono::sys_seconds now);
+
   // Waits up to `deadline` for queued alerts to be delivered, then stops the sinks.
   bool shutdown(std::chrono::milliseconds deadline);
 

@@ -86,6 +86,13 @@ void StoreWriter::run() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
+      // Idle: evaluate what the last commits stored before waiting (and before
+      // stopping), so alerts follow their reports as soon as the flow pauses.
+      if (queue_.empty() && (!pending_authenticated_.empty() || !pending_unauthenticated_.empty())) {
+        lock.unlock();
+        evaluate_alerts();
+        continue;
+      }
       const bool was_idle = queue_.empty();
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
@@ -103,7 +110,22 @@ void StoreWriter::run() {
     }
     commit(batch);
     batch.clear();
+    if (alerts_due()) evaluate_alerts();
   }
+}
+
+bool StoreWriter::alerts_due() const {
+  const std::size_t n = pending_authenticated_.size() + pending_unauthenticated_.size();
+  return n > 0 && (n >= kMaxAlertPending || std::chrono::steady_clock::now() - pending_since_ >= kMaxAlertDelay);
+}
+
+void StoreWriter::evaluate_alerts() {
+  std::vector<std::int64_t> authenticated, unauthenticated;
+  authenticated.swap(pending_authenticated_);
+  unauthenticated.swap(pending_unauthenticated_);
+  if (!after_commit_ || !store_) return;
+  if (!authenticated.empty()) after_commit_(store_->db(), authenticated, true);
+  if (!unauthenticated.empty()) after_commit_(store_->db(), unauthenticated, false);
 }
 
 void StoreWriter::commit(std::vector<Item>& batch) {
@@ -155,11 +177,11 @@ void StoreWriter::commit(std::vector<Item>& batch) {
       (reports[i].provenance.authenticated ? authenticated : unauthenticated).push_back(c.row_id);
   }
   finish(reports, committed);
-  // After the replies: alerting never delays an acknowledgement (docs/architecture.md#5-alerts).
-  if (after_commit_) {
-    if (!authenticated.empty()) after_commit_(store_->db(), authenticated, true);
-    if (!unauthenticated.empty()) after_commit_(store_->db(), unauthenticated, false);
-  }
+  // After the replies, and after the commits that follow while reports keep coming:
+  // alerting never delays an acknowledgement (docs/architecture.md#5-alerts).
+  if (pending_authenticated_.empty() && pending_unauthenticated_.empty()) pending_since_ = std::chrono::steady_clock::now();
+  pending_authenticated_.insert(pending_authenticated_.end(), authenticated.begin(), authenticated.end());
+  pending_unauthenticated_.insert(pending_unauthenticated_.end(), unauthenticated.begin(), unauthenticated.end());
 }
 
 void StoreWriter::finish(std::vector<Item>& batch, const std::vector<Committed>& committed) {

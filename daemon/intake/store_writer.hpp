@@ -58,9 +58,12 @@ class StoreWriter {
   // SIGHUP: a new limits.min_free_disk for the next rounds.
   void set_min_free_disk(std::size_t bytes) { min_free_disk_.store(bytes); }
 
-  // Runs on the writer thread after each commit, once per authentication state,
-  // with the row ids of the reports that commit stored (the alert hook, docs/architecture.md#5-alerts
-  // hop [5]). Set before start().
+  // The alert hook (docs/architecture.md#5-alerts hop [5]): runs on the writer thread
+  // with the row ids of the reports commits stored, once per authentication state.
+  // Never between a commit and the next one: the ids of consecutive commits are
+  // gathered while reports keep arriving, and the hook runs once the queue is empty,
+  // or after kMaxAlertDelay / kMaxAlertPending under a steady flow, so each (domain,
+  // day) they touch is evaluated once for all of them. Set before start().
   using AfterCommit = std::function<void(storage::Db& db, std::span<const std::int64_t> stored, bool authenticated)>;
   void set_after_commit(AfterCommit f) { after_commit_ = std::move(f); }
 
@@ -75,6 +78,8 @@ class StoreWriter {
   };
   void run();
   void commit(std::vector<Item>& batch);
+  void evaluate_alerts();
+  bool alerts_due() const;
   void finish(std::vector<Item>& batch, const std::vector<Committed>& committed);
   void fail(std::vector<Item>& batch, const std::string& error, Outcome outcome = Outcome::storage_unavailable);
   bool reopen();
@@ -91,6 +96,14 @@ class StoreWriter {
   bool disk_low_ = false;  // in a low-disk episode (logged once at its start and end)
   std::thread thread_;
   AfterCommit after_commit_;
+  // Stored since the hook last ran, by authentication; when the oldest was stored.
+  std::vector<std::int64_t> pending_authenticated_, pending_unauthenticated_;
+  std::chrono::steady_clock::time_point pending_since_{};
 };
+
+// The longest an alert evaluation waits behind a steady flow of reports, and the most
+// stored reports it gathers before it runs anyway.
+inline constexpr std::chrono::milliseconds kMaxAlertDelay{1000};
+inline constexpr std::size_t kMaxAlertPending = 20000;
 
 }  // namespace tlsrpt::daemon

@@ -92,9 +92,17 @@ class AlertingTest : public ::testing::Test {
       got_.log.emplace_back(l);
     });
   }
-  // Stores one batch and runs the hook on what it stored, as `report import` does.
+  // Stores one batch and runs the hook on what it stored, as `serve` does.
   Alerting::Result run(const std::vector<std::string>& jsons, std::chrono::sys_seconds now, bool authenticated = true,
                        const std::string& signer = "") {
+    auto stored = store_only(jsons, authenticated, signer);
+    auto r = alerting_->after_commit(store_->db(), stored, authenticated, now);
+    EXPECT_TRUE(r.ok);
+    return r;
+  }
+  // Stores one batch; the row ids of what it stored.
+  std::vector<std::int64_t> store_only(const std::vector<std::string>& jsons, bool authenticated = true,
+                                       const std::string& signer = "") {
     Ingestor ing;
     std::vector<Ingested> parsed;
     for (const auto& j : jsons) {
@@ -114,9 +122,7 @@ class AlertingTest : public ::testing::Test {
     std::vector<std::int64_t> stored;
     for (std::size_t i = 0; i < ids.size(); ++i)
       if ((*out)[i] == storage::StoreOutcome::stored) stored.push_back(ids[i]);
-    auto r = alerting_->after_commit(store_->db(), stored, authenticated, now);
-    EXPECT_TRUE(r.ok);
-    return r;
+    return stored;
   }
   // Delivers what is queued and returns everything the sink got.
   std::vector<alerts::Alert> sent() {
@@ -382,6 +388,46 @@ TEST_F(AlertingTest, MakeSinksDefaultsToTheLogAndChecksPasswordFiles) {
   auto bad = make_sinks(cfg, nullptr);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error(), "t.toml:3: alerts.sink.password_file: cannot read " + email.password_file);
+}
+
+// An archive (`report import`) is evaluated once, after it is stored: each domain's
+// days in order, stale days skipped but a domain's latest, so what is left is each
+// domain's current state, not an alert per old wobble; recent days are evaluated
+// (and notified) as `serve` would.
+TEST_F(AlertingTest, AnArchiveLeavesEachDomainsCurrentStateOnly) {
+  start();
+  const auto now = at("2024-06-01T06:00:00Z");  // stale_after 4d: everything in January is stale
+  std::vector<std::string> archive;
+  for (int d = 1; d <= 10; ++d) {
+    char day[16];
+    std::snprintf(day, sizeof day, "2024-01-%02d", d);
+    // example.com wobbled on the 3rd and 4th and is calm since; example.org fails
+    // on its last day; example.net fails today, which is not stale.
+    archive.push_back(d == 3 || d == 4 ? failing("Google LLC", "c" + std::to_string(d), day)
+                                       : calm("Google LLC", "c" + std::to_string(d), day));
+    archive.push_back(d == 10 ? failing("Google LLC", "o" + std::to_string(d), day, "example.org")
+                              : calm("Google LLC", "o" + std::to_string(d), day, "example.org"));
+  }
+  archive.push_back(calm("Google LLC", "n1", "2024-05-30", "example.net"));
+  archive.push_back(failing("Google LLC", "n2", "2024-05-31", "example.net"));
+  auto ids = store_only(archive);
+  ASSERT_EQ(ids.size(), archive.size());
+  auto r = alerting_->after_import(store_->db(), ids, now);
+  EXPECT_TRUE(r.ok);
+  // example.com: its latest day only (1); example.org: its latest day (1);
+  // example.net: both days, neither stale (2).
+  EXPECT_EQ(r.evaluated, 4u);
+  auto alerts = stored_alerts();
+  std::map<std::string, int> open;
+  for (const auto& a : alerts) open[a.policy_domain] += a.status == "open";
+  EXPECT_EQ(open["example.com"], 0) << "the January wobble is history, not an alert";
+  EXPECT_EQ(open["example.org"], 1) << "failing on its latest day: its current state";
+  EXPECT_EQ(open["example.net"], 1);
+  EXPECT_EQ(alerts.size(), 2u);
+  // Only the fresh one is sent: example.org's day is stale.
+  auto got = sent();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].policy_domain, "example.net");
 }
 
 }  // namespace

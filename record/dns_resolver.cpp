@@ -291,6 +291,7 @@ DnsAnswer<TxtRecord> DnsResolver::txt(std::string_view name) {
   }
   ares_free_data(list);
   if (out.records.empty()) out.status = DnsStatus::nodata;
+  out.ttl = answer_min_ttl(raw.message.data(), raw.message.size()).value_or(0);
   return out;
 }
 
@@ -335,6 +336,36 @@ DnsAnswer<TlsaRecord> DnsResolver::tlsa(std::string_view name) {
   out.records = std::move(*parsed);
   if (out.records.empty()) out.status = DnsStatus::nodata;  // e.g. only a CNAME
   return out;
+}
+
+std::optional<std::uint32_t> answer_min_ttl(const unsigned char* msg, std::size_t len) {
+  // RFC 1035 §4.1.3: NAME, TYPE, CLASS, TTL (32 bits), RDLENGTH, RDATA.
+  if (len < 12 || len > 65535) return std::nullopt;
+  auto u16 = [&](std::size_t at) { return static_cast<unsigned>(msg[at] << 8 | msg[at + 1]); };
+  unsigned qdcount = u16(4), ancount = u16(6);
+  std::size_t pos = 12;
+  auto skip_name = [&]() -> bool {
+    char* name = nullptr;
+    long enclen = 0;
+    if (pos >= len || ares_expand_name(msg + pos, msg, static_cast<int>(len), &name, &enclen) != ARES_SUCCESS) return false;
+    ares_free_string(name);
+    pos += static_cast<std::size_t>(enclen);
+    return pos <= len;
+  };
+  for (unsigned i = 0; i < qdcount; ++i) {
+    if (!skip_name() || pos + 4 > len) return std::nullopt;
+    pos += 4;
+  }
+  std::optional<std::uint32_t> min;
+  for (unsigned i = 0; i < ancount; ++i) {
+    if (!skip_name() || pos + 10 > len) return std::nullopt;
+    const std::uint32_t ttl = static_cast<std::uint32_t>(u16(pos + 4)) << 16 | u16(pos + 6);
+    const unsigned rdlen = u16(pos + 8);
+    pos += 10 + rdlen;
+    if (pos > len) return std::nullopt;
+    min = std::min(min.value_or(ttl), ttl);
+  }
+  return min;
 }
 
 std::expected<std::vector<TlsaRecord>, std::string> parse_tlsa_answer(const unsigned char* msg, std::size_t len) {

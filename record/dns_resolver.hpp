@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,6 +73,7 @@ struct DnsAnswer {
   DnsStatus status = DnsStatus::error;
   std::vector<T> records;  // only when status == answer
   std::string detail;      // why, for failures ("connection refused" ...)
+  std::uint32_t ttl = 0;   // the smallest TTL of the answer's records (txt() sets it), seconds
 };
 
 class DnsResolver {
@@ -110,5 +112,8 @@ class DnsResolver {
 // The TLSA records (class IN, type 52) in the answer section of a DNS message, for
 // tests and for the resolver. Bounds-checked; a malformed message is an error.
 std::expected<std::vector<TlsaRecord>, std::string> parse_tlsa_answer(const unsigned char* message, std::size_t length);
+// The smallest TTL among the answer section's records; nullopt for a malformed message
+// or one without answer records.
+std::optional<std::uint32_t> answer_min_ttl(const unsigned char* message, std::size_t length);
 
 }  // namespace tlsrpt::record

@@ -11,6 +11,10 @@
 #include "parser/well_known_reporters.hpp"
 #include "record/dns_resolver.hpp"
 
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+
 namespace tlsrpt::daemon {
 using record::DnsResolver;
 using record::DnsStatus;
@@ -144,17 +148,49 @@ std::string impersonation(const Report& report, std::string_view signing_domain)
          std::string(known->name) + "'s reports (docs/well-known-reporters.md)";
 }
 
-TxtLookup make_txt_lookup(std::vector<std::string> servers, std::chrono::milliseconds timeout) {
-  return [servers = std::move(servers), timeout](const std::string& name)
-             -> std::expected<std::vector<std::string>, TxtLookupError> {
-    ResolverOptions o;
-    o.servers = servers;
-    o.timeout = timeout;
-    auto resolver = DnsResolver::create(o);
+namespace {
+
+// DKIM key records for the verifier: answers cached by their DNS TTL (capped), so a
+// reporter's key costs one query per TTL, not one per mail; resolvers (c-ares
+// channels) kept and reused, one per verifying thread at a time. Bounded: at most
+// kMaxKeyCacheEntries names; when full, expired entries go first, then the oldest.
+class KeyLookup {
+ public:
+  KeyLookup(std::vector<std::string> servers, std::chrono::milliseconds timeout)
+      : servers_(std::move(servers)), timeout_(timeout) {}
+
+  std::expected<std::vector<std::string>, TxtLookupError> operator()(const std::string& name) {
+    const auto now = std::chrono::steady_clock::now();
+    std::string key = lower_ascii(name);
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = cache_.find(key); it != cache_.end() && it->second.expires > now) return it->second.value;
+    }
+    std::uint32_t ttl = 0;
+    auto value = query(name, ttl);
+    // Temporary failures are not remembered: the next mail asks again.
+    if (value || value.error().kind == TxtLookupError::Kind::not_found) {
+      const auto keep = value ? std::min<std::chrono::seconds>(std::chrono::seconds(ttl), kMaxKeyCacheTtl)
+                              : kNegativeKeyCacheTtl;
+      if (keep.count() > 0) remember(std::move(key), value, now + keep);
+    }
+    return value;
+  }
+
+ private:
+  struct Entry {
+    std::expected<std::vector<std::string>, TxtLookupError> value;
+    std::chrono::steady_clock::time_point expires;
+  };
+
+  std::expected<std::vector<std::string>, TxtLookupError> query(const std::string& name, std::uint32_t& ttl) {
+    auto resolver = take_resolver();
     if (!resolver) return std::unexpected(TxtLookupError{TxtLookupError::Kind::temporary, resolver.error()});
     auto answer = (*resolver)->txt(name);
+    give_back(std::move(*resolver));
     switch (answer.status) {
       case DnsStatus::answer: {
+        ttl = answer.ttl;
         std::vector<std::string> out;
         for (auto& r : answer.records) out.push_back(std::move(r.joined));
         return out;
@@ -166,7 +202,59 @@ TxtLookup make_txt_lookup(std::vector<std::string> servers, std::chrono::millise
         return std::unexpected(TxtLookupError{TxtLookupError::Kind::temporary,
                                               std::string(describe(answer.status)) + " " + answer.detail});
     }
-  };
+  }
+
+  std::expected<std::unique_ptr<DnsResolver>, std::string> take_resolver() {
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        auto r = std::move(idle_.back());
+        idle_.pop_back();
+        return r;
+      }
+    }
+    ResolverOptions o;
+    o.servers = servers_;
+    o.timeout = timeout_;
+    return DnsResolver::create(o);
+  }
+  void give_back(std::unique_ptr<DnsResolver> r) {
+    std::lock_guard lock(mu_);
+    if (idle_.size() < kMaxIdleResolvers) idle_.push_back(std::move(r));
+  }
+
+  void remember(std::string key, const std::expected<std::vector<std::string>, TxtLookupError>& value,
+                std::chrono::steady_clock::time_point expires) {
+    std::lock_guard lock(mu_);
+    if (cache_.size() >= kMaxKeyCacheEntries && !cache_.contains(key)) {
+      const auto now = std::chrono::steady_clock::now();
+      std::erase_if(cache_, [&](const auto& e) { return e.second.expires <= now; });
+      if (cache_.size() >= kMaxKeyCacheEntries)
+        cache_.erase(std::min_element(cache_.begin(), cache_.end(), [](const auto& a, const auto& b) {
+          return a.second.expires < b.second.expires;
+        }));
+    }
+    cache_.insert_or_assign(std::move(key), Entry{value, expires});
+  }
+
+  static std::string lower_ascii(std::string s) {
+    for (char& c : s)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return s;
+  }
+
+  const std::vector<std::string> servers_;
+  const std::chrono::milliseconds timeout_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> cache_;
+  std::vector<std::unique_ptr<DnsResolver>> idle_;
+};
+
+}  // namespace
+
+TxtLookup make_txt_lookup(std::vector<std::string> servers, std::chrono::milliseconds timeout) {
+  auto lookup = std::make_shared<KeyLookup>(std::move(servers), timeout);
+  return [lookup](const std::string& name) { return (*lookup)(name); };
 }
 
 Intake::Intake(IntakeRules rules) { set_rules(std::move(rules)); }

@@ -169,8 +169,16 @@ bool dkim_aligned(std::string_view signing_domain, std::string_view from_domain)
 // organization-name but was signed by a domain that does not sign for it; "" when not.
 std::string impersonation(const Report& report, std::string_view signing_domain);
 
-// A TXT lookup for the DKIM verifier through the project's c-ares resolver (its own
-// channel per lookup, so it is thread-safe), with the [dns] servers and deadline.
+// A TXT lookup for the DKIM verifier through the project's c-ares resolver, with the
+// [dns] servers and deadline. Thread-safe: each lookup uses a channel no other thread
+// uses at the time (kept for reuse, at most kMaxIdleResolvers idle). Answers are
+// cached by their TTL, at most kMaxKeyCacheTtl; "no such key" for
+// kNegativeKeyCacheTtl; temporary failures not at all; at most kMaxKeyCacheEntries
+// names. A new lookup (SIGHUP) starts with an empty cache.
 TxtLookup make_txt_lookup(std::vector<std::string> servers, std::chrono::milliseconds timeout);
+inline constexpr std::chrono::seconds kMaxKeyCacheTtl{3600};
+inline constexpr std::chrono::seconds kNegativeKeyCacheTtl{60};
+inline constexpr std::size_t kMaxKeyCacheEntries = 4096;
+inline constexpr std::size_t kMaxIdleResolvers = 16;
 
 }  // namespace tlsrpt::daemon

@@ -69,6 +69,7 @@ double seconds_since(Clock::time_point t0) {
 struct Options {
   std::size_t reports = 20'000;
   std::size_t batch = 256;  // as `report import`
+  std::size_t domains = 0;  // 0: max(50, reports / 40), a hosting provider's spread
   int reps = 3;
   bool best = false;  // report the best run instead of the median
   std::uint64_t seed = 8460;
@@ -81,9 +82,11 @@ struct Options {
 
 void usage() {
   std::printf(
-      "usage: bench_pipeline [--reports N] [--batch N] [--reps N] [--best] [--seed N]\n"
+      "usage: bench_pipeline [--reports N] [--domains N] [--batch N] [--reps N] [--best] [--seed N]\n"
       "                      [--cpu N] [--workdir DIR] [--keep] [--tlsrptd PATH]\n"
       "  --reports N   reports to generate (default 20000)\n"
+      "  --domains N   policy domains the reports are spread over, one report per domain and day\n"
+      "                (default max(50, N/40)); fewer domains, longer histories (bench/run_scaling.sh)\n"
       "  --batch N     reports per transaction for (c), (c0) and (d) (default 256)\n"
       "  --reps N      timed repetitions after one warm-up (default 3)\n"
       "  --best        report the best repetition instead of the median\n"
@@ -112,6 +115,7 @@ Options parse_options(int argc, char** argv) {
       return n;
     };
     if (a == "--reports") o.reports = number();
+    else if (a == "--domains") o.domains = std::max<std::size_t>(number(), 1);
     else if (a == "--batch") o.batch = std::max<std::size_t>(number(), 1);
     else if (a == "--reps") o.reps = static_cast<int>(std::max<std::uint64_t>(number(), 1));
     else if (a == "--best") o.best = true;
@@ -672,13 +676,19 @@ Corpus generate(const Options& o) {
   Corpus c;
   // A hosting provider's view: D domains, each reported on by several senders per
   // day; (domain, day) is unique per report, so every report-id is too.
-  const std::size_t domain_count = std::max<std::size_t>(50, o.reports / 40);
+  const std::size_t domain_count = o.domains ? o.domains : std::max<std::size_t>(50, o.reports / 40);
   auto domains = make_domains(rng, domain_count);
   std::vector<std::string> stalwart_hosts;
   for (std::size_t i = 0; i < 300; ++i)
     stalwart_hosts.push_back("mx" + std::to_string(rng.range(1, 9)) + "." + rng.pick(kWords) + rng.pick(kWords) +
                              "." + rng.pick(kTlds));
-  const std::int64_t first_day = 1'735'689'600;  // 2025-01-01T00:00:00Z
+  // 2025-01-01T00:00:00Z, or earlier when the history is long enough to reach past
+  // yesterday (tlsrptd refuses reports that start in the future).
+  const auto days = static_cast<std::int64_t>((o.reports + domain_count - 1) / domain_count);
+  const std::int64_t yesterday =
+      (std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() /
+           86400 - 1) * 86400;
+  const std::int64_t first_day = std::min<std::int64_t>(1'735'689'600, yesterday - (days - 1) * 86400);
   std::set<std::pair<std::string, std::string>> keys;
   c.reports.reserve(o.reports);
   for (std::size_t i = 0; i < o.reports; ++i) {

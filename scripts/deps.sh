@@ -9,7 +9,7 @@ libsimdjson-dev libfmt-dev libidn2-dev libcli11-dev libtomlplusplus-dev libgmime
 libc-ares-dev libcurl4-openssl-dev libopendkim-dev libsystemd-dev libpsl-dev publicsuffix"
 test_pkgs="libgtest-dev sqlite3 python3 curl openssl ca-certificates swaks libnet-ssleay-perl dnsmasq-base
 python3-dkim python3-aiosmtpd strace procps clang libclang-rt-14-dev slowhttptest wrk clang-16
-libclang-rt-16-dev"
+libclang-rt-16-dev ccache"
 bench_pkgs="nginx-light wrk libbenchmark-dev sqlite3 python3 curl openssl dnsmasq-base python3-dkim
 python3-cryptography"
 

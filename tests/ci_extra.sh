@@ -3,7 +3,9 @@
 # docs/guarantees.md#test-suites), each part timed:
 #   1. the whole unit + e2e suite under ASan+UBSan   (tests/sanitize.sh asan, build-asan/)
 #   2. the multi-threaded parts under TSan           (tests/sanitize.sh tsan, build-tsan/)
-#   3. every fuzz target for FUZZ_SECONDS (60) s     (tests/fuzz/run_fuzzers.sh, build-fuzz/)
+#   3. every fuzz target for FUZZ_SECONDS (30) s     (tests/fuzz/run_fuzzers.sh, in build-asan/:
+#      the ASan build is instrumented for libFuzzer too, so the fuzzers reuse its objects;
+#      longer runs: tests/fuzz/run_fuzzers.sh 600)
 # Every part runs even when an earlier one failed; the exit status says whether all
 # passed. Usage: tests/ci_extra.sh [asan] [tsan] [fuzz]   (default: all three)
 set -u
@@ -19,7 +21,7 @@ for part in $parts; do
   t=$(now)
   case "$part" in
     asan | tsan) tests/sanitize.sh "$part" ;;
-    fuzz) tests/fuzz/run_fuzzers.sh "${FUZZ_SECONDS:-60}" ;;
+    fuzz) FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-asan} tests/fuzz/run_fuzzers.sh "${FUZZ_SECONDS:-30}" ;;
     *) echo "unknown part: $part (asan, tsan, fuzz)" >&2; exit 64 ;;
   esac
   rc=$?

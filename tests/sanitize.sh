@@ -33,6 +33,11 @@ cxx=${SANITIZE_CXX:-clang++-16}
 case "$kind" in
   asan)
     build=${BUILD_DIR:-build-asan}; option=-DTLSRPT_SANITIZE=ON; targets=""
+    # With clang (the default), the same build is instrumented for libFuzzer too
+    # (TLSRPT_FUZZ): tests/fuzz/run_fuzzers.sh then builds its fuzzers in this folder
+    # (FUZZ_BUILD_DIR=build-asan, as tests/ci_extra.sh does) instead of compiling
+    # everything a third time.
+    case "$cxx" in *clang*) option="$option -DTLSRPT_FUZZ=ON" ;; esac
     # Without arguments: first everything but the reliability scenarios, then (second
     # ctest run, below) the durability, output and load scenarios with leak detection
     # off: the durability ones run the daemon under strace (crash points, the ack

@@ -63,6 +63,8 @@ struct NotificationSource {
   std::vector<std::string> reporter_ids;
 };
 
+inline constexpr int kMaxObservationDays = 400;
+
 class AlertStore {
  public:
   explicit AlertStore(Db& db) : db_(db) {}
@@ -78,8 +80,9 @@ class AlertStore {
   // The (policy domain, day) pairs of these reports' counted policies, sorted by day.
   std::expected<std::vector<std::pair<std::string, std::string>>, StoreError> affected(
       std::span<const std::int64_t> report_ids);
-  // Every counted observation of `domain` on days since..until (inclusive), ordered by
-  // day; unauthenticated ones only when `include_unauthenticated`.
+  // Every counted observation of `domain` on days since..until (inclusive, at most
+  // kMaxObservationDays of them), ordered by day; unauthenticated ones only when
+  // `include_unauthenticated`.
   std::expected<std::vector<PolicySum>, StoreError> observations(const std::string& domain, const std::string& since,
                                                                  const std::string& until, bool include_unauthenticated);
 

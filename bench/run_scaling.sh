@@ -25,7 +25,8 @@ trap 'rm -rf "$out"' EXIT
 for n in "$small" "$large"; do
   reps=3
   [ "$n" -gt 20000 ] && reps=1
-  bench/run_pipeline.sh --stages d --reports "$n" --domains "$domains" --reps "$reps" >"$out/$n.txt"
+  bench/run_pipeline.sh --stages d --reports "$n" --domains "$domains" --reps "$reps" >"$out/$n.txt" 2>"$out/$n.err" ||
+    { cat "$out/$n.err" "$out/$n.txt" >&2; exit 1; }
   sed -n '/^machine/p;/^reports/p;/(d)  end to end/p' "$out/$n.txt"
 done
 cs=$(cpu_of "$out/$small.txt")

@@ -31,6 +31,7 @@ for n in "$small" "$large"; do
 done
 cs=$(cpu_of "$out/$small.txt")
 cl=$(cpu_of "$out/$large.txt")
+[ -n "$cs" ] && [ -n "$cl" ] || { echo "run_scaling: no (d) row in a run's output" >&2; cat "$out"/*.txt >&2; exit 1; }
 awk -v cs="$cs" -v cl="$cl" -v ns="$small" -v nl="$large" -v d="$domains" 'BEGIN {
   ps = cs / ns * 1e6; pl = cl / nl * 1e6; r = pl / ps
   printf "\n  %-44s %12s\n", "report import over " d " domains", "CPU us/report"

@@ -362,7 +362,8 @@ int Service::build() {
   https_ = std::make_shared<HttpServer>(io_, https_options(cfg_), *writer_, *intake_, &tls_, make_inspect(cfg_));
   admin_ = std::make_shared<HttpServer>(io_, admin_options(cfg_, admin_auth_), *writer_, *intake_, nullptr);
 
-  // Alerts run after each commit, on the writer thread (docs/architecture.md#the-flow-of-one-report).
+  // Alerts run on the writer thread once its queue is empty, for what the commits since
+  // the last evaluation stored (docs/architecture.md#5-alerts).
   // A reload replaces the Alerting in the slot, so the hook asks the slot each time.
   auto alerting = Alerting::create(cfg_.alerts, log_alert_line);
   if (!alerting) {

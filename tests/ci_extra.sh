@@ -21,7 +21,10 @@ for part in $parts; do
   t=$(now)
   case "$part" in
     asan | tsan) tests/sanitize.sh "$part" ;;
-    fuzz) FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-asan} tests/fuzz/run_fuzzers.sh "${FUZZ_SECONDS:-30}" ;;
+    fuzz)
+      # The ASan folder is instrumented for libFuzzer only when clang built it.
+      case "${SANITIZE_CXX:-clang++-16}" in *clang*) fuzz_dir=build-asan ;; *) fuzz_dir=build-fuzz ;; esac
+      FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-$fuzz_dir} tests/fuzz/run_fuzzers.sh "${FUZZ_SECONDS:-30}" ;;
     *) echo "unknown part: $part (asan, tsan, fuzz)" >&2; exit 64 ;;
   esac
   rc=$?

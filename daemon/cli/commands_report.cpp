@@ -125,8 +125,8 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
   // Imported files are the admin's own: authenticated. A sink that cannot be set up
   // (say, an unreadable password file) is a configuration error before anything is
   // imported; later alerting problems are logged and never fail the import. An import
-  // killed before the end leaves its stored reports unevaluated; run again, they are
-  // duplicates and are evaluated then.
+  // killed before the end leaves the reports it stored unevaluated (a known gap: a
+  // second run finds them duplicates and does not evaluate them either).
   auto alerting = Alerting::create(cfg.alerts, stderr_log);
   if (!alerting) {
     std::cerr << "tlsrptd: " << alerting.error() << "\n";

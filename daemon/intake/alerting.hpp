@@ -41,8 +41,8 @@ class Alerting {
            alerts::Dispatcher::Options dispatch = {});
   ~Alerting();
 
-  // Call after each committed store_batch, on the thread that owns `db`, with the row
-  // ids of the reports the batch stored (StoreOutcome::stored; duplicates and
+  // Call after committed store_batches (the writer: once its queue is empty), on the
+  // thread that owns `db`, with the row ids of the reports they stored (StoreOutcome::stored; duplicates and
   // conflicts add nothing) and whether the channel authenticated them (HTTPS: false;
   // mail: DKIM passed; import: true). Runs one short transaction; sending happens on
   // the dispatcher's threads.
@@ -75,12 +75,13 @@ class AlertingSlot {
  public:
   explicit AlertingSlot(std::shared_ptr<Alerting> alerting) : current_(std::move(alerting)) {}
 
-  // The hook: on the writer thread, after each committed batch.
+  // The hook: on the writer thread, once its queue is empty after commits.
   Alerting::Result after_commit(storage::Db& db, std::span<const std::int64_t> report_ids, bool authenticated);
   // The next batch uses `next`; returns the replaced one. Never blocks.
   std::shared_ptr<Alerting> replace(std::shared_ptr<Alerting> next) { return current_.exchange(std::move(next)); }
   std::shared_ptr<Alerting> current() const { return current_.load(); }
-  // Waits until no batch uses `old` (at most one batch's evaluation), then lets its
+  // Waits until no evaluation uses `old` (at most one, of up to kMaxAlertPending
+  // reports), then lets its
   // sinks deliver what they hold within `deadline` and stops them. Can take that
   // long: call it off the network threads.
   bool retire(std::shared_ptr<Alerting> old, std::chrono::milliseconds deadline);

@@ -88,7 +88,7 @@ void StoreWriter::run() {
       std::unique_lock lock(mu_);
       // Idle: evaluate what the last commits stored before waiting (and before
       // stopping), so alerts follow their reports as soon as the flow pauses.
-      if (queue_.empty() && (!pending_authenticated_.empty() || !pending_unauthenticated_.empty())) {
+      if (queue_.empty() && store_ && (!pending_authenticated_.empty() || !pending_unauthenticated_.empty())) {
         lock.unlock();
         evaluate_alerts();
         continue;
@@ -120,10 +120,16 @@ bool StoreWriter::alerts_due() const {
 }
 
 void StoreWriter::evaluate_alerts() {
+  if (!after_commit_) {
+    pending_authenticated_.clear();
+    pending_unauthenticated_.clear();
+    return;
+  }
+  // Without a connection (a reopen failed) the ids stay pending for the next one.
+  if (!store_) return;
   std::vector<std::int64_t> authenticated, unauthenticated;
   authenticated.swap(pending_authenticated_);
   unauthenticated.swap(pending_unauthenticated_);
-  if (!after_commit_ || !store_) return;
   if (!authenticated.empty()) after_commit_(store_->db(), authenticated, true);
   if (!unauthenticated.empty()) after_commit_(store_->db(), unauthenticated, false);
 }

@@ -60,7 +60,7 @@ class StoreWriter {
 
   // The alert hook (docs/architecture.md#5-alerts hop [5]): runs on the writer thread
   // with the row ids of the reports commits stored, once per authentication state.
-  // Never between a commit and the next one: the ids of consecutive commits are
+  // Never while reports wait to be committed: the ids of consecutive commits are
   // gathered while reports keep arriving, and the hook runs once the queue is empty,
   // or after kMaxAlertDelay / kMaxAlertPending under a steady flow, so each (domain,
   // day) they touch is evaluated once for all of them. Set before start().

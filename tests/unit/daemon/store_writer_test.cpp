@@ -165,5 +165,47 @@ TEST(StoreWriter, StopAnswersEverySubmissionEvenWhileTheyArrive) {
   EXPECT_EQ(stored.load() + refused.load(), kThreads * kPerThread);
 }
 
+// The alert hook runs off the commit path, once the queue is empty: every stored
+// report reaches it exactly once, after its submitter was answered, with the
+// channel's authentication; the last ones by stop() at the latest.
+TEST(StoreWriter, TheAlertHookSeesEveryStoredReportOnceAfterTheAnswers) {
+  test::TempDir dir;
+  StoreWriterOptions o;
+  o.database = (dir.path() / "t.sqlite").string();
+  o.commit_delay = std::chrono::milliseconds(2);
+  StoreWriter writer(o);
+  std::mutex mu;
+  std::map<std::int64_t, int> seen;
+  std::atomic<int> answered{0}, hook_calls{0}, early{0}, authenticated_calls{0};
+  writer.set_after_commit([&](storage::Db&, std::span<const std::int64_t> ids, bool authenticated) {
+    ++hook_calls;
+    if (authenticated) ++authenticated_calls;
+    std::lock_guard lock(mu);
+    for (auto id : ids) ++seen[id];
+    if (static_cast<int>(seen.size()) > answered.load()) ++early;  // a report evaluated before its answer
+  });
+  ASSERT_TRUE(writer.start());
+  constexpr int kThreads = 4, kPerThread = 50;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string id = "h-" + std::to_string(t) + "-" + std::to_string(i);
+        writer.submit(ingested(id), provenance(), report_json(id), [&](StoreResult r) {
+          EXPECT_EQ(r.outcome, Outcome::stored);
+          ++answered;
+        });
+      }
+    });
+  for (auto& th : threads) th.join();
+  writer.stop();
+  EXPECT_EQ(answered.load(), kThreads * kPerThread);
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << "row " << id;
+  EXPECT_EQ(early.load(), 0);
+  EXPECT_GE(hook_calls.load(), 1);
+  EXPECT_EQ(authenticated_calls.load(), 0);  // HTTPS reports are unauthenticated
+}
+
 }  // namespace
 }  // namespace tlsrpt::daemon

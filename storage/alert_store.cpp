@@ -79,6 +79,32 @@ std::expected<void, StoreError> AlertStore::record_authentication(std::span<cons
   return {};
 }
 
+std::expected<AlertStore::Pending, StoreError> AlertStore::pending() {
+  auto st = db_.cached(
+      "SELECT q.report, COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END) "
+      "FROM alert_pending q JOIN report r ON r.id = q.report LEFT JOIN report_auth a ON a.report = q.report "
+      "ORDER BY q.report");
+  if (!st) return std::unexpected(st.error());
+  Pending out;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return std::unexpected(row.error());
+    if (!*row) break;
+    (st->int64(1) ? out.authenticated : out.unauthenticated).push_back(st->int64(0));
+  }
+  return out;
+}
+
+std::expected<void, StoreError> AlertStore::clear_pending(std::span<const std::int64_t> report_ids) {
+  auto st = db_.cached("DELETE FROM alert_pending WHERE report = ?1");
+  if (!st) return std::unexpected(st.error());
+  for (std::int64_t id : report_ids) {
+    st->bind(1, id);
+    if (auto r = st->run(); !r) return r;
+  }
+  return {};
+}
+
 std::expected<std::vector<std::pair<std::string, std::string>>, StoreError> AlertStore::affected(
     std::span<const std::int64_t> report_ids) {
   auto st = db_.cached(

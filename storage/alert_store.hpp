@@ -77,6 +77,14 @@ class AlertStore {
   // Remembers how these reports arrived. Reports without a row count as authenticated
   // unless they came over HTTPS (RFC 8460 §7: HTTPS reports are unauthenticated).
   std::expected<void, StoreError> record_authentication(std::span<const std::int64_t> report_ids, bool authenticated);
+  // Reports whose evaluation never committed (alert_pending): a crash, or an import
+  // killed before its end. By authentication as the store recorded it.
+  struct Pending {
+    std::vector<std::int64_t> authenticated, unauthenticated;
+  };
+  std::expected<Pending, StoreError> pending();
+  // Inside the evaluation's transaction: these reports are evaluated.
+  std::expected<void, StoreError> clear_pending(std::span<const std::int64_t> report_ids);
   // The (policy domain, day) pairs of these reports' counted policies, sorted by day.
   std::expected<std::vector<std::pair<std::string, std::string>>, StoreError> affected(
       std::span<const std::int64_t> report_ids);

@@ -388,6 +388,14 @@ CREATE TABLE obs_failure (
   PRIMARY KEY (day, policy_domain, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated,
                result_type, has_mx, receiving_mx)
 ) STRICT, WITHOUT ROWID;
+
+-- Reports stored (or made to count by a later copy) whose alert evaluation has not
+-- committed yet: written in the store's transaction, cleared in the evaluation's, so
+-- a crash in between leaves them here and the next serve or report import
+-- evaluates them.
+CREATE TABLE alert_pending (
+  report INTEGER PRIMARY KEY REFERENCES report (id) ON DELETE CASCADE
+) STRICT;
 )sql");
   // What is already stored.
   sql += std::string("INSERT INTO obs_policy SELECT ") + kObsKeyOfRow +

@@ -107,6 +107,8 @@ std::expected<void, StoreError> Store::prepare_statements() {
                                  "method = excluded.method");
       !r)
     return r;
+  if (auto r = prep(insert_pending_, "INSERT INTO alert_pending (report) VALUES (?1) ON CONFLICT DO NOTHING"); !r)
+    return r;
   if (auto r = prep(find_held_, "SELECT 1 FROM held_report WHERE content_sha256 = ?1 AND status = 'held'"); !r) return r;
   if (auto r = prep(insert_held_,
                     "INSERT INTO held_report (content_sha256, organization_name, report_id, received_at, transport, "
@@ -131,6 +133,8 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
     auto upgraded = improve_twin(*twin, p);
     if (!upgraded) return std::unexpected(upgraded.error());
     row_id = *upgraded;
+    if (row_id > 0)
+      if (auto res = mark_pending(row_id); !res) return std::unexpected(res.error());
     return StoreOutcome::duplicate;
   }
   if (!p.hold_reason.empty()) return hold_one(p);
@@ -143,7 +147,15 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
   row_id = *id;
   if (auto res = insert_raw_and_auth(*id, p); !res) return std::unexpected(res.error());
   if (auto res = insert_policies(*id, *p.report); !res) return std::unexpected(res.error());
+  if (outcome == StoreOutcome::stored)
+    if (auto res = mark_pending(*id); !res) return std::unexpected(res.error());
   return outcome;
+}
+
+// The alert hook owes this report an evaluation (alert_pending, schema 6).
+std::expected<void, StoreError> Store::mark_pending(std::int64_t id) {
+  insert_pending_.bind(1, id);
+  return insert_pending_.run();
 }
 
 // A stored report with the same canonical content (the counted one first).

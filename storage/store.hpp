@@ -78,11 +78,12 @@ class Store {
                                                             const std::string& reporter);
   std::expected<void, StoreError> insert_raw_and_auth(std::int64_t id, const PendingReport& p);
   std::expected<void, StoreError> insert_policies(std::int64_t id, const Ingested& ingested);
+  std::expected<void, StoreError> mark_pending(std::int64_t id);
   std::expected<void, StoreError> prepare_statements();
 
   Db db_;
   std::expected<StoreOutcome, StoreError> hold_one(const PendingReport& p);
-  Stmt find_twin_, find_key_, upgrade_auth_, upgrade_signer_, attribute_twin_, insert_report_, insert_raw_, insert_policy_, insert_failure_, insert_auth_, find_held_, insert_held_;
+  Stmt find_twin_, find_key_, upgrade_auth_, upgrade_signer_, attribute_twin_, insert_report_, insert_raw_, insert_policy_, insert_failure_, insert_auth_, find_held_, insert_held_, insert_pending_;
 };
 
 }  // namespace tlsrpt::storage

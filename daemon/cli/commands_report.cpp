@@ -1,6 +1,7 @@
 // `tlsrptd report parse` and `tlsrptd report import`.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "daemon/exit_codes.hpp"
 #include "daemon/intake/alerting.hpp"
 #include "daemon/intake/importer.hpp"
+#include "storage/alert_store.hpp"
 #include "parser/canonical_json.hpp"
 #include "parser/datetime.hpp"
 #include "parser/ingest.hpp"
@@ -124,9 +126,9 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
   // (Alerting::after_import: each touched domain and day once, in day order).
   // Imported files are the admin's own: authenticated. A sink that cannot be set up
   // (say, an unreadable password file) is a configuration error before anything is
-  // imported; later alerting problems are logged and never fail the import. An import
-  // killed before the end leaves the reports it stored unevaluated (a known gap: a
-  // second run finds them duplicates and does not evaluate them either).
+  // imported; later alerting problems are logged and never fail the import. What an
+  // earlier run stored but never evaluated (an import killed before its end, a crash
+  // of serve) is evaluated with it (alert_pending).
   auto alerting = Alerting::create(cfg.alerts, stderr_log);
   if (!alerting) {
     std::cerr << "tlsrptd: " << alerting.error() << "\n";
@@ -139,11 +141,20 @@ int cmd_report_import(const GlobalOptions& g, const ImportOptions& o) {
   }
   Intake intake(std::move(*rules));
   Importer importer(*store, intake, o.batch);
-  std::vector<std::int64_t> counted;
+  auto left = storage::AlertStore(store->db()).pending();
+  if (!left) {
+    std::cerr << "tlsrptd: " << left.error().message << "\n";
+    return kExitIoErr;
+  }
+  std::vector<std::int64_t> counted = std::move(left->authenticated);
   importer.set_after_commit([&](std::span<const std::int64_t> ids) { counted.insert(counted.end(), ids.begin(), ids.end()); });
   ImportSummary sum = importer.run(files, print, progress);
-  (*alerting)->after_import(store->db(), counted,
-                            std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()));
+  const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  std::sort(counted.begin(), counted.end());
+  counted.erase(std::unique(counted.begin(), counted.end()), counted.end());
+  (*alerting)->after_import(store->db(), counted, now);
+  if (!left->unauthenticated.empty())
+    (*alerting)->after_commit(store->db(), left->unauthenticated, /*authenticated=*/false, now);
   (*alerting)->shutdown(kImportDrainDeadline);
   sum.failed += missing.size();
   sum.files += missing.size();

@@ -318,6 +318,7 @@ Status evaluate_batch(storage::AlertStore& st, AlertPass& pass, const AlertsConf
       if (auto r = pass.evaluate(domain, day); !r) return r;
     if (auto r = pass.finish(); !r) return r;
   }
+  if (auto r = st.clear_pending(report_ids); !r) return failed(r);
   if (auto r = st.commit(); !r) return failed(r);
   return {};
 }
@@ -428,6 +429,22 @@ Alerting::Result Alerting::after_import(storage::Db& db, std::span<const std::in
       total.resolved += pass.res.resolved;
     }
     begin = end;
+  }
+  // Only now are these reports evaluated: a crash before this leaves them pending,
+  // evaluated again by the next run (an evaluation repeated changes nothing but the
+  // alerts' seen counts).
+  if (total.ok) {
+    Status cleared = [&]() -> Status {
+      if (auto r = st.begin(); !r) return failed(r);
+      if (auto r = st.clear_pending(report_ids); !r) return failed(r);
+      if (auto r = st.commit(); !r) return failed(r);
+      return {};
+    }();
+    if (!cleared) {
+      st.rollback();
+      if (log_) log_("alerts: " + cleared.error() + " (the reports stay pending: the next run evaluates them again)");
+      total.ok = false;
+    }
   }
   return total;
 }

@@ -8,6 +8,7 @@
 #include "daemon/intake/commit.hpp"
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
+#include "storage/alert_store.hpp"
 #include "parser/text.hpp"
 
 namespace tlsrpt::daemon {
@@ -24,6 +25,19 @@ std::expected<void, std::string> StoreWriter::start() {
   auto s = storage::Store::open(options_.database, so);
   if (!s) return std::unexpected(s.error().message);
   store_ = std::move(*s);
+  // What a previous run stored but never evaluated (it crashed in between): evaluated
+  // as soon as the writer is idle.
+  if (after_commit_) {
+    auto left = storage::AlertStore(store_->db()).pending();
+    if (!left) return std::unexpected("reading the reports awaiting alert evaluation: " + left.error().message);
+    pending_authenticated_ = std::move(left->authenticated);
+    pending_unauthenticated_ = std::move(left->unauthenticated);
+    if (!pending_authenticated_.empty() || !pending_unauthenticated_.empty()) {
+      pending_since_ = std::chrono::steady_clock::now();
+      log_notice("alerts: " + std::to_string(pending_authenticated_.size() + pending_unauthenticated_.size()) +
+                 " reports stored by an earlier run were not evaluated yet; evaluating them");
+    }
+  }
   thread_ = std::thread([this] { run(); });
   return {};
 }

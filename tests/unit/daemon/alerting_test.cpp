@@ -430,5 +430,22 @@ TEST_F(AlertingTest, AnArchiveLeavesEachDomainsCurrentStateOnly) {
   EXPECT_EQ(got[0].policy_domain, "example.net");
 }
 
+// What is stored waits in alert_pending until an evaluation commits; both hooks clear it.
+TEST_F(AlertingTest, AnEvaluationClearsWhatItEvaluatedFromThePendingList) {
+  start();
+  auto pending = [&] {
+    auto p = storage::AlertStore(store_->db()).pending();
+    EXPECT_TRUE(p);
+    return p ? p->authenticated.size() + p->unauthenticated.size() : 99u;
+  };
+  auto a = store_only({calm("Google LLC", "p1", "2024-05-01")});
+  auto b = store_only({calm("Google LLC", "p2", "2024-05-02")}, /*authenticated=*/false);
+  EXPECT_EQ(pending(), 2u);
+  EXPECT_TRUE(alerting_->after_commit(store_->db(), a, true, at("2024-05-03T00:00:00Z")).ok);
+  EXPECT_EQ(pending(), 1u);
+  EXPECT_TRUE(alerting_->after_import(store_->db(), b, at("2024-05-03T00:00:00Z")).ok);
+  EXPECT_EQ(pending(), 0u);
+}
+
 }  // namespace
 }  // namespace tlsrpt::daemon

@@ -15,7 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "storage/alert_store.hpp"
 #include "storage/sqlite.hpp"
+#include "storage/store.hpp"
 #include "test_support.hpp"
 
 namespace tlsrpt::daemon {
@@ -205,6 +207,45 @@ TEST(StoreWriter, TheAlertHookSeesEveryStoredReportOnceAfterTheAnswers) {
   EXPECT_EQ(early.load(), 0);
   EXPECT_GE(hook_calls.load(), 1);
   EXPECT_EQ(authenticated_calls.load(), 0);  // HTTPS reports are unauthenticated
+}
+
+// A report stored but never evaluated (the process died in between) stays in
+// alert_pending; the next writer hands it to the hook, and the hook's evaluation
+// clears it.
+TEST(StoreWriter, ReportsAnEarlierRunNeverEvaluatedReachTheHookAtStart) {
+  test::TempDir dir;
+  const std::string db = (dir.path() / "t.sqlite").string();
+  {
+    auto store = storage::Store::open(db);
+    ASSERT_TRUE(store) << store.error().message;
+    Ingested r = ingested("left-1");
+    Provenance prov = provenance();
+    const std::string raw = report_json("left-1");
+    std::vector<storage::PendingReport> batch{{&r, &prov, raw}};
+    ASSERT_TRUE((*store)->store_batch(batch));
+  }  // "crash": no evaluation
+  StoreWriterOptions o;
+  o.database = db;
+  StoreWriter writer(o);
+  std::mutex mu;
+  std::vector<std::int64_t> seen;
+  std::vector<bool> auth;
+  writer.set_after_commit([&](storage::Db& d, std::span<const std::int64_t> ids, bool authenticated) {
+    std::lock_guard lock(mu);
+    seen.insert(seen.end(), ids.begin(), ids.end());
+    auth.push_back(authenticated);
+    ASSERT_TRUE(storage::AlertStore(d).clear_pending(ids));  // as Alerting's transaction does
+  });
+  ASSERT_TRUE(writer.start());
+  writer.stop();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(auth, std::vector<bool>{false});  // HTTPS: unauthenticated, as stored
+  auto d = storage::Db::open(db, false, true);
+  ASSERT_TRUE(d);
+  auto st = d->prepare("SELECT count(*) FROM alert_pending");
+  ASSERT_TRUE(st);
+  ASSERT_TRUE(st->step());
+  EXPECT_EQ(st->int64(0), 0);
 }
 
 }  // namespace

@@ -107,6 +107,24 @@ std::expected<void, StoreError> Store::prepare_statements() {
                                  "method = excluded.method");
       !r)
     return r;
+  if (auto r = prep(add_obs_policy_,
+                    "INSERT INTO obs_policy (day, policy_domain, organization_name, reporter, policy_type, "
+                    "policy_strings, mx_hosts, authenticated, reports, successful_sessions, failed_sessions) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10) ON CONFLICT (day, policy_domain, "
+                    "organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated) DO UPDATE SET "
+                    "reports = reports + 1, successful_sessions = successful_sessions + excluded.successful_sessions, "
+                    "failed_sessions = failed_sessions + excluded.failed_sessions");
+      !r)
+    return r;
+  if (auto r = prep(add_obs_failure_,
+                    "INSERT INTO obs_failure (day, policy_domain, organization_name, reporter, policy_type, "
+                    "policy_strings, mx_hosts, authenticated, result_type, has_mx, receiving_mx, rows, "
+                    "failed_sessions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12) ON CONFLICT (day, "
+                    "policy_domain, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated, "
+                    "result_type, has_mx, receiving_mx) DO UPDATE SET rows = rows + 1, "
+                    "failed_sessions = failed_sessions + excluded.failed_sessions");
+      !r)
+    return r;
   if (auto r = prep(insert_pending_, "INSERT INTO alert_pending (report) VALUES (?1) ON CONFLICT DO NOTHING"); !r)
     return r;
   if (auto r = prep(find_held_, "SELECT 1 FROM held_report WHERE content_sha256 = ?1 AND status = 'held'"); !r) return r;
@@ -146,7 +164,11 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
   if (!id) return std::unexpected(id.error());
   row_id = *id;
   if (auto res = insert_raw_and_auth(*id, p); !res) return std::unexpected(res.error());
-  if (auto res = insert_policies(*id, *p.report); !res) return std::unexpected(res.error());
+  std::optional<SumKey> sums;
+  const std::string day = report_day(p.report->parsed.report);
+  if (outcome == StoreOutcome::stored)
+    sums = SumKey{day, p.report->parsed.report.organization_name, reporter, p.provenance->authenticated};
+  if (auto res = insert_policies(*id, *p.report, sums); !res) return std::unexpected(res.error());
   if (outcome == StoreOutcome::stored)
     if (auto res = mark_pending(*id); !res) return std::unexpected(res.error());
   return outcome;
@@ -289,20 +311,39 @@ std::expected<void, StoreError> Store::insert_raw_and_auth(std::int64_t id, cons
 
 // One `policy` row per policy and one `failure` row per failure-detail, numbered by
 // the policy's index in the report as sent (the data-quality notes' paths use it).
-std::expected<void, StoreError> Store::insert_policies(std::int64_t id, const Ingested& ingested) {
+std::expected<void, StoreError> Store::insert_policies(std::int64_t id, const Ingested& ingested,
+                                                       const std::optional<SumKey>& sums) {
   const Report& r = ingested.parsed.report;
   for (std::size_t i = 0; i < r.policies.size(); ++i) {
     const PolicyResult& pr = r.policies[i];
     const auto idx = static_cast<std::int64_t>(ingested.index_as_sent(i));
+    const std::string strings = json_array(pr.policy.strings), mx_hosts = json_array(pr.policy.mx_hosts);
     insert_policy_.bind(1, id)
         .bind(2, idx)
         .bind(3, pr.policy.type.token())
         .bind(4, std::string_view(pr.policy.domain))
-        .bind(5, std::string_view(json_array(pr.policy.strings)))
-        .bind(6, std::string_view(json_array(pr.policy.mx_hosts)))
+        .bind(5, std::string_view(strings))
+        .bind(6, std::string_view(mx_hosts))
         .bind(7, pr.summary.successful)
         .bind(8, pr.summary.failed);
     if (auto res = insert_policy_.run(); !res) return std::unexpected(res.error());
+    // The sums count a policy block of a counted report that names its domain (as
+    // migration 6's triggers and the detectors' query define them).
+    const bool summed = sums && !pr.policy.domain.empty();
+    auto bind_key = [&](Stmt& st) -> Stmt& {
+      return st.bind(1, sums->day)
+          .bind(2, std::string_view(pr.policy.domain))
+          .bind(3, sums->organization_name)
+          .bind(4, sums->reporter)
+          .bind(5, pr.policy.type.token())
+          .bind(6, std::string_view(strings))
+          .bind(7, std::string_view(mx_hosts))
+          .bind(8, std::int64_t{sums->authenticated ? 1 : 0});
+    };
+    if (summed) {
+      bind_key(add_obs_policy_).bind(9, pr.summary.successful).bind(10, pr.summary.failed);
+      if (auto res = add_obs_policy_.run(); !res) return std::unexpected(res.error());
+    }
     for (std::size_t j = 0; j < pr.failures.size(); ++j) {
       const FailureDetail& f = pr.failures[j];
       insert_failure_.bind(1, id)
@@ -317,6 +358,14 @@ std::expected<void, StoreError> Store::insert_policies(std::int64_t id, const In
           .bind(10, f.additional_information)
           .bind(11, f.failure_reason_code);
       if (auto res = insert_failure_.run(); !res) return std::unexpected(res.error());
+      if (summed) {
+        bind_key(add_obs_failure_)
+            .bind(9, f.result_type.token())
+            .bind(10, std::int64_t{f.receiving_mx_hostname ? 1 : 0})
+            .bind(11, std::string_view(f.receiving_mx_hostname ? *f.receiving_mx_hostname : std::string()))
+            .bind(12, f.failed_session_count);
+        if (auto res = add_obs_failure_.run(); !res) return std::unexpected(res.error());
+      }
     }
   }
   return {};

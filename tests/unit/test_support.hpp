@@ -35,9 +35,9 @@ class TempDir {
 #define TLSRPT_UNDO_MIGRATION6                                                                              \
   "DROP TRIGGER obs_report_bu; DROP TRIGGER obs_report_au; DROP TRIGGER obs_report_bd; "                  \
   "DROP TRIGGER obs_auth_ai; DROP TRIGGER obs_auth_bu; DROP TRIGGER obs_auth_au; " \
-  "DROP TRIGGER obs_auth_bd; DROP TRIGGER obs_auth_ad; DROP TRIGGER obs_policy_ai; "                       \
+  "DROP TRIGGER obs_auth_bd; DROP TRIGGER obs_auth_ad; "                       \
   "DROP TRIGGER obs_policy_bu; DROP TRIGGER obs_policy_au; DROP TRIGGER obs_policy_bd; "                   \
-  "DROP TRIGGER obs_failure_ai; DROP TRIGGER obs_failure_bu; DROP TRIGGER obs_failure_au; "                \
+  "DROP TRIGGER obs_failure_bu; DROP TRIGGER obs_failure_au; "                \
   "DROP TRIGGER obs_failure_bd; DROP TABLE obs_policy; DROP TABLE obs_failure; DROP TABLE alert_pending; "
 inline constexpr const char* kUndoMigration6 = TLSRPT_UNDO_MIGRATION6;
 // To version 4 (before the reporter identity), migration 6 undone first.

@@ -338,9 +338,22 @@ DnsAnswer<TlsaRecord> DnsResolver::tlsa(std::string_view name) {
   return out;
 }
 
-std::optional<std::uint32_t> answer_min_ttl(const unsigned char* msg, std::size_t len) {
-  // RFC 1035 §4.1.3: NAME, TYPE, CLASS, TTL (32 bits), RDLENGTH, RDATA.
-  if (len < 12 || len > 65535) return std::nullopt;
+namespace {
+
+// One resource record of a DNS message's answer section (RFC 1035 §4.1.3).
+struct AnswerRecord {
+  unsigned type = 0, cls = 0;
+  std::uint32_t ttl = 0;
+  const unsigned char* rdata = nullptr;
+  unsigned rdlen = 0;
+};
+
+// Calls `each` for every answer record, bounds-checked; "" or why the message is malformed.
+template <class Each>
+std::string walk_answers(const unsigned char* msg, std::size_t len, Each each) {
+  // RFC 1035 §4.1: a 12-byte header, the question section, then the answer section.
+  if (len < 12) return "malformed DNS answer: shorter than its header";
+  if (len > 65535) return "malformed DNS answer: longer than 65535 bytes";
   auto u16 = [&](std::size_t at) { return static_cast<unsigned>(msg[at] << 8 | msg[at + 1]); };
   unsigned qdcount = u16(4), ancount = u16(6);
   std::size_t pos = 12;
@@ -353,58 +366,52 @@ std::optional<std::uint32_t> answer_min_ttl(const unsigned char* msg, std::size_
     return pos <= len;
   };
   for (unsigned i = 0; i < qdcount; ++i) {
-    if (!skip_name() || pos + 4 > len) return std::nullopt;
+    if (!skip_name() || pos + 4 > len) return "malformed DNS answer: bad question section";
     pos += 4;
   }
-  std::optional<std::uint32_t> min;
   for (unsigned i = 0; i < ancount; ++i) {
-    if (!skip_name() || pos + 10 > len) return std::nullopt;
-    const std::uint32_t ttl = static_cast<std::uint32_t>(u16(pos + 4)) << 16 | u16(pos + 6);
-    const unsigned rdlen = u16(pos + 8);
-    pos += 10 + rdlen;
-    if (pos > len) return std::nullopt;
-    min = std::min(min.value_or(ttl), ttl);
+    if (!skip_name() || pos + 10 > len) return "malformed DNS answer: bad answer record";
+    AnswerRecord rr;
+    rr.type = u16(pos);
+    rr.cls = u16(pos + 2);
+    rr.ttl = static_cast<std::uint32_t>(u16(pos + 4)) << 16 | u16(pos + 6);
+    rr.rdlen = u16(pos + 8);
+    pos += 10;
+    if (pos + rr.rdlen > len) return "malformed DNS answer: record data past the end";
+    rr.rdata = msg + pos;
+    if (std::string e = each(rr); !e.empty()) return e;
+    pos += rr.rdlen;
   }
+  return {};
+}
+
+}  // namespace
+
+std::optional<std::uint32_t> answer_min_ttl(const unsigned char* msg, std::size_t len) {
+  std::optional<std::uint32_t> min;
+  const std::string error = walk_answers(msg, len, [&](const AnswerRecord& rr) {
+    min = std::min(min.value_or(rr.ttl), rr.ttl);
+    return std::string();
+  });
+  if (!error.empty()) return std::nullopt;
   return min;
 }
 
 std::expected<std::vector<TlsaRecord>, std::string> parse_tlsa_answer(const unsigned char* msg, std::size_t len) {
-  // RFC 1035 §4.1: a 12-byte header, the question section, then the answer section.
-  if (len < 12) return std::unexpected(std::string("malformed DNS answer: shorter than its header"));
-  if (len > 65535) return std::unexpected(std::string("malformed DNS answer: longer than 65535 bytes"));
-  auto u16 = [&](std::size_t at) { return static_cast<unsigned>(msg[at] << 8 | msg[at + 1]); };
-  unsigned qdcount = u16(4), ancount = u16(6);
-  std::size_t pos = 12;
-  auto skip_name = [&]() -> bool {
-    char* name = nullptr;
-    long enclen = 0;
-    if (pos >= len || ares_expand_name(msg + pos, msg, static_cast<int>(len), &name, &enclen) != ARES_SUCCESS) return false;
-    ares_free_string(name);
-    pos += static_cast<std::size_t>(enclen);
-    return pos <= len;
-  };
-  for (unsigned i = 0; i < qdcount; ++i) {
-    if (!skip_name() || pos + 4 > len) return std::unexpected(std::string("malformed DNS answer: bad question section"));
-    pos += 4;
-  }
   std::vector<TlsaRecord> out;
-  for (unsigned i = 0; i < ancount; ++i) {
-    if (!skip_name() || pos + 10 > len) return std::unexpected(std::string("malformed DNS answer: bad answer record"));
-    unsigned type = u16(pos), cls = u16(pos + 2), rdlen = u16(pos + 8);
-    pos += 10;
-    if (pos + rdlen > len) return std::unexpected(std::string("malformed DNS answer: record data past the end"));
-    if (type == kTypeTlsa && cls == kClassIn) {
-      // RFC 6698 §2.1: usage, selector, matching type (one byte each), then the data.
-      if (rdlen < 3) return std::unexpected(std::string("malformed TLSA record: shorter than 3 bytes"));
-      TlsaRecord t;
-      t.usage = msg[pos];
-      t.selector = msg[pos + 1];
-      t.matching_type = msg[pos + 2];
-      t.data_hex = hex_upper(msg + pos + 3, rdlen - 3);
-      out.push_back(std::move(t));
-    }
-    pos += rdlen;
-  }
+  const std::string error = walk_answers(msg, len, [&](const AnswerRecord& rr) -> std::string {
+    if (rr.type != kTypeTlsa || rr.cls != kClassIn) return {};
+    // RFC 6698 §2.1: usage, selector, matching type (one byte each), then the data.
+    if (rr.rdlen < 3) return "malformed TLSA record: shorter than 3 bytes";
+    TlsaRecord t;
+    t.usage = rr.rdata[0];
+    t.selector = rr.rdata[1];
+    t.matching_type = rr.rdata[2];
+    t.data_hex = hex_upper(rr.rdata + 3, rr.rdlen - 3);
+    out.push_back(std::move(t));
+    return {};
+  });
+  if (!error.empty()) return std::unexpected(error);
   return out;
 }
 

@@ -99,6 +99,21 @@ TEST(TlsaParser, ReadsEveryTlsaRecordAndSkipsOthers) {
   EXPECT_EQ((*r)[1].text(), "2 0 1 ABCD");
 }
 
+// The TTL the DKIM key cache keeps an answer for: the smallest of its records'.
+TEST(AnswerTtl, TheSmallestTtlOfTheAnswerRecordsAndNothingForAMalformedMessage) {
+  auto m = tlsa_message();  // three records, TTL 300 each
+  EXPECT_EQ(answer_min_ttl(m.data(), m.size()), std::optional<std::uint32_t>(300));
+  // The CNAME's TTL (second record, after the 35-byte first RDATA) lowered to 60.
+  const std::size_t second = m.size() - (12 + 5) - (12 + 2) + 6;  // its TTL field
+  m[second + 2] = 0;
+  m[second + 3] = 60;
+  EXPECT_EQ(answer_min_ttl(m.data(), m.size()), std::optional<std::uint32_t>(60));
+  for (std::size_t cut : {m.size() - 1, std::size_t{40}, std::size_t{11}, std::size_t{0}})
+    EXPECT_FALSE(answer_min_ttl(m.data(), cut)) << "cut at " << cut;
+  std::vector<unsigned char> empty = {0x12, 0x34, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0};
+  EXPECT_FALSE(answer_min_ttl(empty.data(), empty.size()));  // no answer records
+}
+
 TEST(TlsaParser, TruncatedMessagesAreErrors) {
   auto m = tlsa_message();
   for (std::size_t cut : {m.size() - 1, m.size() - 4, std::size_t{40}, std::size_t{20}, std::size_t{11}, std::size_t{0}}) {

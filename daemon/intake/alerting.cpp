@@ -323,6 +323,20 @@ Status evaluate_batch(storage::AlertStore& st, AlertPass& pass, const AlertsConf
   return {};
 }
 
+// Runs `work` (one transaction of the alert store); an exception is an error like any
+// other, and on an error the transaction is rolled back.
+template <class Work>
+Status guarded(storage::AlertStore& st, Work work) {
+  Status done;
+  try {
+    done = work();
+  } catch (const std::exception& e) {
+    done = std::unexpected(std::string("internal error: ") + e.what());
+  }
+  if (!done) st.rollback();
+  return done;
+}
+
 }  // namespace
 
 Alerting::Result Alerting::after_commit(storage::Db& db, std::span<const std::int64_t> report_ids, bool authenticated,
@@ -330,14 +344,8 @@ Alerting::Result Alerting::after_commit(storage::Db& db, std::span<const std::in
   if (report_ids.empty()) return Result{};
   storage::AlertStore st(db);
   AlertPass pass(st, cfg_, now);
-  Status done;
-  try {
-    done = evaluate_batch(st, pass, cfg_, report_ids, authenticated);
-  } catch (const std::exception& e) {
-    done = std::unexpected(std::string("internal error: ") + e.what());
-  }
+  Status done = guarded(st, [&] { return evaluate_batch(st, pass, cfg_, report_ids, authenticated); });
   if (!done) {
-    st.rollback();
     if (log_) log_("alerts: " + done.error() + " (the reports stay stored; no alert was raised for them)");
     Result res;
     res.ok = false;
@@ -373,27 +381,15 @@ Alerting::Result Alerting::after_import(storage::Db& db, std::span<const std::in
   Result total;
   if (report_ids.empty()) return total;
   storage::AlertStore st(db);
-  std::vector<std::pair<std::string, std::string>> pairs;
-  Status done;
-  try {
-    done = [&]() -> Status {
-      if (auto r = st.begin(); !r) return failed(r);
-      if (auto r = st.record_authentication(report_ids, true); !r) return failed(r);
-      auto affected = st.affected(report_ids);
-      if (!affected) return failed(affected);
-      if (auto r = st.commit(); !r) return failed(r);
-      pairs = archive_pairs(*affected, now, cfg_.stale_after);
-      return {};
-    }();
-  } catch (const std::exception& e) {
-    done = std::unexpected(std::string("internal error: ") + e.what());
-  }
-  if (!done) {
-    st.rollback();
-    if (log_) log_("alerts: " + done.error() + " (the reports stay stored; no alert was raised for them)");
+  // Read-only: the store recorded the reports' authentication (import: authenticated)
+  // when it stored them, or raised it when a later copy vouched for them.
+  auto affected = st.affected(report_ids);
+  if (!affected) {
+    if (log_) log_("alerts: " + affected.error().message + " (the reports stay stored; no alert was raised for them)");
     total.ok = false;
     return total;
   }
+  const auto pairs = archive_pairs(*affected, now, cfg_.stale_after);
   // Groups of whole domains, so one domain's days are evaluated in one pass in order.
   std::size_t begin = 0;
   while (begin < pairs.size()) {
@@ -401,22 +397,16 @@ Alerting::Result Alerting::after_import(storage::Db& db, std::span<const std::in
     while (end < pairs.size() && (end - begin < kArchivePairsPerTransaction || pairs[end].first == pairs[end - 1].first))
       ++end;
     AlertPass pass(st, cfg_, now);
-    Status group;
-    try {
-      group = [&]() -> Status {
-        if (auto r = st.begin(); !r) return failed(r);
-        if (auto r = pass.start(); !r) return r;
-        for (std::size_t i = begin; i < end; ++i)
-          if (auto r = pass.evaluate(pairs[i].first, pairs[i].second); !r) return r;
-        if (auto r = pass.finish(); !r) return r;
-        if (auto r = st.commit(); !r) return failed(r);
-        return {};
-      }();
-    } catch (const std::exception& e) {
-      group = std::unexpected(std::string("internal error: ") + e.what());
-    }
+    Status group = guarded(st, [&]() -> Status {
+      if (auto r = st.begin(); !r) return failed(r);
+      if (auto r = pass.start(); !r) return r;
+      for (std::size_t i = begin; i < end; ++i)
+        if (auto r = pass.evaluate(pairs[i].first, pairs[i].second); !r) return r;
+      if (auto r = pass.finish(); !r) return r;
+      if (auto r = st.commit(); !r) return failed(r);
+      return {};
+    });
     if (!group) {
-      st.rollback();
       if (log_) log_("alerts: " + group.error() + " (the reports stay stored; alerts for " + pairs[begin].first +
                      (end - begin > 1 ? " and others" : "") + " were not evaluated)");
       total.ok = false;
@@ -434,14 +424,13 @@ Alerting::Result Alerting::after_import(storage::Db& db, std::span<const std::in
   // evaluated again by the next run (an evaluation repeated changes nothing but the
   // alerts' seen counts).
   if (total.ok) {
-    Status cleared = [&]() -> Status {
+    Status cleared = guarded(st, [&]() -> Status {
       if (auto r = st.begin(); !r) return failed(r);
       if (auto r = st.clear_pending(report_ids); !r) return failed(r);
       if (auto r = st.commit(); !r) return failed(r);
       return {};
-    }();
+    });
     if (!cleared) {
-      st.rollback();
       if (log_) log_("alerts: " + cleared.error() + " (the reports stay pending: the next run evaluates them again)");
       total.ok = false;
     }

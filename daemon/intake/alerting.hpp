@@ -51,7 +51,8 @@ class Alerting {
   Result after_commit(storage::Db& db, std::span<const std::int64_t> report_ids, bool authenticated);
 
   // An archive's evaluation (`report import`, after the last batch): the reports are
-  // the admin's own (authenticated); each (policy domain, day) they touch is evaluated
+  // evaluated with the authentication the store recorded for them (imported: yes);
+  // each (policy domain, day) they touch is evaluated
   // once, each domain's days in order. Days that are stale (alerts.stale_after) are
   // skipped except a domain's latest one, so an archive leaves each domain's current
   // state rather than an alert per historical wobble. One transaction per group of

@@ -161,7 +161,7 @@ class KeyLookup {
 
   std::expected<std::vector<std::string>, TxtLookupError> operator()(const std::string& name) {
     const auto now = std::chrono::steady_clock::now();
-    std::string key = lower_ascii(name);
+    std::string key = ascii_lower(name);
     {
       std::lock_guard lock(mu_);
       if (auto it = cache_.find(key); it != cache_.end() && it->second.expires > now) return it->second.value;
@@ -235,12 +235,6 @@ class KeyLookup {
         }));
     }
     cache_.insert_or_assign(std::move(key), Entry{value, expires});
-  }
-
-  static std::string lower_ascii(std::string s) {
-    for (char& c : s)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return s;
   }
 
   const std::vector<std::string> servers_;

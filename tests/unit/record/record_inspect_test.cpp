@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -264,11 +265,18 @@ TEST(Json, HostileDnsTextStaysInsideItsString) {
   EXPECT_EQ(json.find('\n'), std::string::npos);
 }
 
-// A real UDP DNS server on 127.0.0.1 that answers every query with NXDOMAIN and
-// counts them: enough to drive inspect_domain through c-ares without dnsmasq.
-class NxdomainServer {
+// A real UDP DNS server on 127.0.0.1 (enough to drive the resolver through c-ares
+// without dnsmasq): every query's name is recorded and `answer` writes the reply.
+class LoopbackDns {
  public:
-  NxdomainServer() {
+  struct Question {
+    std::string name;
+    int qtype = 0;
+    std::vector<unsigned char> head;  // the query's header and question (any EDNS OPT dropped)
+  };
+  using Answer = std::function<std::vector<unsigned char>(const Question&)>;
+
+  explicit LoopbackDns(Answer answer) : answer_(std::move(answer)) {
     fd_ = socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -277,42 +285,72 @@ class NxdomainServer {
     socklen_t len = sizeof a;
     getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0) continue;
-        unsigned char buf[512];
-        sockaddr_in peer{};
-        socklen_t plen = sizeof peer;
-        ssize_t n = recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &plen);
-        if (n < 12) continue;
-        ++queries_;
-        buf[2] = static_cast<unsigned char>(0x80 | (buf[2] & 0x01));  // QR, keep RD
-        buf[3] = 0x83;                                                 // RA, NXDOMAIN
-        for (int i = 6; i < 12; ++i) buf[i] = 0;                       // no answer, authority, additional
-        // Drop any EDNS OPT record: keep header and question only.
-        std::size_t pos = 12;
-        while (pos < static_cast<std::size_t>(n) && buf[pos] != 0) pos += 1 + buf[pos];
-        pos += 5;
-        if (pos > static_cast<std::size_t>(n)) continue;
-        sendto(fd_, buf, pos, 0, reinterpret_cast<sockaddr*>(&peer), plen);
-      }
-    });
+    thread_ = std::thread([this] { serve(); });
   }
-  ~NxdomainServer() {
+  ~LoopbackDns() {
     stop_ = true;
     thread_.join();
     close(fd_);
   }
   std::string spec() const { return "127.0.0.1:" + std::to_string(port_); }
-  int queries() const { return queries_; }
+  std::vector<std::string> names() {
+    std::lock_guard l(m_);
+    return names_;
+  }
+  int queries() { return static_cast<int>(names().size()); }
+
+  // The reply's start: the query's header and question with QR and RA set, `rcode`
+  // (0 NOERROR, 3 NXDOMAIN), and no records yet.
+  static std::vector<unsigned char> reply(const Question& q, unsigned rcode) {
+    std::vector<unsigned char> out = q.head;
+    out[2] = static_cast<unsigned char>(0x80 | (out[2] & 0x01));  // QR, keep RD
+    out[3] = static_cast<unsigned char>(0x80 | rcode);           // RA
+    for (int i = 6; i < 12; ++i) out[i] = 0;                     // no answer, authority, additional
+    return out;
+  }
 
  private:
+  void serve() {
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      unsigned char buf[512];
+      sockaddr_in peer{};
+      socklen_t plen = sizeof peer;
+      ssize_t n = recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &plen);
+      if (n < 12) continue;
+      Question q;
+      std::size_t pos = 12;
+      while (pos < static_cast<std::size_t>(n) && buf[pos] != 0) {
+        if (!q.name.empty()) q.name += '.';
+        q.name.append(reinterpret_cast<char*>(buf + pos + 1), buf[pos]);
+        pos += 1 + buf[pos];
+      }
+      pos += 5;
+      if (pos > static_cast<std::size_t>(n)) continue;
+      q.qtype = (buf[pos - 4] << 8) | buf[pos - 3];
+      q.head.assign(buf, buf + pos);
+      {
+        std::lock_guard l(m_);
+        names_.push_back(q.name);
+      }
+      std::vector<unsigned char> out = answer_(q);
+      sendto(fd_, out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&peer), plen);
+    }
+  }
+
+  Answer answer_;
   int fd_ = -1;
   unsigned short port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<int> queries_{0};
+  std::mutex m_;
+  std::vector<std::string> names_;
   std::thread thread_;
+};
+
+// Answers every query with NXDOMAIN.
+struct NxdomainServer : LoopbackDns {
+  NxdomainServer() : LoopbackDns([](const Question& q) { return reply(q, 3); }) {}
 };
 
 TEST(InspectLoopback, NxdomainEverywhere) {
@@ -345,93 +383,39 @@ TEST(InspectLoopback, BudgetCutsTheLookAroundShort) {
   EXPECT_EQ(none.stage, "unknown");
 }
 
-// A UDP DNS server on 127.0.0.1 for an attacker's public domain whose MX names an
-// internal host: MX queries get "10 exchange.corp.internal" and "20 mx.example.net",
-// everything else NOERROR without records. Records every name asked.
-class MxServer {
- public:
-  MxServer() {
-    fd_ = socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { serve(); });
+void put_name(std::vector<unsigned char>& out, const std::string& name) {
+  std::size_t start = 0;
+  while (start < name.size()) {
+    auto dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    out.push_back(static_cast<unsigned char>(dot - start));
+    out.insert(out.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
+    start = dot + 1;
   }
-  ~MxServer() {
-    stop_ = true;
-    thread_.join();
-    close(fd_);
-  }
-  std::string spec() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::vector<std::string> names() {
-    std::lock_guard l(m_);
-    return names_;
-  }
+  out.push_back(0);
+}
 
- private:
-  static void put_name(std::vector<unsigned char>& out, const std::string& name) {
-    std::size_t start = 0;
-    while (start < name.size()) {
-      auto dot = name.find('.', start);
-      if (dot == std::string::npos) dot = name.size();
-      out.push_back(static_cast<unsigned char>(dot - start));
-      out.insert(out.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
-      start = dot + 1;
-    }
-    out.push_back(0);
-  }
-  static void put_mx(std::vector<unsigned char>& out, int pref, const std::string& host) {
-    std::vector<unsigned char> rdata = {0, static_cast<unsigned char>(pref)};
-    put_name(rdata, host);
-    out.insert(out.end(), {0xC0, 0x0C, 0, 15, 0, 1, 0, 0, 1, 0, 0, static_cast<unsigned char>(rdata.size())});
-    out.insert(out.end(), rdata.begin(), rdata.end());
-  }
-  void serve() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 50) <= 0) continue;
-      unsigned char buf[512];
-      sockaddr_in peer{};
-      socklen_t plen = sizeof peer;
-      ssize_t n = recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &plen);
-      if (n < 12) continue;
-      std::size_t pos = 12;
-      std::string name;
-      while (pos < static_cast<std::size_t>(n) && buf[pos] != 0) {
-        if (!name.empty()) name += '.';
-        name.append(reinterpret_cast<char*>(buf + pos + 1), buf[pos]);
-        pos += 1 + buf[pos];
-      }
-      pos += 5;
-      if (pos > static_cast<std::size_t>(n)) continue;
-      const int qtype = (buf[pos - 4] << 8) | buf[pos - 3];
-      {
-        std::lock_guard l(m_);
-        names_.push_back(name);
-      }
-      std::vector<unsigned char> out(buf, buf + pos);
-      out[2] = static_cast<unsigned char>(0x80 | (out[2] & 0x01));  // QR, keep RD
-      out[3] = 0x80;                                                 // RA, NOERROR
-      for (int i = 6; i < 12; ++i) out[i] = 0;
-      if (qtype == 15) {
-        out[7] = 2;
-        put_mx(out, 10, "exchange.corp.internal");
-        put_mx(out, 20, "mx.example.net");
-      }
-      sendto(fd_, out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&peer), plen);
-    }
-  }
+void put_mx(std::vector<unsigned char>& out, int pref, const std::string& host) {
+  std::vector<unsigned char> rdata = {0, static_cast<unsigned char>(pref)};
+  put_name(rdata, host);
+  out.insert(out.end(), {0xC0, 0x0C, 0, 15, 0, 1, 0, 0, 1, 0, 0, static_cast<unsigned char>(rdata.size())});
+  out.insert(out.end(), rdata.begin(), rdata.end());
+}
 
-  int fd_ = -1;
-  unsigned short port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::mutex m_;
-  std::vector<std::string> names_;
-  std::thread thread_;
+// For an attacker's public domain whose MX names an internal host: MX queries get
+// "10 exchange.corp.internal" and "20 mx.example.net", everything else NOERROR
+// without records.
+struct MxServer : LoopbackDns {
+  MxServer()
+      : LoopbackDns([](const Question& q) {
+          std::vector<unsigned char> out = reply(q, 0);
+          if (q.qtype == 15) {
+            out[7] = 2;
+            put_mx(out, 10, "exchange.corp.internal");
+            put_mx(out, 20, "mx.example.net");
+          }
+          return out;
+        }) {}
 };
 
 TEST(InspectLoopback, PublicSiteLooksUpNoPrivateMailHost) {

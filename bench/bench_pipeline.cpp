@@ -1258,7 +1258,7 @@ int run(int argc, char** argv) {
       sqlite3_stmt* ins_raw = prepare(h, "INSERT INTO report_raw (report, media_type, bytes) VALUES (?1, '', ?2)");
       sqlite3_stmt* ins_p = prepare(h,
                                     "INSERT INTO policy (report, idx, policy_type, policy_domain, policy_strings, mx_hosts, "
-                                    "successful_sessions, failed_sessions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                                    "successful_sessions, failed_sessions, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
       sqlite3_stmt* ins_f = prepare(h,
                                     "INSERT INTO failure (report, policy_idx, idx, result_type, sending_mta_ip, "
                                     "receiving_mx_hostname, receiving_mx_helo, receiving_ip, failed_sessions, "
@@ -1295,6 +1295,7 @@ int run(int argc, char** argv) {
             bind_text(ins_p, 6, fr.policy_json[pi].second);
             sqlite3_bind_int64(ins_p, 7, static_cast<std::int64_t>(p.summary.successful));
             sqlite3_bind_int64(ins_p, 8, static_cast<std::int64_t>(p.summary.failed));
+            bind_text(ins_p, 9, fr.day);
             step_done(h, ins_p);
             for (std::size_t fi = 0; fi < p.failures.size(); ++fi) {
               const FailureDetail& f = p.failures[fi];

@@ -143,19 +143,37 @@ std::expected<std::vector<std::string>, StoreError> AlertStore::json_strings(con
   return out;
 }
 
-// Read from obs_policy / obs_failure (migration 6), which triggers keep summed per
-// (domain, day, reporter, policy, authentication): the cost is the number of distinct
-// observations in the window, not the number of reports behind them.
+// Read from the policy and failure rows themselves, through policy_by_domain_day
+// (schema 7): one index seek per day of the window, so the cost is the number of
+// policy blocks in the window, not the history behind them. A policy block counts
+// when its report is counted; a report's authentication is report_auth's flag, or by
+// transport when it has none (HTTPS: no). Sums in SQL are TOTAL (REAL): no overflow
+// error, exact to 2^53.
+std::string AlertStore::observations_sql(bool failures) {
+  const std::string key =
+      "p.day, r.organization_name, r.reporter, p.policy_type, p.policy_strings, p.mx_hosts, "
+      "COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END)";
+  // The joins name the policy row's report outright: the planner starts from the
+  // index and looks the report and its authentication up by their keys.
+  const std::string from =
+      " FROM policy p JOIN report r ON r.id = p.report LEFT JOIN report_auth a ON a.report = p.report ";
+  const std::string where =
+      " WHERE p.policy_domain = ?1 AND p.day IN (SELECT value FROM json_each(?2)) AND r.status = 'counted' "
+      "AND (?3 OR COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END) = 1) ";
+  if (!failures)
+    return "SELECT " + key +
+           ", COUNT(*), CAST(TOTAL(p.successful_sessions) AS INTEGER), CAST(TOTAL(p.failed_sessions) AS INTEGER)" +
+           from + where + "GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7";
+  const std::string mx = "f.receiving_mx_hostname IS NOT NULL, COALESCE(f.receiving_mx_hostname, '')";
+  return "SELECT " + key + ", f.result_type, f.receiving_mx_hostname, CAST(TOTAL(f.failed_sessions) AS INTEGER)" +
+         from + "JOIN failure f ON f.report = p.report AND f.policy_idx = p.idx" + where +
+         "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, " + mx + " ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, " + mx;
+}
+
 std::expected<std::vector<PolicySum>, StoreError> AlertStore::observations(const std::string& domain,
                                                                            const std::string& since,
                                                                            const std::string& until,
                                                                            bool include_unauthenticated) {
-  constexpr const char* kKey =
-      "day, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated";
-  // The sums are keyed day first (reports arrive roughly in day order, so their rows
-  // are written near each other); a domain's window is one seek per day of it.
-  constexpr const char* kWhere =
-      " WHERE day IN (SELECT value FROM json_each(?2)) AND policy_domain = ?1 AND (?3 OR authenticated = 1) ";
   using Key = std::tuple<std::string, std::string, std::string, std::string, std::string, std::string, bool>;
   std::string days = "[";
   {
@@ -172,9 +190,8 @@ std::expected<std::vector<PolicySum>, StoreError> AlertStore::observations(const
   std::vector<PolicySum> out;
   std::vector<std::pair<std::string, std::string>> raw;  // strings / mx JSON per row
   {
-    auto st = db_.cached(std::string("SELECT ") + kKey +
-                         ", reports, CAST(successful_sessions AS INTEGER), CAST(failed_sessions AS INTEGER) "
-                         "FROM obs_policy" + kWhere + "AND reports > 0 ORDER BY " + kKey);
+    static const std::string kSql = observations_sql(false);
+    auto st = db_.cached(kSql);
     if (!st) return std::unexpected(st.error());
     bind(*st);
     for (;;) {
@@ -205,10 +222,8 @@ std::expected<std::vector<PolicySum>, StoreError> AlertStore::observations(const
     out[i].mx_hosts = std::move(*mx);
   }
   {
-    auto st = db_.cached(std::string("SELECT ") + kKey +
-                         ", result_type, CASE WHEN has_mx THEN receiving_mx END, CAST(failed_sessions AS INTEGER) "
-                         "FROM obs_failure" + kWhere + "AND rows > 0 ORDER BY " + kKey +
-                         ", result_type, has_mx, receiving_mx");
+    static const std::string kSql = observations_sql(true);
+    auto st = db_.cached(kSql);
     if (!st) return std::unexpected(st.error());
     bind(*st);
     for (;;) {

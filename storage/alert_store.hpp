@@ -93,6 +93,10 @@ class AlertStore {
   // `include_unauthenticated`.
   std::expected<std::vector<PolicySum>, StoreError> observations(const std::string& domain, const std::string& since,
                                                                  const std::string& until, bool include_unauthenticated);
+  // The statements observations() runs (the policy blocks; with `failures`, their
+  // failure rows), for EXPLAIN QUERY PLAN in tests: ?1 domain, ?2 JSON array of days,
+  // ?3 whether unauthenticated observations count.
+  static std::string observations_sql(bool failures);
 
   std::expected<std::optional<AlertRecord>, StoreError> find_open(const std::string& domain, const std::string& kind);
   std::expected<std::vector<AlertRecord>, StoreError> open_for_domain(const std::string& domain);

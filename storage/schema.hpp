@@ -10,7 +10,7 @@
 
 namespace tlsrpt::storage {
 
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 // Applies every missing migration, each in its own transaction. Refuses a database
 // written by a newer tlsrptd.

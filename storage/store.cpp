@@ -65,7 +65,8 @@ std::expected<void, StoreError> Store::prepare_statements() {
   };
   if (auto r = prep(find_twin_,
                     "SELECT r.id, coalesce(a.authenticated, 0), r.status = 'counted' FROM report r "
-                    "LEFT JOIN report_auth a ON a.report = r.id WHERE r.content_sha256 = ?1 "
+                    "LEFT JOIN report_auth a ON a.report = r.id "
+                    "WHERE r.organization_name = ?2 AND r.report_id = ?3 AND r.content_sha256 = ?1 "
                     "ORDER BY r.status = 'counted' DESC, r.id LIMIT 1");
       !r)
     return r;
@@ -99,30 +100,12 @@ std::expected<void, StoreError> Store::prepare_statements() {
     return r;
   if (auto r = prep(insert_policy_,
                     "INSERT INTO policy (report, idx, policy_type, policy_domain, policy_strings, mx_hosts, "
-                    "successful_sessions, failed_sessions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                    "successful_sessions, failed_sessions, day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
       !r)
     return r;
   if (auto r = prep(insert_auth_, "INSERT INTO report_auth (report, authenticated, method) VALUES (?1, ?2, ?3) "
                                  "ON CONFLICT (report) DO UPDATE SET authenticated = excluded.authenticated, "
                                  "method = excluded.method");
-      !r)
-    return r;
-  if (auto r = prep(add_obs_policy_,
-                    "INSERT INTO obs_policy (day, policy_domain, organization_name, reporter, policy_type, "
-                    "policy_strings, mx_hosts, authenticated, reports, successful_sessions, failed_sessions) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?10) ON CONFLICT (day, policy_domain, "
-                    "organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated) DO UPDATE SET "
-                    "reports = reports + 1, successful_sessions = successful_sessions + excluded.successful_sessions, "
-                    "failed_sessions = failed_sessions + excluded.failed_sessions");
-      !r)
-    return r;
-  if (auto r = prep(add_obs_failure_,
-                    "INSERT INTO obs_failure (day, policy_domain, organization_name, reporter, policy_type, "
-                    "policy_strings, mx_hosts, authenticated, result_type, has_mx, receiving_mx, rows, "
-                    "failed_sessions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12) ON CONFLICT (day, "
-                    "policy_domain, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated, "
-                    "result_type, has_mx, receiving_mx) DO UPDATE SET rows = rows + 1, "
-                    "failed_sessions = failed_sessions + excluded.failed_sessions");
       !r)
     return r;
   if (auto r = prep(insert_pending_, "INSERT INTO alert_pending (report) VALUES (?1) ON CONFLICT DO NOTHING"); !r)
@@ -164,11 +147,8 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
   if (!id) return std::unexpected(id.error());
   row_id = *id;
   if (auto res = insert_raw_and_auth(*id, p); !res) return std::unexpected(res.error());
-  std::optional<SumKey> sums;
-  const std::string day = report_day(p.report->parsed.report);
-  if (outcome == StoreOutcome::stored)
-    sums = SumKey{day, p.report->parsed.report.organization_name, reporter, p.provenance->authenticated};
-  if (auto res = insert_policies(*id, *p.report, sums); !res) return std::unexpected(res.error());
+  if (auto res = insert_policies(*id, *p.report, report_day(p.report->parsed.report)); !res)
+    return std::unexpected(res.error());
   if (outcome == StoreOutcome::stored)
     if (auto res = mark_pending(*id); !res) return std::unexpected(res.error());
   return outcome;
@@ -183,7 +163,13 @@ std::expected<void, StoreError> Store::mark_pending(std::int64_t id) {
 // A stored report with the same canonical content (the counted one first).
 std::expected<Store::Twin, StoreError> Store::find_twin(const PendingReport& p) {
   Twin twin;
-  find_twin_.bind(1, std::string_view(p.report->content_sha256));
+  // The canonical content holds organization-name and report-id, so equal content
+  // has equal ones: the lookup is served by the UNIQUE (organization_name,
+  // report_id, content_sha256) index, and no index of its own is kept for the hash.
+  const Report& r = p.report->parsed.report;
+  find_twin_.bind(1, std::string_view(p.report->content_sha256))
+      .bind(2, std::string_view(r.organization_name))
+      .bind(3, std::string_view(r.report_id));
   auto row = find_twin_.step();
   if (row && *row) twin = {find_twin_.int64(0), find_twin_.int64(1) != 0, find_twin_.int64(2) != 0};
   find_twin_.reset();
@@ -312,7 +298,7 @@ std::expected<void, StoreError> Store::insert_raw_and_auth(std::int64_t id, cons
 // One `policy` row per policy and one `failure` row per failure-detail, numbered by
 // the policy's index in the report as sent (the data-quality notes' paths use it).
 std::expected<void, StoreError> Store::insert_policies(std::int64_t id, const Ingested& ingested,
-                                                       const std::optional<SumKey>& sums) {
+                                                       std::string_view day) {
   const Report& r = ingested.parsed.report;
   for (std::size_t i = 0; i < r.policies.size(); ++i) {
     const PolicyResult& pr = r.policies[i];
@@ -325,25 +311,9 @@ std::expected<void, StoreError> Store::insert_policies(std::int64_t id, const In
         .bind(5, std::string_view(strings))
         .bind(6, std::string_view(mx_hosts))
         .bind(7, pr.summary.successful)
-        .bind(8, pr.summary.failed);
+        .bind(8, pr.summary.failed)
+        .bind(9, day);
     if (auto res = insert_policy_.run(); !res) return std::unexpected(res.error());
-    // The sums count a policy block of a counted report that names its domain (as
-    // migration 6's triggers and the detectors' query define them).
-    const bool summed = sums && !pr.policy.domain.empty();
-    auto bind_key = [&](Stmt& st) -> Stmt& {
-      return st.bind(1, sums->day)
-          .bind(2, std::string_view(pr.policy.domain))
-          .bind(3, sums->organization_name)
-          .bind(4, sums->reporter)
-          .bind(5, pr.policy.type.token())
-          .bind(6, std::string_view(strings))
-          .bind(7, std::string_view(mx_hosts))
-          .bind(8, std::int64_t{sums->authenticated ? 1 : 0});
-    };
-    if (summed) {
-      bind_key(add_obs_policy_).bind(9, pr.summary.successful).bind(10, pr.summary.failed);
-      if (auto res = add_obs_policy_.run(); !res) return std::unexpected(res.error());
-    }
     for (std::size_t j = 0; j < pr.failures.size(); ++j) {
       const FailureDetail& f = pr.failures[j];
       insert_failure_.bind(1, id)
@@ -358,14 +328,6 @@ std::expected<void, StoreError> Store::insert_policies(std::int64_t id, const In
           .bind(10, f.additional_information)
           .bind(11, f.failure_reason_code);
       if (auto res = insert_failure_.run(); !res) return std::unexpected(res.error());
-      if (summed) {
-        bind_key(add_obs_failure_)
-            .bind(9, f.result_type.token())
-            .bind(10, std::int64_t{f.receiving_mx_hostname ? 1 : 0})
-            .bind(11, std::string_view(f.receiving_mx_hostname ? *f.receiving_mx_hostname : std::string()))
-            .bind(12, f.failed_session_count);
-        if (auto res = add_obs_failure_.run(); !res) return std::unexpected(res.error());
-      }
     }
   }
   return {};

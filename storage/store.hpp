@@ -77,20 +77,14 @@ class Store {
   std::expected<std::int64_t, StoreError> insert_report_row(const PendingReport& p, std::string_view status,
                                                             const std::string& reporter);
   std::expected<void, StoreError> insert_raw_and_auth(std::int64_t id, const PendingReport& p);
-  // `sums`: the report counts; its policy blocks are added to the observation sums
-  // (obs_policy, obs_failure; schema 6) under this key.
-  struct SumKey {
-    std::string_view day, organization_name, reporter;
-    bool authenticated = false;
-  };
-  std::expected<void, StoreError> insert_policies(std::int64_t id, const Ingested& ingested,
-                                                  const std::optional<SumKey>& sums);
+  // The policy rows carry the report's day (schema 7: the detectors' index).
+  std::expected<void, StoreError> insert_policies(std::int64_t id, const Ingested& ingested, std::string_view day);
   std::expected<void, StoreError> mark_pending(std::int64_t id);
   std::expected<void, StoreError> prepare_statements();
 
   Db db_;
   std::expected<StoreOutcome, StoreError> hold_one(const PendingReport& p);
-  Stmt find_twin_, find_key_, upgrade_auth_, upgrade_signer_, attribute_twin_, insert_report_, insert_raw_, insert_policy_, insert_failure_, insert_auth_, find_held_, insert_held_, insert_pending_, add_obs_policy_, add_obs_failure_;
+  Stmt find_twin_, find_key_, upgrade_auth_, upgrade_signer_, attribute_twin_, insert_report_, insert_raw_, insert_policy_, insert_failure_, insert_auth_, find_held_, insert_held_, insert_pending_;
 };
 
 }  // namespace tlsrpt::storage

@@ -30,17 +30,18 @@ class TempDir {
 };
 
 // Take a current database back to before a schema migration, so a test can make the
-// shape an older tlsrptd left behind. To version 5: migration 6's triggers and
-// observation sums gone.
-#define TLSRPT_UNDO_MIGRATION6                                                                              \
-  "DROP TRIGGER obs_report_bu; DROP TRIGGER obs_report_au; DROP TRIGGER obs_report_bd; "                  \
-  "DROP TRIGGER obs_auth_ai; DROP TRIGGER obs_auth_bu; DROP TRIGGER obs_auth_au; " \
-  "DROP TRIGGER obs_auth_bd; DROP TRIGGER obs_auth_ad; "                       \
-  "DROP TRIGGER obs_policy_bu; DROP TRIGGER obs_policy_au; DROP TRIGGER obs_policy_bd; "                   \
-  "DROP TRIGGER obs_failure_bu; DROP TRIGGER obs_failure_au; "                \
-  "DROP TRIGGER obs_failure_bd; DROP TABLE obs_policy; DROP TABLE obs_failure; DROP TABLE alert_pending; "
+// shape an older tlsrptd left behind. To version 6 (without migration 6's sums: a
+// test adds what it needs of them): the policy rows without their day, the indexes
+// of before.
+#define TLSRPT_UNDO_MIGRATION7                                                                  \
+  "DROP INDEX policy_by_domain_day; ALTER TABLE policy DROP COLUMN day; "                      \
+  "CREATE INDEX policy_by_domain ON policy (policy_domain); "                                 \
+  "CREATE INDEX report_by_content ON report (content_sha256); "
+inline constexpr const char* kUndoMigration7 = TLSRPT_UNDO_MIGRATION7;
+// To version 5: migration 7 undone, then 6's alert_pending gone.
+#define TLSRPT_UNDO_MIGRATION6 TLSRPT_UNDO_MIGRATION7 "DROP TABLE alert_pending; "
 inline constexpr const char* kUndoMigration6 = TLSRPT_UNDO_MIGRATION6;
-// To version 4 (before the reporter identity), migration 6 undone first.
+// To version 4 (before the reporter identity), migrations 7 and 6 undone first.
 inline constexpr const char* kUndoMigration5 =
     TLSRPT_UNDO_MIGRATION6
     "DROP INDEX report_by_content; DROP VIEW reports; "

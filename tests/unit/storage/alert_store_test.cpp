@@ -165,104 +165,114 @@ std::int64_t scalar(Db& db, const std::string& sql) {
   return st->int64(0);
 }
 
-// The rows of obs_policy / obs_failure (migration 6) that differ from the same sums
-// computed afresh from the reports: 0 when the triggers kept them exact.
-std::int64_t obs_mismatches(Db& db) {
-  const std::string key =
-      "p.policy_domain, r.day, r.organization_name, r.reporter, p.policy_type, p.policy_strings, p.mx_hosts, "
-      "COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END)";
-  const std::string from = " FROM report r JOIN policy p ON p.report = r.id LEFT JOIN report_auth a ON a.report = r.id ";
-  const std::string counted = " WHERE r.status = 'counted' AND p.policy_domain <> '' ";
-  const std::string fresh_policy = "SELECT " + key + ", COUNT(*), TOTAL(p.successful_sessions), TOTAL(p.failed_sessions)" +
-                                   from + counted + "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8";
-  const std::string kept_policy =
-      "SELECT policy_domain, day, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated, "
-      "reports, successful_sessions, failed_sessions FROM obs_policy WHERE reports > 0";
-  const std::string fresh_failure =
-      "SELECT " + key +
-      ", f.result_type, f.receiving_mx_hostname IS NOT NULL, COALESCE(f.receiving_mx_hostname, ''), COUNT(*), "
-      "TOTAL(f.failed_sessions) FROM report r JOIN policy p ON p.report = r.id JOIN failure f ON f.report = p.report "
-      "AND f.policy_idx = p.idx LEFT JOIN report_auth a ON a.report = r.id" +
-      counted + "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11";
-  const std::string kept_failure =
-      "SELECT policy_domain, day, organization_name, reporter, policy_type, policy_strings, mx_hosts, authenticated, "
-      "result_type, has_mx, receiving_mx, rows, failed_sessions FROM obs_failure WHERE rows > 0";
-  auto diff = [&](const std::string& a, const std::string& b) {
-    auto st = db.prepare("SELECT count(*) FROM (" + a + " EXCEPT " + b + ")");
-    EXPECT_TRUE(st);
-    if (!st) return std::int64_t{1};
-    auto row = st->step();
-    EXPECT_TRUE(row && *row);
-    return st->int64(0);
-  };
-  return diff(fresh_policy, kept_policy) + diff(kept_policy, fresh_policy) + diff(fresh_failure, kept_failure) +
-         diff(kept_failure, fresh_failure);
+// One line per observation of example.com on 2024-05-01 (unauthenticated included):
+// "organization reporter auth reports ok/failed [failures]".
+std::vector<std::string> seen(AlertStore& a, const std::string& domain = "example.com") {
+  auto rows = a.observations(domain, "2024-05-01", "2024-05-01", true);
+  EXPECT_TRUE(rows) << (rows ? "" : rows.error().message);
+  std::vector<std::string> out;
+  if (!rows) return out;
+  for (const PolicySum& p : *rows) {
+    std::string line = p.reporter + " " + p.reporter_id + (p.authenticated ? " auth " : " unauth ") +
+                       std::to_string(p.reports) + " " + std::to_string(p.successful_sessions) + "/" +
+                       std::to_string(p.failed_sessions);
+    for (const FailureSum& f : p.failures)
+      line += " " + f.result_type + "@" + f.receiving_mx_hostname.value_or("-") + "=" + std::to_string(f.failed_sessions);
+    out.push_back(line);
+  }
+  return out;
 }
 
-// Every way a stored row changes what the detectors see moves its sums: a report
-// stored, authenticated later, re-attributed to a signer, turned into a conflict, a
-// policy given or losing its domain, rows deleted, upserts on report_auth.
-TEST_F(AlertStoreTest, ObservationSumsFollowEveryChangeOfTheRowsBehindThem) {
+// The detectors read the stored rows themselves (schema 7), so every way a stored row
+// changes shows at once: a report authenticated later, re-attributed to a signer,
+// turned into a conflict, a policy given or losing its domain, rows deleted.
+TEST_F(AlertStoreTest, ObservationsFollowEveryChangeOfTheRowsBehindThem) {
   Db& db = store_->db();
-  auto step = [&](const char* what, const char* sql) {
-    ASSERT_TRUE(db.exec(sql)) << what;
-    EXPECT_EQ(obs_mismatches(db), 0) << "after: " << what;
-  };
   auto https = store({report_json("Google LLC", "h1", "2024-05-01", "example.com", "sts", kPolicy, 10, 3,
                                   {{"starttls-not-supported", "mx1.example.com", 2}, {"certificate-expired", "", 1}}),
                       report_json("Google LLC", "h2", "2024-05-01", "example.com", "sts", kPolicy, 5, 1,
                                   {{"starttls-not-supported", "mx1.example.com", 1}})},
                      Transport::https);
-  auto imported = store({report_json("Microsoft", "i1", "2024-05-01", "example.com", "sts", kPolicy, 7, 2,
-                                     {{"certificate-expired", "mx2.example.com", 2}}),
-                         report_json("Microsoft", "i2", "2024-05-02", "example.org", "tlsa", {"3 1 1 ab"}, 4, 0)});
-  EXPECT_EQ(obs_mismatches(db), 0) << "after storing";
-  EXPECT_GT(scalar(db, "SELECT count(*) FROM obs_policy"), 0);
-  EXPECT_GT(scalar(db, "SELECT count(*) FROM obs_failure"), 0);
-
+  store({report_json("Microsoft", "i1", "2024-05-01", "example.com", "sts", kPolicy, 7, 2,
+                     {{"certificate-expired", "mx2.example.com", 2}})});
+  const std::string google = "Google LLC org:Google LLC <tlsrpt@example.net>";
+  const std::string microsoft = "Microsoft org:Microsoft <tlsrpt@example.net> auth 1 7/2 certificate-expired@mx2.example.com=2";
   AlertStore a(db);
+  EXPECT_EQ(seen(a), (std::vector<std::string>{
+                         google + " unauth 2 15/4 certificate-expired@-=1 starttls-not-supported@mx1.example.com=3",
+                         microsoft}));
   ASSERT_TRUE(a.record_authentication(https, true));
-  EXPECT_EQ(obs_mismatches(db), 0) << "after authenticating the HTTPS reports";
-  ASSERT_TRUE(a.record_authentication(https, true));  // again: no change, no double count
-  EXPECT_EQ(obs_mismatches(db), 0) << "after authenticating them again";
-
-  step("a signer", "UPDATE report SET signing_domain = 'google.com', reporter = 'dkim:google.com' WHERE report_id = 'h1'");
-  step("a conflict", "UPDATE report SET status = 'conflict' WHERE report_id = 'h2'");
-  step("counted again", "UPDATE report SET status = 'counted' WHERE report_id = 'h2'");
-  step("a policy losing its domain", "UPDATE policy SET policy_domain = '' WHERE report = (SELECT id FROM report WHERE report_id = 'i1')");
-  step("attributed", "UPDATE policy SET policy_domain = 'example.net' WHERE policy_domain = ''");
-  step("an upsert on report_auth",
-       "INSERT INTO report_auth (report, authenticated, method) SELECT id, 0, 'x' FROM report WHERE report_id = 'i1' "
-       "ON CONFLICT (report) DO UPDATE SET authenticated = excluded.authenticated");
-  step("report_auth deleted", "DELETE FROM report_auth WHERE report = (SELECT id FROM report WHERE report_id = 'h2')");
-  step("a report_auth row for a report without one",
-       "INSERT INTO report_auth (report, authenticated) SELECT id, 1 FROM report WHERE report_id = 'h2'");
-  step("a failure deleted", "DELETE FROM failure WHERE result_type = 'certificate-expired' AND receiving_mx_hostname IS NULL");
-  step("a failure changed", "UPDATE failure SET failed_sessions = 9 WHERE result_type = 'certificate-expired'");
-  step("a report deleted", "DELETE FROM report WHERE report_id = 'h1'");
-  step("everything deleted", "DELETE FROM report");
-  EXPECT_EQ(scalar(db, "SELECT count(*) FROM obs_policy WHERE reports <> 0"), 0);
-  EXPECT_EQ(scalar(db, "SELECT count(*) FROM obs_failure WHERE rows <> 0"), 0);
+  EXPECT_EQ(seen(a), (std::vector<std::string>{
+                         google + " auth 2 15/4 certificate-expired@-=1 starttls-not-supported@mx1.example.com=3",
+                         microsoft}));
+  ASSERT_TRUE(db.exec("UPDATE report SET signing_domain = 'google.com', reporter = 'dkim:google.com' "
+                      "WHERE report_id = 'h1'"));
+  ASSERT_TRUE(db.exec("UPDATE report SET status = 'conflict' WHERE report_id = 'h2'"));
+  EXPECT_EQ(seen(a), (std::vector<std::string>{
+                         "Google LLC dkim:google.com auth 1 10/3 certificate-expired@-=1 "
+                         "starttls-not-supported@mx1.example.com=2",
+                         microsoft}));
+  ASSERT_TRUE(db.exec("UPDATE policy SET policy_domain = '' WHERE report = (SELECT id FROM report WHERE report_id = 'i1')"));
+  EXPECT_EQ(seen(a).size(), 1u);
+  ASSERT_TRUE(db.exec("UPDATE policy SET policy_domain = 'example.net' WHERE policy_domain = ''"));
+  EXPECT_EQ(seen(a, "example.net"), (std::vector<std::string>{microsoft}));
+  ASSERT_TRUE(db.exec("DELETE FROM failure WHERE result_type = 'certificate-expired' AND receiving_mx_hostname IS NULL"));
+  ASSERT_TRUE(db.exec("DELETE FROM report WHERE report_id = 'h1'"));
+  EXPECT_TRUE(seen(a).empty());
 }
 
-// Migration 6 sums what a version 5 database already holds.
-TEST_F(AlertStoreTest, MigrationSixSumsTheReportsAlreadyStored) {
+// Evaluating a (domain, day) costs the same whatever the history holds: both
+// statements seek the window through policy_by_domain_day and look every other row up
+// by its key; none scans a table.
+TEST_F(AlertStoreTest, ObservationsSeekTheWindowThroughTheDomainDayIndex) {
+  for (bool failures : {false, true}) {
+    auto st = store_->db().prepare("EXPLAIN QUERY PLAN " + AlertStore::observations_sql(failures));
+    ASSERT_TRUE(st) << st.error().message;
+    std::string plan;
+    for (;;) {
+      auto row = st->step();
+      ASSERT_TRUE(row);
+      if (!*row) break;
+      plan += st->text(3) + "\n";
+    }
+    EXPECT_NE(plan.find("SEARCH p USING INDEX policy_by_domain_day (policy_domain=? AND day=?)"), std::string::npos)
+        << plan;
+    EXPECT_NE(plan.find("SEARCH r USING INTEGER PRIMARY KEY (rowid=?)"), std::string::npos) << plan;
+    EXPECT_EQ(plan.find("SCAN p"), std::string::npos) << plan;
+    EXPECT_EQ(plan.find("SCAN r"), std::string::npos) << plan;
+    EXPECT_EQ(plan.find("SCAN f"), std::string::npos) << plan;
+  }
+}
+
+// Migration 7 drops migration 6's sums and triggers and gives every policy row its
+// report's day; the observations are what they were.
+TEST_F(AlertStoreTest, MigrationSevenDropsTheSumsAndDatesThePolicies) {
   store({report_json("Google LLC", "h1", "2024-05-01", "example.com", "sts", kPolicy, 10, 3,
                      {{"starttls-not-supported", "mx1.example.com", 2}, {"certificate-expired", "", 1}})},
         Transport::https);
-  store({report_json("Microsoft", "i1", "2024-05-01", "example.com", "sts", kPolicy, 7, 2,
+  store({report_json("Microsoft", "i1", "2024-05-02", "example.com", "sts", kPolicy, 7, 2,
                      {{"certificate-expired", "mx2.example.com", 2}})});
-  ASSERT_TRUE(store_->db().exec(test::kUndoMigration6));
-  ASSERT_TRUE(store_->db().exec("PRAGMA user_version=5"));
+  Db& before = store_->db();
+  ASSERT_TRUE(before.exec(test::kUndoMigration7));
+  // What schema 6 had on top (the shape is enough: migration 7 drops it by name).
+  ASSERT_TRUE(before.exec("CREATE TABLE obs_policy (x); CREATE TABLE obs_failure (x); "
+                          "CREATE TRIGGER obs_policy_bd BEFORE DELETE ON policy BEGIN SELECT 1; END; "
+                          "CREATE TRIGGER obs_auth_ai AFTER INSERT ON report_auth BEGIN SELECT 1; END; "
+                          "PRAGMA user_version=6"));
   open();
-  EXPECT_EQ(scalar(store_->db(), "PRAGMA user_version"), kSchemaVersion);
-  EXPECT_EQ(scalar(store_->db(), "SELECT count(*) FROM obs_policy"), 2);
-  EXPECT_EQ(scalar(store_->db(), "SELECT count(*) FROM obs_failure"), 3);
-  EXPECT_EQ(obs_mismatches(store_->db()), 0);
-  AlertStore a(store_->db());
+  Db& db = store_->db();
+  EXPECT_EQ(scalar(db, "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(scalar(db, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'obs\\_%' ESCAPE '\\'"), 0);
+  EXPECT_EQ(scalar(db, "SELECT count(*) FROM sqlite_schema WHERE name IN ('report_by_content', 'policy_by_domain')"), 0);
+  EXPECT_EQ(scalar(db, "SELECT count(*) FROM policy p JOIN report r ON r.id = p.report WHERE p.day = r.day"), 2);
+  AlertStore a(db);
   auto rows = a.observations("example.com", "2024-04-01", "2024-05-31", true);
   ASSERT_TRUE(rows) << rows.error().message;
   ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].day, "2024-05-01");
+  EXPECT_EQ((*rows)[0].failures.size(), 2u);
+  EXPECT_EQ((*rows)[1].day, "2024-05-02");
+  EXPECT_EQ((*rows)[1].successful_sessions, 7u);
 }
 
 TEST_F(AlertStoreTest, UnauthenticatedReportsAreLeftOutUnlessAskedFor) {

@@ -144,8 +144,11 @@ fi
 # dnsmasq on a loopback port serves the signing key's TXT records (the daemon's
 # [dns] servers points there); nothing else resolves.
 DNS_PORT=$(free_port)
+# --local-ttl: dnsmasq answers its own records with TTL 0 by default, which no
+# published DKIM key has (minutes to a day); 300 s lets the daemon's key cache work as
+# it does against real DNS.
 dns_args=(--no-daemon --conf-file=/dev/null "--port=$DNS_PORT" --listen-address=127.0.0.1 --bind-interfaces
-  --no-resolv --no-hosts --pid-file= --log-facility=- )
+  --no-resolv --no-hosts --pid-file= --log-facility=- --local-ttl=300)
 [[ $(id -u) == 0 ]] && dns_args+=(--user=root --group=root)
 while read -r name value; do
   dns_args+=("--local=/${name#*._domainkey.}/" "--txt-record=$name,$value")

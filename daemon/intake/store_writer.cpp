@@ -101,8 +101,15 @@ void StoreWriter::run() {
     {
       std::unique_lock lock(mu_);
       // Idle: evaluate what the last commits stored before waiting (and before
-      // stopping), so alerts follow their reports as soon as the flow pauses.
+      // stopping), so alerts follow their reports as soon as the flow pauses; but
+      // not sooner than the evaluation's share allows (alerts_due_at): under a flow
+      // with short pauses, the hook would otherwise run after nearly every commit.
       if (queue_.empty() && store_ && (!pending_authenticated_.empty() || !pending_unauthenticated_.empty())) {
+        const auto due = alerts_due_at(true);
+        if (!stopping_ && std::chrono::steady_clock::now() < due) {
+          cv_.wait_until(lock, due, [&] { return stopping_ || !queue_.empty(); });
+          continue;
+        }
         lock.unlock();
         evaluate_alerts();
         continue;
@@ -130,7 +137,18 @@ void StoreWriter::run() {
 
 bool StoreWriter::alerts_due() const {
   const std::size_t n = pending_authenticated_.size() + pending_unauthenticated_.size();
-  return n > 0 && (n >= kMaxAlertPending || std::chrono::steady_clock::now() - pending_since_ >= kMaxAlertDelay);
+  return n > 0 && (n >= kMaxAlertPending || std::chrono::steady_clock::now() >= alerts_due_at(false));
+}
+
+// When the hook may run next. It takes at most 1 / (1 + kAlertBackoff) of the writer's
+// time: the next run waits kAlertBackoff times as long as the last one took, after
+// it ended; while reports keep coming, also kMaxAlertDelay after the oldest pending
+// report was stored. Whatever the last run took, what is pending is evaluated within
+// kMaxAlertDelayUnderLoad of being stored.
+std::chrono::steady_clock::time_point StoreWriter::alerts_due_at(bool idle) const {
+  auto at = last_evaluation_end_ + kAlertBackoff * last_evaluation_;
+  if (!idle) at = std::max(at, pending_since_ + kMaxAlertDelay);
+  return std::min(at, pending_since_ + kMaxAlertDelayUnderLoad);
 }
 
 void StoreWriter::evaluate_alerts() {
@@ -144,8 +162,11 @@ void StoreWriter::evaluate_alerts() {
   std::vector<std::int64_t> authenticated, unauthenticated;
   authenticated.swap(pending_authenticated_);
   unauthenticated.swap(pending_unauthenticated_);
+  const auto t0 = std::chrono::steady_clock::now();
   if (!authenticated.empty()) after_commit_(store_->db(), authenticated, true);
   if (!unauthenticated.empty()) after_commit_(store_->db(), unauthenticated, false);
+  last_evaluation_end_ = std::chrono::steady_clock::now();
+  last_evaluation_ = last_evaluation_end_ - t0;
 }
 
 void StoreWriter::commit(std::vector<Item>& batch) {

@@ -63,7 +63,8 @@ class StoreWriter {
   // Never while reports wait to be committed: the ids of consecutive commits are
   // gathered while reports keep arriving, and the hook runs once the queue is empty,
   // or after kMaxAlertDelay / kMaxAlertPending under a steady flow, so each (domain,
-  // day) they touch is evaluated once for all of them. Set before start().
+  // day) they touch is evaluated once for all of them; and at most a fifth of the
+  // writer's time (kAlertBackoff). Set before start().
   using AfterCommit = std::function<void(storage::Db& db, std::span<const std::int64_t> stored, bool authenticated)>;
   void set_after_commit(AfterCommit f) { after_commit_ = std::move(f); }
 
@@ -80,6 +81,7 @@ class StoreWriter {
   void commit(std::vector<Item>& batch);
   void evaluate_alerts();
   bool alerts_due() const;
+  std::chrono::steady_clock::time_point alerts_due_at(bool idle) const;
   void finish(std::vector<Item>& batch, const std::vector<Committed>& committed);
   void fail(std::vector<Item>& batch, const std::string& error, Outcome outcome = Outcome::storage_unavailable);
   bool reopen();
@@ -99,11 +101,18 @@ class StoreWriter {
   // Stored since the hook last ran, by authentication; when the oldest was stored.
   std::vector<std::int64_t> pending_authenticated_, pending_unauthenticated_;
   std::chrono::steady_clock::time_point pending_since_{};
+  // The hook's last run: when it ended and how long it took.
+  std::chrono::steady_clock::time_point last_evaluation_end_{};
+  std::chrono::steady_clock::duration last_evaluation_{};
 };
 
 // The longest an alert evaluation waits behind a steady flow of reports, and the most
-// stored reports it gathers before it runs anyway.
+// stored reports it gathers before it runs anyway. Each run waits kAlertBackoff times
+// its predecessor's duration (the hook takes at most a fifth of the writer's time,
+// however the reports come), but never beyond kMaxAlertDelayUnderLoad.
 inline constexpr std::chrono::milliseconds kMaxAlertDelay{1000};
 inline constexpr std::size_t kMaxAlertPending = 20000;
+inline constexpr int kAlertBackoff = 4;
+inline constexpr std::chrono::seconds kMaxAlertDelayUnderLoad{30};
 
 }  // namespace tlsrpt::daemon

@@ -158,7 +158,8 @@ std::string AlertStore::observations_sql(bool failures) {
   const std::string from =
       " FROM policy p JOIN report r ON r.id = p.report LEFT JOIN report_auth a ON a.report = p.report ";
   const std::string where =
-      " WHERE p.policy_domain = ?1 AND p.day IN (SELECT value FROM json_each(?2)) AND r.status = 'counted' "
+      " WHERE p.policy_domain = ?1 AND ?1 <> '' AND p.day IN (SELECT value FROM json_each(?2)) "
+      "AND r.status = 'counted' "
       "AND (?3 OR COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END) = 1) ";
   if (!failures)
     return "SELECT " + key +

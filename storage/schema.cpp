@@ -261,9 +261,8 @@ static_assert(kStaticMigrations + 2 == kSchemaVersion);
 // evaluating a (domain, day) reads a few rows whatever the history holds. A policy
 // block counts when its report is counted and it names a policy domain; a report's
 // authentication is report_auth's flag, or by transport when it has none (HTTPS: no).
-// The store adds each policy block and failure row it inserts itself, with the values
-// it has in hand (Store::insert_policies: no join, half the cost of a trigger doing
-// it). Every other statement that changes a counted row moves its contribution by
+// (Until migration 7, the store added each policy block and failure row it inserted
+// itself, with the values in hand.) Every other statement that changes a counted row moves its contribution by
 // trigger: subtracted before the change, added after it (rows summed to nothing are kept with rows = 0
 // and ignored by readers). Sums are REAL: exact to 2^53, and no overflow error can
 // fail a store transaction. Written out by a function because the same add and
@@ -495,8 +494,8 @@ DROP TABLE IF EXISTS obs_failure;
 DROP INDEX IF EXISTS report_by_content;
 
 ALTER TABLE policy ADD COLUMN day TEXT NOT NULL DEFAULT '';   -- its report's day
-UPDATE policy SET day = (SELECT r.day FROM report r WHERE r.id = policy.report);
-DROP INDEX policy_by_domain;
+UPDATE policy SET day = COALESCE((SELECT r.day FROM report r WHERE r.id = policy.report), '');
+DROP INDEX IF EXISTS policy_by_domain;
 CREATE INDEX policy_by_domain_day ON policy (policy_domain, day);
 )sql";
 

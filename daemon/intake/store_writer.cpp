@@ -97,6 +97,7 @@ bool StoreWriter::reopen() {
 
 void StoreWriter::run() {
   std::vector<Item> batch;
+  bool idled = false;  // the last wait was the alert backoff's, with the queue empty
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -108,13 +109,15 @@ void StoreWriter::run() {
         const auto due = alerts_due_at(true);
         if (!stopping_ && std::chrono::steady_clock::now() < due) {
           cv_.wait_until(lock, due, [&] { return stopping_ || !queue_.empty(); });
+          idled = true;
           continue;
         }
         lock.unlock();
         evaluate_alerts();
         continue;
       }
-      const bool was_idle = queue_.empty();
+      const bool was_idle = queue_.empty() || idled;
+      idled = false;
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
       // Group commit: give concurrent submitters a moment to join this transaction.

@@ -63,8 +63,9 @@ class StoreWriter {
   // Never while reports wait to be committed: the ids of consecutive commits are
   // gathered while reports keep arriving, and the hook runs once the queue is empty,
   // or after kMaxAlertDelay / kMaxAlertPending under a steady flow, so each (domain,
-  // day) they touch is evaluated once for all of them; and at most a fifth of the
-  // writer's time (kAlertBackoff). Set before start().
+  // day) they touch is evaluated once for all of them; each run waits kAlertBackoff
+  // times the last one's duration (a fifth of the writer's time at most, unless the
+  // kMaxAlertDelayUnderLoad or kMaxAlertPending bound comes first). Set before start().
   using AfterCommit = std::function<void(storage::Db& db, std::span<const std::int64_t> stored, bool authenticated)>;
   void set_after_commit(AfterCommit f) { after_commit_ = std::move(f); }
 
@@ -108,8 +109,9 @@ class StoreWriter {
 
 // The longest an alert evaluation waits behind a steady flow of reports, and the most
 // stored reports it gathers before it runs anyway. Each run waits kAlertBackoff times
-// its predecessor's duration (the hook takes at most a fifth of the writer's time,
-// however the reports come), but never beyond kMaxAlertDelayUnderLoad.
+// its predecessor's duration (so the hook takes at most a fifth of the writer's time),
+// but what is pending waits at most kMaxAlertDelayUnderLoad, and kMaxAlertPending
+// reports run it at once.
 inline constexpr std::chrono::milliseconds kMaxAlertDelay{1000};
 inline constexpr std::size_t kMaxAlertPending = 20000;
 inline constexpr int kAlertBackoff = 4;

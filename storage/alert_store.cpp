@@ -150,17 +150,16 @@ std::expected<std::vector<std::string>, StoreError> AlertStore::json_strings(con
 // transport when it has none (HTTPS: no). Sums in SQL are TOTAL (REAL): no overflow
 // error, exact to 2^53.
 std::string AlertStore::observations_sql(bool failures) {
+  const std::string authenticated = "COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END)";
   const std::string key =
-      "p.day, r.organization_name, r.reporter, p.policy_type, p.policy_strings, p.mx_hosts, "
-      "COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END)";
+      "p.day, r.organization_name, r.reporter, p.policy_type, p.policy_strings, p.mx_hosts, " + authenticated;
   // The joins name the policy row's report outright: the planner starts from the
   // index and looks the report and its authentication up by their keys.
   const std::string from =
       " FROM policy p JOIN report r ON r.id = p.report LEFT JOIN report_auth a ON a.report = p.report ";
   const std::string where =
       " WHERE p.policy_domain = ?1 AND ?1 <> '' AND p.day IN (SELECT value FROM json_each(?2)) "
-      "AND r.status = 'counted' "
-      "AND (?3 OR COALESCE(a.authenticated, CASE r.transport WHEN 'https' THEN 0 ELSE 1 END) = 1) ";
+      "AND r.status = 'counted' AND (?3 OR " + authenticated + " = 1) ";
   if (!failures)
     return "SELECT " + key +
            ", COUNT(*), CAST(TOTAL(p.successful_sessions) AS INTEGER), CAST(TOTAL(p.failed_sessions) AS INTEGER)" +

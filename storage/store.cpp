@@ -143,12 +143,12 @@ std::expected<StoreOutcome, StoreError> Store::store_one(const PendingReport& p,
   auto taken = key_taken(p, reporter);
   if (!taken) return std::unexpected(taken.error());
   const StoreOutcome outcome = *taken ? StoreOutcome::conflict : StoreOutcome::stored;
-  auto id = insert_report_row(p, outcome == StoreOutcome::stored ? "counted" : "conflict", reporter);
+  const std::string day = report_day(p.report->parsed.report);
+  auto id = insert_report_row(p, outcome == StoreOutcome::stored ? "counted" : "conflict", reporter, day);
   if (!id) return std::unexpected(id.error());
   row_id = *id;
   if (auto res = insert_raw_and_auth(*id, p); !res) return std::unexpected(res.error());
-  if (auto res = insert_policies(*id, *p.report, report_day(p.report->parsed.report)); !res)
-    return std::unexpected(res.error());
+  if (auto res = insert_policies(*id, *p.report, day); !res) return std::unexpected(res.error());
   if (outcome == StoreOutcome::stored)
     if (auto res = mark_pending(*id); !res) return std::unexpected(res.error());
   return outcome;
@@ -247,7 +247,7 @@ std::expected<bool, StoreError> Store::attribute_twin(const Twin& twin, const In
 
 // The `report` row, with its status ("counted" or "conflict"); its row id.
 std::expected<std::int64_t, StoreError> Store::insert_report_row(const PendingReport& p, std::string_view status,
-                                                                 const std::string& reporter) {
+                                                                 const std::string& reporter, std::string_view day) {
   const Report& r = p.report->parsed.report;
   const Provenance& prov = *p.provenance;
   insert_report_.bind(1, std::string_view(r.organization_name))
@@ -257,7 +257,7 @@ std::expected<std::int64_t, StoreError> Store::insert_report_row(const PendingRe
       .bind(5, r.contact_info)
       .bind(6, std::string_view(format_rfc3339(r.date_range.start)))
       .bind(7, std::string_view(format_rfc3339(r.date_range.end)))
-      .bind(8, std::string_view(report_day(r)))
+      .bind(8, day)
       .bind(9, std::string_view(format_rfc3339(prov.received_at)))
       .bind(10, to_token(prov.transport))
       .bind(11, std::string_view(prov.source))
@@ -303,13 +303,12 @@ std::expected<void, StoreError> Store::insert_policies(std::int64_t id, const In
   for (std::size_t i = 0; i < r.policies.size(); ++i) {
     const PolicyResult& pr = r.policies[i];
     const auto idx = static_cast<std::int64_t>(ingested.index_as_sent(i));
-    const std::string strings = json_array(pr.policy.strings), mx_hosts = json_array(pr.policy.mx_hosts);
     insert_policy_.bind(1, id)
         .bind(2, idx)
         .bind(3, pr.policy.type.token())
         .bind(4, std::string_view(pr.policy.domain))
-        .bind(5, std::string_view(strings))
-        .bind(6, std::string_view(mx_hosts))
+        .bind(5, std::string_view(json_array(pr.policy.strings)))
+        .bind(6, std::string_view(json_array(pr.policy.mx_hosts)))
         .bind(7, pr.summary.successful)
         .bind(8, pr.summary.failed)
         .bind(9, day);

@@ -75,7 +75,7 @@ class Store {
   std::expected<bool, StoreError> authenticate_twin(const Twin& twin, const PendingReport& p);
   std::expected<bool, StoreError> attribute_twin(const Twin& twin, const Ingested& copy);
   std::expected<std::int64_t, StoreError> insert_report_row(const PendingReport& p, std::string_view status,
-                                                            const std::string& reporter);
+                                                            const std::string& reporter, std::string_view day);
   std::expected<void, StoreError> insert_raw_and_auth(std::int64_t id, const PendingReport& p);
   // The policy rows carry the report's day (schema 7: the detectors' index).
   std::expected<void, StoreError> insert_policies(std::int64_t id, const Ingested& ingested, std::string_view day);
